@@ -1,0 +1,28 @@
+"""pnnlab: train physical neural networks.
+
+A model is defined once (a ``torch.nn.Module`` with :class:`PhysicalLayer` s around plants),
+trained with any method family of the field, on simulated hardware that behaves like the real
+thing or on a real device, while every plant query, device second and joule is counted.
+"""
+
+from .data.base import TaskData
+from .execution import Execution, OnIdealTwin, OnPlant, OnTwin, PhysicsAware, current_execution, executing
+from .layers import ChannelAffine, PhysicalLayer, physical_layers, plants_of
+from .metering import CostModel, Meter, total_usage
+from .methods import (IdealBackprop, InSilico, Method, MethodRequirementError, PhysicsAwareTraining)
+from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
+                     Simulated)
+from .registry import DATASETS, METHODS, MODELS, PLANTS
+from .train import History, evaluate, train
+from .twins import Twin, twin_gap
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Capability", "ChannelAffine", "ControlSpec", "CostModel", "DATASETS", "Dynamical", "EnergyBased",
+    "Execution", "History", "IdealBackprop", "InSilico", "METHODS", "MODELS", "Meter", "Method",
+    "MethodRequirementError", "OnIdealTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
+    "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
+    "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
+    "total_usage", "train", "twin_gap",
+]

@@ -1,0 +1,100 @@
+"""How physical layers run while a model is evaluated: on the plant, on its twin, or
+physics-aware (plant forward, twin backward).
+
+A model is an ordinary ``nn.Module``; its :class:`~pnnlab.layers.PhysicalLayer` s ask the
+*current execution* how to compute. Methods choose the execution by passing an object::
+
+    with executing(PhysicsAware()):
+        loss = loss_fn(model(x), y)
+    loss.backward()
+
+Outside any ``executing`` block, physical layers run on their plant (the hardware is the truth:
+inference and every reported accuracy use it).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextvars
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+
+class Execution(abc.ABC):
+    """Strategy for computing one physical layer's output."""
+
+    label: str = ""
+
+    @abc.abstractmethod
+    def run(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """Output of ``layer`` (a PhysicalLayer) for input batch ``x``."""
+
+
+class OnPlant(Execution):
+    """Query the hardware. The output carries no gradient."""
+
+    label = "plant"
+
+    def run(self, layer, x):
+        return layer.plant(x, layer.control_values())
+
+
+class OnTwin(Execution):
+    """Run the layer's twin: fully differentiable, no plant query (in-silico training)."""
+
+    label = "twin"
+
+    def run(self, layer, x):
+        return layer.require_twin()(x, layer.control_values())
+
+
+class OnIdealTwin(Execution):
+    """Run the noiseless, mismatch-free physics of a simulated plant (the ideal upper bound)."""
+
+    label = "ideal"
+
+    def run(self, layer, x):
+        return layer.ideal_twin()(x, layer.control_values())
+
+
+class PhysicsAware(Execution):
+    """Physics-aware training (Wright et al., Nature 601, 549 (2022), doi:10.1038/s41586-021-04223-6).
+
+    Forward: the plant's measured output y_p = f_p(x, theta). Backward: the vector-Jacobian product
+    of the twin f_m evaluated at the *measured* input x (in a deep network, the previous layer's
+    physical output) and the current controls:  dL/dx = (df_m/dx)^T g,  dL/dtheta = (df_m/dtheta)^T g
+    with g = dL/dy_p. Implemented as ``y_m + (y_p - y_m).detach()``, whose value is y_p and whose
+    gradient is the twin's. With a perfect twin this is exactly backpropagation.
+    """
+
+    label = "physics-aware"
+
+    def run(self, layer, x):
+        controls = layer.control_values()
+        y_plant = layer.plant(x, controls)
+        y_twin = layer.require_twin()(x, controls)
+        return y_twin + (y_plant - y_twin).detach()
+
+
+_CURRENT: contextvars.ContextVar[Execution | None] = contextvars.ContextVar("pnnlab_execution", default=None)
+_DEFAULT = OnPlant()
+
+
+def current_execution() -> Execution:
+    """The execution in force (``OnPlant()`` outside any :func:`executing` block)."""
+    return _CURRENT.get() or _DEFAULT
+
+
+@contextmanager
+def executing(execution: Execution) -> Iterator[Execution]:
+    """Run physical layers with ``execution`` inside the ``with`` block."""
+    if not isinstance(execution, Execution):
+        raise TypeError(f"executing() takes an Execution such as OnPlant(), OnTwin() or PhysicsAware(), "
+                        f"got {type(execution).__name__}.")
+    token = _CURRENT.set(execution)
+    try:
+        yield execution
+    finally:
+        _CURRENT.reset(token)

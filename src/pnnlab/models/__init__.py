@@ -1,0 +1,1 @@
+"""Model builders used by experiments and benchmarks: a plant-backed network for a task."""

@@ -1,0 +1,164 @@
+"""The plant: the physical system as a training method sees it.
+
+``plant(x, controls) -> y`` sends a batch of inputs ``x`` (shape ``(batch, in_features)``) and the
+control settings (a dict of physical values, one tensor per :class:`ControlSpec`) to the hardware
+and returns the measured outputs ``(batch, out_features)``.
+
+A plant is the hardware boundary:
+
+* no autograd graph is ever built through it, even when it is called under gradient tracking
+  (inputs and controls are detached and the physics runs under ``torch.no_grad()``);
+* every call is validated (shape, dtype, finiteness, controls inside their physical range) and
+  counted by the plant's :class:`~pnnlab.metering.Meter` according to its
+  :class:`~pnnlab.metering.CostModel`;
+* simulated plants keep a hidden *truth* (fabrication errors, noise, drift, model mismatch) in
+  private attributes. Training methods must reach the physics only through ``__call__`` and the
+  capabilities the plant declares (see :mod:`pnnlab.plants.capabilities`).
+
+A real instrument implements a plant by subclassing :class:`Plant` and writing ``_measure``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+
+from .._validation import check_batch, check_generator, make_generator
+from ..metering import CostModel, Meter
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """A group of hardware settings: its shape, physical range, unit and meaning.
+
+    ``low``/``high`` bound the physical value (use ``-inf``/``inf`` for an unbounded side).
+    ``symmetric`` marks a square matrix that the hardware realises symmetrically (for example the
+    couplings J_ij = J_ji of a reciprocal network).
+    """
+
+    shape: tuple[int, ...]
+    low: float = -math.inf
+    high: float = math.inf
+    unit: str = ""
+    description: str = ""
+    symmetric: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shape, tuple) or not all(isinstance(s, int) and s > 0 for s in self.shape):
+            raise ValueError(f"ControlSpec.shape must be a tuple of positive ints, got {self.shape!r}.")
+        if not self.low < self.high:
+            raise ValueError(f"ControlSpec needs low < high, got low={self.low}, high={self.high}.")
+        if self.symmetric and (len(self.shape) != 2 or self.shape[0] != self.shape[1]):
+            raise ValueError(f"A symmetric ControlSpec must be a square matrix, got shape {self.shape}.")
+
+    @property
+    def bounded(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+
+class Plant(abc.ABC):
+    """Base class of every physical system (simulated or real).
+
+    Subclasses set ``in_features``, ``out_features``, ``cost`` and implement
+    :meth:`control_specs` and :meth:`_measure`. ``seed`` seeds the plant's own generator, used for
+    its noise whenever a call passes no ``generator``.
+    """
+
+    #: short description used by ``pnnlab list``
+    summary: str = ""
+
+    def __init__(self, *, in_features: int, out_features: int, cost: CostModel | None = None,
+                 seed: int | torch.Generator | None = 0) -> None:
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.cost = cost if cost is not None else CostModel()
+        self.meter = Meter()
+        self._generator = make_generator(seed)
+
+    # ---- to implement -------------------------------------------------------------------
+    @abc.abstractmethod
+    def control_specs(self) -> dict[str, ControlSpec]:
+        """The settings this plant accepts, by name."""
+
+    @abc.abstractmethod
+    def _measure(self, x: torch.Tensor, controls: dict[str, torch.Tensor],
+                 generator: torch.Generator) -> torch.Tensor:
+        """Run the physics on validated, detached inputs. Called under ``torch.no_grad()``."""
+
+    # ---- provided -----------------------------------------------------------------------
+    def initial_controls(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Reasonable starting settings: uniform over the middle half of a bounded range, small
+        Gaussian values for an unbounded one. Plants override this where the physics suggests better."""
+        gen = generator if generator is not None else self._generator
+        out = {}
+        for name, spec in self.control_specs().items():
+            if spec.bounded:
+                span = spec.high - spec.low
+                value = spec.low + span * (0.25 + 0.5 * torch.rand(spec.shape, generator=gen))
+            else:
+                value = 0.1 * torch.randn(spec.shape, generator=gen)
+            if spec.symmetric:
+                value = 0.5 * (value + value.T)
+            out[name] = value
+        return out
+
+    def example_inputs(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Valid inputs for checks and demos (standard normal unless the physics needs otherwise)."""
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        return torch.randn(batch, self.in_features, generator=gen)
+
+    def __call__(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        x = check_batch("x", x, self.in_features).detach()
+        controls = self.validate_controls(controls)
+        gen = check_generator("generator", generator) or self._generator
+        with torch.no_grad():
+            y = self._measure(x, controls, gen)
+        self.meter.record(self.cost, x.shape[0])
+        return y.detach()
+
+    def validate_controls(self, controls: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Check names, shapes, finiteness, range and symmetry; return detached copies."""
+        specs = self.control_specs()
+        if not isinstance(controls, Mapping):
+            raise TypeError(f"controls must be a dict of tensors with keys {sorted(specs)}, "
+                            f"got {type(controls).__name__}.")
+        missing = sorted(set(specs) - set(controls))
+        extra = sorted(set(controls) - set(specs))
+        if missing or extra:
+            raise ValueError(f"controls for {type(self).__name__} must have exactly the keys "
+                             f"{sorted(specs)}; missing {missing}, unknown {extra}.")
+        out = {}
+        for name, spec in specs.items():
+            value = controls[name]
+            if not isinstance(value, torch.Tensor) or not torch.is_floating_point(value):
+                raise TypeError(f"controls[{name!r}] must be a floating-point tensor, got "
+                                f"{type(value).__name__}{'' if not isinstance(value, torch.Tensor) else ' ' + str(value.dtype)}.")
+            if tuple(value.shape) != spec.shape:
+                raise ValueError(f"controls[{name!r}] must have shape {spec.shape}, got {tuple(value.shape)}.")
+            value = value.detach()
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"controls[{name!r}] contains NaN or infinite values; the hardware "
+                                 f"cannot be set to them (check the learning rate and the loss).")
+            tol = 1e-6 * max(1.0, abs(spec.low) if math.isfinite(spec.low) else 1.0,
+                             abs(spec.high) if math.isfinite(spec.high) else 1.0)
+            lo, hi = float(value.min()), float(value.max())
+            if lo < spec.low - tol or hi > spec.high + tol:
+                raise ValueError(f"controls[{name!r}] must lie in [{spec.low}, {spec.high}] {spec.unit}".rstrip()
+                                 + f" (its physical range), got values in [{lo:.4g}, {hi:.4g}]; clamp them, "
+                                 f"or let PhysicalLayer map its parameters into the range.")
+            if spec.symmetric and not torch.allclose(value, value.T, atol=1e-5, rtol=1e-5):
+                raise ValueError(f"controls[{name!r}] must be a symmetric matrix (the hardware realises "
+                                 f"J_ij = J_ji); symmetrise it with 0.5 * (J + J.T).")
+            out[name] = value
+        return out
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}(in_features={self.in_features}, out_features={self.out_features})"
+
+    def __repr__(self) -> str:
+        return self.describe()

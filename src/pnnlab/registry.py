@@ -1,0 +1,106 @@
+"""Registered components, by name: one line per plant, method, dataset and model builder.
+
+Adding a substrate or a method means one new file, one line here and its tests; the conformance
+suite (``tests/test_conformance.py``) then runs on it automatically. Targets are imported lazily so
+that ``pnnlab list`` stays fast.
+
+``example`` holds small keyword arguments the conformance suite uses to build a tiny instance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str  # "module.path:attribute", relative to the pnnlab package
+    summary: str
+    example: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        module_name, _, attribute = self.target.partition(":")
+        module = importlib.import_module(f"pnnlab.{module_name}")
+        return getattr(module, attribute)
+
+
+class Registry:
+    """Named entries of one kind of component."""
+
+    def __init__(self, kind: str, entries: list[Entry]) -> None:
+        self.kind = kind
+        self._entries = {entry.name: entry for entry in entries}
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> Entry:
+        if not isinstance(name, str) or name not in self._entries:
+            close = difflib.get_close_matches(str(name), self._entries, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: "
+                           f"{', '.join(self._entries)} (see `pnnlab list`).")
+        return self._entries[name]
+
+    def load(self, name: str) -> Any:
+        return self.get(name).load()
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        """Construct the named component with keyword arguments, with a clear error for bad ones."""
+        from .experiments.spec import call_with_kwargs
+        return call_with_kwargs(self.load(name), kwargs, where=f"{self.kind} {name!r}")
+
+
+PLANTS = Registry("plant", [
+    Entry("coupled_oscillators", "plants.mechanics.oscillators:CoupledOscillatorPlant",
+          "coupled nonlinear pendula, d2q/dt2 = -sin q + sum_j J_ij (sin q_j - sin q_i) + e (PAT reference system)",
+          {"n_oscillators": 4}),
+    Entry("shg", "plants.optics.shg:SHGPlant",
+          "broadband second-harmonic generation of a pulse-shaped ultrafast pulse (SHG-PNN, Wright et al. 2022)",
+          {"n_inputs": 3, "n_outputs": 2}),
+    Entry("power_law", "plants.toy.power_law:PowerLawPlant",
+          "toy plant y = c x^theta, the depth example of the physics-aware-training reference code",
+          {}),
+])
+
+METHODS = Registry("method", [
+    Entry("in_silico", "methods.in_silico:InSilico",
+          "backpropagation through the twin only; deployed to and evaluated on the plant"),
+    Entry("pat", "methods.physics_aware:PhysicsAwareTraining",
+          "physics-aware training: plant forward pass, twin backward pass (Wright et al. 2022)"),
+    Entry("ideal", "methods.ideal:IdealBackprop",
+          "upper bound: backpropagation through a noiseless, mismatch-free plant copy"),
+])
+
+DATASETS = Registry("dataset", [
+    Entry("vowels", "data.vowels:load_vowels",
+          "Hillenbrand (1995) vowels: 7 vowels of women speakers, 12 formant features, speaker split"),
+    Entry("digits", "data.tabular:load_digits",
+          "scikit-learn 8x8 handwritten digits, 10 classes"),
+    Entry("iris", "data.tabular:load_iris", "scikit-learn iris flowers, 4 features, 3 classes"),
+    Entry("wine", "data.tabular:load_wine", "scikit-learn wine, 13 features, 3 classes"),
+    Entry("mnist1d", "data.mnist1d:load_mnist1d",
+          "MNIST-1D (Greydanus 2020) generated locally with the mnist1d package, 40 features, 10 classes"),
+    Entry("mnist", "data.idx:load_mnist", "MNIST from IDX files in a directory (downloads only on request)"),
+    Entry("fashion_mnist", "data.idx:load_fashion_mnist",
+          "Fashion-MNIST from IDX files in a directory (downloads only on request)"),
+])
+
+MODELS = Registry("model", [
+    Entry("shg_classifier", "models.shg_classifier:build_shg_classifier",
+          "SHG layers on the plant, read out from fixed spectral bins with a per-channel scale and offset"),
+    Entry("oscillator_classifier", "models.oscillator_classifier:build_oscillator_classifier",
+          "two coupled-oscillator layers (PAT reference architecture), read out from extra oscillators"),
+])
+
+ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}

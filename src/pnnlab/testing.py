@@ -1,0 +1,120 @@
+"""Public conformance checks for plants, twins and methods.
+
+Use them in the tests of any new component; ``tests/test_conformance.py`` runs them over every
+registered one. Each check raises ``AssertionError`` with a message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .layers import PhysicalLayer, plants_of
+from .plants.base import ControlSpec, Plant
+from .plants.capabilities import Simulated
+from .twins.base import Twin
+
+
+def _fail(message: str) -> None:
+    raise AssertionError(message)
+
+
+def check_plant(plant: Plant, *, batch: int = 5) -> None:
+    """The plant honours the hardware-boundary contract."""
+    name = type(plant).__name__
+    if not isinstance(plant, Plant):
+        _fail(f"{name} is not a pnnlab Plant")
+    specs = plant.control_specs()
+    if not specs or not all(isinstance(s, ControlSpec) for s in specs.values()):
+        _fail(f"{name}.control_specs() must return a non-empty dict of ControlSpec")
+    controls = plant.initial_controls()
+    plant.validate_controls(controls)
+    x = plant.example_inputs(batch).requires_grad_(True)
+    grad_controls = {k: v.clone().requires_grad_(True) for k, v in controls.items()}
+    before = plant.meter.snapshot()
+    with torch.enable_grad():
+        y = plant(x, grad_controls)
+    after = plant.meter.snapshot()
+    if y.shape != (batch, plant.out_features):
+        _fail(f"{name} returned shape {tuple(y.shape)}, expected {(batch, plant.out_features)}")
+    if y.requires_grad or y.grad_fn is not None:
+        _fail(f"{name} built an autograd graph: a plant is the hardware boundary")
+    if not bool(torch.isfinite(y).all()):
+        _fail(f"{name} returned non-finite outputs for valid inputs")
+    if after["queries"] - before["queries"] != 1 or after["samples"] - before["samples"] != batch:
+        _fail(f"{name}'s meter did not count the call (1 query, {batch} samples): {before} -> {after}")
+    if after["device_seconds"] < before["device_seconds"] or after["joules"] < before["joules"]:
+        _fail(f"{name}'s meter went backwards")
+    for bad, why in ((torch.full((batch, plant.in_features), float("nan")), "NaN inputs"),
+                     (torch.zeros(batch, plant.in_features + 1), "a wrong input width")):
+        try:
+            plant(bad, controls)
+        except (ValueError, TypeError):
+            pass
+        else:
+            _fail(f"{name} accepted {why}")
+    for key, spec in specs.items():
+        if spec.bounded:
+            wrong = dict(controls)
+            wrong[key] = torch.full(spec.shape, spec.high + abs(spec.high - spec.low) + 1.0)
+            try:
+                plant(plant.example_inputs(batch), wrong)
+            except ValueError:
+                pass
+            else:
+                _fail(f"{name} accepted controls[{key!r}] outside its physical range")
+    if isinstance(plant, Simulated):
+        check_twin(plant.nominal_twin(), plant)
+        check_twin(plant.ideal_twin(), plant)
+
+
+def check_twin(twin: Twin, plant: Plant, *, batch: int = 4) -> None:
+    """The twin is a differentiable model with the plant's interface."""
+    name = type(twin).__name__
+    if not isinstance(twin, Twin):
+        _fail(f"{name} is not a pnnlab Twin")
+    if (twin.in_features, twin.out_features) != (plant.in_features, plant.out_features):
+        _fail(f"{name} has the wrong feature counts for {type(plant).__name__}")
+    x = plant.example_inputs(batch).requires_grad_(True)
+    controls = {k: v.clone().requires_grad_(True) for k, v in plant.initial_controls().items()}
+    y = twin(x, controls)
+    if y.shape != (batch, plant.out_features):
+        _fail(f"{name} returned shape {tuple(y.shape)}, expected {(batch, plant.out_features)}")
+    y.square().sum().backward()
+    for key, value in controls.items():
+        if value.grad is None or not bool(torch.isfinite(value.grad).all()):
+            _fail(f"{name} gives no finite gradient for control {key!r}")
+    if x.grad is None or not bool(torch.isfinite(x.grad).all()):
+        _fail(f"{name} gives no finite gradient with respect to its input")
+
+
+def check_method(method, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                 loss_fn=nn.functional.cross_entropy) -> None:
+    """One step of ``method`` on ``model`` produces finite gradients (or changes parameters) and the
+    model's physical layers stay within their controls' physical ranges."""
+    name = type(method).__name__
+    method.check(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    snapshot = copy.deepcopy([p.detach().clone() for p in params])
+    for p in params:
+        p.grad = None
+    loss = method.step(model, x, y, loss_fn)
+    if not isinstance(loss, float) or loss != loss:
+        _fail(f"{name}.step must return the batch loss as a finite float, got {loss!r}")
+    if method.updates_parameters:
+        if all(torch.equal(a, p.detach()) for a, p in zip(snapshot, params)):
+            _fail(f"{name} says it updates parameters but changed none")
+    else:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            _fail(f"{name}.step filled no .grad")
+        if not all(bool(torch.isfinite(g).all()) for g in grads):
+            _fail(f"{name}.step produced non-finite gradients")
+        if all(float(g.abs().sum()) == 0.0 for g in grads):
+            _fail(f"{name}.step produced all-zero gradients")
+    for layer in model.modules():
+        if isinstance(layer, PhysicalLayer):
+            layer.plant.validate_controls(layer.control_values())
+    _ = plants_of(model)
