@@ -1,0 +1,101 @@
+"""Hillenbrand vowels: the 12-formant, 7-vowel task of the physical-neural-network literature.
+
+Data: J. Hillenbrand, L. A. Getty, M. J. Clark & K. Wheeler, "Acoustic characteristics of American English
+vowels", J. Acoust. Soc. Am. 97(5), 3099-3111 (1995), doi:10.1121/1.411872. The original file is
+``bigdata.dat`` from homepages.wmich.edu/~hillenbr/voweldata.html; the project reads a CSV export of it
+(columns ``Index, ID, Duration, F0, F1..F4, F1_20..F3_80``; 0 means missing).
+
+Task (Wright et al., Nature 601, 549 (2022); Momeni et al., Science 382, 1297 (2023)): women speakers, vowels
+``ae ah aw er ih iy uw``, features F1-F3 at steady state and at 20 %, 50 %, 80 % of the duration (12 values),
+rows with a missing feature dropped (316 rows of 336). Split **by speaker** so no speaker appears in both
+train and test. Features are z-scored with the training split's statistics. Chance is 1/7.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .base import TaskData, to_task
+
+VOWELS_7 = ("ae", "ah", "aw", "er", "ih", "iy", "uw")
+ALL_VOWELS = ("ae", "ah", "aw", "eh", "ei", "er", "ih", "iy", "oa", "oo", "uh", "uw")
+FEATURES = ("F1", "F2", "F3", "F1_20", "F2_20", "F3_20", "F1_50", "F2_50", "F3_50", "F1_80", "F2_80", "F3_80")
+GROUPS = {"m": "men", "w": "women", "b": "boys", "g": "girls"}
+SOURCE = "homepages.wmich.edu/~hillenbr/voweldata.html (bigdata.dat)"
+
+
+def default_path() -> Path | None:
+    """The CSV shipped beside a checkout (``../shared/data/hillenbrand_vowels.csv``), if present."""
+    here = Path(__file__).resolve()
+    for parent in [Path.cwd(), *here.parents]:
+        for candidate in (parent / "shared" / "data" / "hillenbrand_vowels.csv",
+                          parent.parent / "shared" / "data" / "hillenbrand_vowels.csv"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def read_vowel_table(path: str | Path) -> list[dict]:
+    """Rows of the CSV as dicts with ``group``, ``speaker``, ``vowel`` and numeric columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"vowel data file {str(path)!r} does not exist; pass path= pointing at the "
+                                f"CSV export of Hillenbrand et al. (1995) ({SOURCE}).")
+    rows = []
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in ("ID", *FEATURES) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{str(path)!r} lacks the columns {missing}; expected the Hillenbrand CSV with "
+                             f"columns Index, ID, Duration, F0, F1..F4, F1_20..F3_80.")
+        for record in reader:
+            identifier = record["ID"].strip()
+            row = {"id": identifier, "group": identifier[0], "speaker": identifier[:3], "vowel": identifier[3:]}
+            for column in FEATURES:
+                row[column] = float(record[column])
+            rows.append(row)
+    return rows
+
+
+def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOWELS_7,
+                groups: tuple[str, ...] = ("w",), test_fraction: float = 0.25, seed: int = 0,
+                normalise: bool = True) -> TaskData:
+    """The vowel task split by speaker.
+
+    Parameters
+    ----------
+    path: CSV file; defaults to ``shared/data/hillenbrand_vowels.csv`` found beside the checkout.
+    vowels: vowel labels to classify (default the standard 7); ``groups``: speaker groups (``m w b g``).
+    test_fraction: fraction of *speakers* held out; ``seed`` picks which.
+    """
+    if path is None:
+        path = default_path()
+        if path is None:
+            raise FileNotFoundError("no vowel data found; pass path= to the CSV export of Hillenbrand et al. "
+                                    f"(1995) ({SOURCE}).")
+    unknown = [v for v in vowels if v not in ALL_VOWELS]
+    if unknown or len(vowels) < 2:
+        raise ValueError(f"vowels must be at least two of {ALL_VOWELS}, got {vowels!r}.")
+    bad_groups = [g for g in groups if g not in GROUPS]
+    if bad_groups or not groups:
+        raise ValueError(f"groups must be a non-empty subset of {tuple(GROUPS)} ({GROUPS}), got {groups!r}.")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}; e.g. 0.25.")
+    rows = [r for r in read_vowel_table(path)
+            if r["group"] in groups and r["vowel"] in vowels and all(r[c] > 0 for c in FEATURES)]
+    if not rows:
+        raise ValueError(f"no complete rows for groups {groups} and vowels {vowels} in {str(path)!r}.")
+    speakers = sorted({r["speaker"] for r in rows})
+    rng = np.random.default_rng(seed)
+    n_test = max(1, int(round(test_fraction * len(speakers))))
+    test_speakers = set(rng.permutation(speakers)[:n_test].tolist())
+    x = np.array([[r[c] for c in FEATURES] for r in rows])
+    y = np.array([vowels.index(r["vowel"]) for r in rows])
+    is_test = np.array([r["speaker"] in test_speakers for r in rows])
+    return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
+                   f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
+                   f"split by speaker ({len(speakers) - n_test} train / {n_test} test speakers)",
+                   class_names=list(vowels), normalise=normalise)
