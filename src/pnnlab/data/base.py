@@ -55,8 +55,8 @@ def to_task(name: str, x_train, y_train, x_test, y_test, n_classes: int, descrip
         x_train, x_test = standardise(x_train, x_test)
     return TaskData(name=name,
                     x_train=torch.as_tensor(x_train, dtype=torch.float32),
-                    y_train=torch.as_tensor(np.asarray(y_train), dtype=torch.int64),
+                    y_train=torch.as_tensor(np.array(y_train), dtype=torch.int64),
                     x_test=torch.as_tensor(x_test, dtype=torch.float32),
-                    y_test=torch.as_tensor(np.asarray(y_test), dtype=torch.int64),
+                    y_test=torch.as_tensor(np.array(y_test), dtype=torch.int64),
                     n_classes=int(n_classes), description=description,
                     class_names=list(class_names or []))

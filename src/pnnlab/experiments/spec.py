@@ -29,3 +29,85 @@ def call_with_kwargs(target: Callable, kwargs: dict[str, Any], *, where: str) ->
         return target(**kwargs)
     except TypeError as error:
         raise SpecError(f"{where}: {error}") from error
+
+
+SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train"}
+TRAIN_KEYS = {"epochs", "lr", "batch_size", "evaluate_every"}
+
+
+def load_spec(path) -> dict:
+    """Read an experiment TOML file into a dict (errors name the file and the problem)."""
+    from pathlib import Path
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"experiment file {str(path)!r} does not exist; pass the path of a TOML file "
+                        f"(see examples/*.toml).")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{str(path)!r} is not valid TOML: {error}") from error
+
+
+def _component(spec: dict, section: str, registry) -> dict:
+    table = spec[section]
+    if isinstance(table, str):
+        table = {"name": table}
+    if not isinstance(table, dict) or "name" not in table:
+        raise SpecError(f"[{section}] must be a table with a 'name' key naming a registered {registry.kind} "
+                        f"({', '.join(registry.names())}), got {table!r}.")
+    name = table["name"]
+    if name not in registry:
+        try:
+            registry.get(name)
+        except KeyError as error:
+            raise SpecError(f"[{section}] {error.args[0]}") from None
+    return {"name": name, "args": {k: v for k, v in table.items() if k != "name"}}
+
+
+def resolve_spec(spec: dict) -> dict:
+    """Check an experiment spec and return it in canonical form:
+    ``{name, seed, data: {name, args}, model: {name, args}, methods: [{name, args}], train: {...}}``.
+
+    Unknown sections, unknown component names and bad training settings raise :class:`SpecError`.
+    Component arguments are checked when the components are built.
+    """
+    from ..registry import DATASETS, METHODS, MODELS
+    if not isinstance(spec, dict):
+        raise SpecError(f"an experiment spec must be a table (dict), got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - SECTIONS)
+    if unknown:
+        raise SpecError(f"unknown section(s) {unknown} in the experiment spec; allowed: {sorted(SECTIONS)}.")
+    for required in ("data", "model"):
+        if required not in spec:
+            raise SpecError(f"the experiment spec needs a [{required}] table with a 'name' key.")
+    if ("method" in spec) == ("methods" in spec):
+        raise SpecError("give exactly one of [method] (one method) or [[methods]] (a comparison).")
+    methods_raw = [spec["method"]] if "method" in spec else spec["methods"]
+    if not isinstance(methods_raw, list) or not methods_raw:
+        raise SpecError("[[methods]] must be a non-empty array of tables, each with a 'name'.")
+    methods = [_component({"method": m}, "method", METHODS) for m in methods_raw]
+    train = dict(spec.get("train", {}))
+    bad = sorted(set(train) - TRAIN_KEYS)
+    if bad:
+        raise SpecError(f"unknown [train] key(s) {bad}; allowed: {sorted(TRAIN_KEYS)}.")
+    resolved_train = {"epochs": 10, "lr": 1e-2, "batch_size": 32, "evaluate_every": 1}
+    resolved_train.update(train)
+    for key in ("epochs", "batch_size", "evaluate_every"):
+        value = resolved_train[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"[train] {key} must be a positive integer, got {value!r}.")
+    lr = resolved_train["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise SpecError(f"[train] lr must be a positive number, got {lr!r}.")
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SpecError(f"seed must be an integer, got {seed!r}.")
+    name = spec.get("name", "experiment")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise SpecError(f"name must be letters, digits, '-' or '_', got {name!r}.")
+    return {"name": name, "seed": seed, "data": _component(spec, "data", DATASETS),
+            "model": _component(spec, "model", MODELS), "methods": methods, "train": resolved_train}

@@ -1,0 +1,281 @@
+"""Coupled nonlinear oscillators: the physical system of the physics-aware-training reference code.
+
+Source: L. G. Wright, T. Onodera, M. M. Stein, T. Wang, D. T. Schachter, Z. Hu & P. L. McMahon,
+"Deep physical neural networks trained with backpropagation", Nature 601, 549-555 (2022),
+doi:10.1038/s41586-021-04223-6, and its companion code (mcmahon-lab/Physics-Aware-Training,
+examples 1 and 2), which trains networks of simulated coupled pendula.
+
+Physics (dimensionless: time in units of 1/omega_0, omega_0 the small-amplitude angular frequency
+of one uncoupled oscillator; amplitudes in radians)::
+
+    d^2 q_i / dt^2 = -sin q_i + sum_j J_ij (sin q_j - sin q_i) + e_i,     J = J^T
+
+* the input x sets the initial amplitudes q(0) = x, the oscillators start at rest, dq/dt(0) = 0;
+* the trainable controls are the symmetric couplings J and the constant drives e;
+* the output is the vector of all amplitudes q(t_end) (t_end = 0.5 in the reference), computed with
+  a fixed-step classical Runge-Kutta scheme (RK4, 5 steps in the reference), vectorised over the
+  batch. A model reads whichever oscillators it needs (see
+  :mod:`pnnlab.models.oscillator_classifier`).
+
+Mismatch recipe (:class:`OscillatorMismatch`, off by default; the values of example 2 of the
+reference code are :meth:`OscillatorMismatch.wright2022`). The plant then integrates::
+
+    d^2 q_i / dt^2 = -sin(k q_i) + sum_j (J_ij + dJ_ij) (sin(k q_j) - sin(k q_i)) + e_i,
+    q(0) = x + sigma * N(0, 1)
+
+with k = 1 + eta (nonlinearity error), dJ = s * coupling_limit * (C + C^T) / 2, C ~ N(0, 1) drawn
+once from the plant's seed (a fixed fabrication error the twin does not know) and sigma the input
+noise, drawn afresh on every call.
+
+Simplifications: no damping, no parametric noise on the couplings, no drift; the "real" plant is
+integrated with the same RK4 step as the twin, so a mismatch-free, noiseless plant equals its twin
+exactly (the gap is only what the recipe puts in); J_ii has no effect (it multiplies
+sin q_i - sin q_i = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive
+from ...metering import CostModel
+from ...twins.base import Twin
+from ..base import ControlSpec, Plant
+from ..capabilities import Simulated
+
+__all__ = ["CoupledOscillatorPlant", "CoupledOscillatorTwin", "OscillatorMismatch", "integrate_oscillators",
+           "pendulum_energy"]
+
+
+# ---------------------------------------------------------------------------------------------
+# physics
+# ---------------------------------------------------------------------------------------------
+def _stiffness(coupling: torch.Tensor) -> torch.Tensor:
+    """K = J - diag(1 + sum_j J_ij), so that the acceleration is a = sin(k q) @ K^T + e."""
+    return coupling - torch.diag(1.0 + coupling.sum(dim=1))
+
+
+def integrate_oscillators(q0: torch.Tensor, coupling: torch.Tensor, drive: torch.Tensor, *,
+                          t_end: float, n_steps: int, frequency_factor: float = 1.0,
+                          p0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrate d^2q/dt^2 = -sin(k q) + J (sin(k q_j) - sin(k q_i)) + e with classical RK4.
+
+    ``q0`` (batch, N) initial amplitudes, ``coupling`` (N, N), ``drive`` (N,), ``p0`` initial
+    velocities (zero if None), ``frequency_factor`` k (1 for the ideal pendulum). Returns
+    ``(q, p)`` at ``t_end`` after ``n_steps`` equal steps. Differentiable; plain tensor operations.
+
+    The second-order system is written in the Runge-Kutta-Nystrom form of RK4 (identical to RK4
+    applied to (q, p), with the position stages eliminated)::
+
+        a1 = f(q),  a2 = f(q + h p/2),  a3 = f(q + h p/2 + h^2 a1/4),  a4 = f(q + h p + h^2 a2/2)
+        q <- q + h p + h^2 (a1 + a2 + a3) / 6,    p <- p + h (a1 + 2 a2 + 2 a3 + a4) / 6
+    """
+    h = float(t_end) / int(n_steps)
+    stiffness_t = _stiffness(coupling).transpose(0, 1)
+    k = float(frequency_factor)
+
+    def accel(q):
+        s = torch.sin(q if k == 1.0 else k * q)
+        return torch.addmm(drive, s, stiffness_t)
+
+    q = q0
+    p = torch.zeros_like(q0) if p0 is None else p0
+    for step in range(int(n_steps)):
+        if step == 0 and p0 is None:  # at rest: p = 0 simplifies the first step
+            a1 = accel(q)
+            a2 = a1
+            a3 = accel(q + (h * h / 4) * a1)
+            a4 = accel(q + (h * h / 2) * a1)
+            q_new = q + (h * h / 6) * (2 * a1 + a3)
+            p = (h / 6) * (3 * a1 + 2 * a3 + a4)
+            q = q_new
+            continue
+        a1 = accel(q)
+        hp = h * p
+        a2 = accel(q + 0.5 * hp)
+        a3 = accel(q + 0.5 * hp + (h * h / 4) * a1)
+        a4 = accel(q + hp + (h * h / 2) * a2)
+        q_new = q + hp + (h * h / 6) * (a1 + a2 + a3)
+        p = p + (h / 6) * (a1 + 2 * a2 + 2 * a3 + a4)
+        q = q_new
+    return q, p
+
+
+def pendulum_energy(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Energy of uncoupled, undriven pendula, sum_i p_i^2/2 + 1 - cos q_i, per batch row
+    (conserved by the exact dynamics when J = 0 and e = 0)."""
+    return (0.5 * p.square() + 1.0 - torch.cos(q)).sum(dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# mismatch recipe
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OscillatorMismatch:
+    """What the simulated hardware does that its nominal twin does not know. Every part is off
+    (zero) by default; :meth:`wright2022` gives the recipe of example 2 of the PAT reference code.
+
+    extra_coupling_std:
+        a fixed random symmetric coupling dJ = s * coupling_limit * (C + C^T) / 2 with C ~ N(0, 1),
+        drawn once from the plant's seed (dimensionless, in units of the plant's coupling limit).
+    nonlinearity_error:
+        eta: the plant's nonlinearity is sin((1 + eta) q) instead of sin q.
+    input_noise_std:
+        standard deviation (rad) of Gaussian noise added to the initial amplitudes on every call.
+    """
+
+    extra_coupling_std: float = 0.0
+    nonlinearity_error: float = 0.0
+    input_noise_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_nonnegative("OscillatorMismatch.extra_coupling_std", self.extra_coupling_std)
+        eta = check_finite_float("OscillatorMismatch.nonlinearity_error", self.nonlinearity_error)
+        if eta <= -1.0:
+            raise ValueError(f"OscillatorMismatch.nonlinearity_error must be > -1 (the plant's nonlinearity is "
+                             f"sin((1 + eta) q)), got {eta!r}; typical values are small, e.g. 0.1.")
+        check_nonnegative("OscillatorMismatch.input_noise_std", self.input_noise_std)
+
+    @classmethod
+    def wright2022(cls) -> "OscillatorMismatch":
+        """Extra coupling 0.2, eta = 0.1, input noise 0.02 (PAT reference code, example 2)."""
+        return cls(extra_coupling_std=0.2, nonlinearity_error=0.1, input_noise_std=0.02)
+
+    @property
+    def is_off(self) -> bool:
+        return not (self.extra_coupling_std or self.nonlinearity_error or self.input_noise_std)
+
+
+# ---------------------------------------------------------------------------------------------
+# twin and plant
+# ---------------------------------------------------------------------------------------------
+class CoupledOscillatorTwin(Twin):
+    """Differentiable model of :class:`CoupledOscillatorPlant` from its design values: ideal
+    pendulum nonlinearity, the couplings as set, no noise. Output: all amplitudes q(t_end)."""
+
+    def __init__(self, *, n_oscillators: int, t_end: float = 0.5, n_steps: int = 5) -> None:
+        n = check_int("n_oscillators", n_oscillators)
+        super().__init__(in_features=n, out_features=n)
+        self.t_end = check_positive("t_end", t_end)
+        self.n_steps = check_int("n_steps", n_steps)
+
+    def forward(self, x, controls):
+        coupling = controls["coupling"].to(x.dtype)
+        drive = controls["drive"].to(x.dtype)
+        q, _ = integrate_oscillators(x, coupling, drive, t_end=self.t_end, n_steps=self.n_steps)
+        return q
+
+    def extra_repr(self) -> str:
+        return f"n_oscillators={self.in_features}, t_end={self.t_end}, n_steps={self.n_steps}"
+
+
+def _default_cost(n_oscillators: int, t_end: float, natural_frequency_hz: float) -> CostModel:
+    omega0 = 2 * math.pi * natural_frequency_hz
+    evolve = t_end / omega0
+    ring_down = 100.0 / omega0  # assumed: ~Q/omega0 with Q = 100 to return to rest between samples
+    return CostModel(
+        seconds_per_query=1e-3,  # assumed: reprogramming couplings/drives (a DAC update)
+        seconds_per_sample=evolve + ring_down,
+        joules_per_query=0.0,
+        joules_per_sample=n_oscillators * 0.5 * 1.0 * (1e-6) ** 2,
+        source=(f"assumed: MEMS-like resonators at {natural_frequency_hz:g} Hz; per sample the evolution "
+                f"time t_end/omega0 plus a ring-down of 100/omega0 (quality factor ~100); energy 1/2 k A^2 "
+                f"per oscillator with stiffness k = 1 N/m and amplitude A = 1 um; 1 ms to reprogram the "
+                f"controls per query. Illustrative orders of magnitude, not a measured device."))
+
+
+class CoupledOscillatorPlant(Plant, Simulated):
+    """A network of ``n_oscillators`` coupled nonlinear pendula (see the module docstring).
+
+    Parameters
+    ----------
+    n_oscillators:
+        number of oscillators N; input and output width.
+    t_end:
+        read-out time in units of 1/omega_0 (0.5 in the reference code).
+    n_steps:
+        fixed RK4 steps from 0 to ``t_end`` (5 in the reference code).
+    coupling_limit:
+        physical range of the couplings, |J_ij| <= coupling_limit (dimensionless, units of omega_0^2).
+    drive_limit:
+        physical range of the drives, |e_i| <= drive_limit (units of omega_0^2 rad).
+    mismatch:
+        an :class:`OscillatorMismatch`; None (default) is the ideal, noiseless plant.
+    natural_frequency_hz:
+        omega_0 / 2 pi, used only by the (assumed) cost model to convert dimensionless time.
+    cost:
+        override the cost model.
+    seed:
+        seeds the fixed extra coupling and the per-call input noise.
+    """
+
+    summary = "coupled nonlinear pendula (PAT reference system)"
+
+    def __init__(self, *, n_oscillators: int, t_end: float = 0.5, n_steps: int = 5,
+                 coupling_limit: float = 1.0, drive_limit: float = 1.0,
+                 mismatch: OscillatorMismatch | None = None, natural_frequency_hz: float = 1e4,
+                 cost: CostModel | None = None, seed: int | torch.Generator | None = 0) -> None:
+        n = check_int("n_oscillators", n_oscillators)
+        t_end = check_positive("t_end", t_end)
+        natural_frequency_hz = check_positive("natural_frequency_hz", natural_frequency_hz)
+        if cost is not None and not isinstance(cost, CostModel):
+            raise TypeError(f"cost must be a pnnlab CostModel or None, got {type(cost).__name__}.")
+        super().__init__(in_features=n, out_features=n,
+                         cost=cost or _default_cost(n, t_end, natural_frequency_hz), seed=seed)
+        self.n_oscillators = n
+        self.t_end = t_end
+        self.n_steps = check_int("n_steps", n_steps)
+        self.coupling_limit = check_positive("coupling_limit", coupling_limit)
+        self.drive_limit = check_positive("drive_limit", drive_limit)
+        if mismatch is None:
+            mismatch = OscillatorMismatch()
+        if not isinstance(mismatch, OscillatorMismatch):
+            raise TypeError(f"mismatch must be an OscillatorMismatch or None, got {type(mismatch).__name__}; "
+                            f"write mismatch=OscillatorMismatch.wright2022() for the reference recipe.")
+        # hidden truth: no training method may read these
+        self._mismatch = mismatch
+        self._frequency_factor = 1.0 + mismatch.nonlinearity_error
+        self._input_noise_std = mismatch.input_noise_std
+        c = torch.randn(n, n, generator=self._generator, dtype=torch.float64)
+        self._extra_coupling = (mismatch.extra_coupling_std * self.coupling_limit * 0.5 * (c + c.T))
+        self._extra_coupling_f32 = self._extra_coupling.float()
+
+    def control_specs(self):
+        n = self.n_oscillators
+        return {
+            "coupling": ControlSpec((n, n), -self.coupling_limit, self.coupling_limit, unit="omega_0^2",
+                                    description="symmetric couplings J_ij", symmetric=True),
+            "drive": ControlSpec((n,), -self.drive_limit, self.drive_limit, unit="omega_0^2 rad",
+                                 description="constant drives e_i"),
+        }
+
+    def initial_controls(self, generator=None):
+        """Small random symmetric couplings (uniform in +-1/sqrt(N) before symmetrising, like the
+        reference code's linear-layer initialisation, clipped to the range) and zero drives."""
+        gen = generator if generator is not None else self._generator
+        n = self.n_oscillators
+        c = (2 * torch.rand(n, n, generator=gen) - 1) / math.sqrt(n)
+        coupling = (0.5 * (c + c.T)).clamp(-self.coupling_limit, self.coupling_limit)
+        return {"coupling": coupling, "drive": torch.zeros(n)}
+
+    def _measure(self, x, controls, generator):
+        extra = self._extra_coupling_f32 if x.dtype == torch.float32 else self._extra_coupling.to(x.dtype)
+        coupling = controls["coupling"].to(x.dtype)
+        if self._mismatch.extra_coupling_std:
+            coupling = coupling + extra
+        q0 = x
+        if self._input_noise_std:
+            q0 = x + self._input_noise_std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        q, _ = integrate_oscillators(q0, coupling, controls["drive"].to(x.dtype), t_end=self.t_end,
+                                     n_steps=self.n_steps, frequency_factor=self._frequency_factor)
+        return q
+
+    def nominal_twin(self) -> CoupledOscillatorTwin:
+        return CoupledOscillatorTwin(n_oscillators=self.n_oscillators, t_end=self.t_end, n_steps=self.n_steps)
+
+    def describe(self) -> str:
+        return (f"CoupledOscillatorPlant(n_oscillators={self.n_oscillators}, t_end={self.t_end}, "
+                f"n_steps={self.n_steps})")

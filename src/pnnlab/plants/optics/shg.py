@@ -1,0 +1,435 @@
+"""Broadband second-harmonic generation (SHG) of a pulse-shaped ultrafast pulse: the SHG-PNN of
+Wright, Onodera, Stein, Wang, Xie, Hu, Wang & McMahon, "Deep physical neural networks trained with
+backpropagation", Nature 601, 549-555 (2022), doi:10.1038/s41586-021-04223-6.
+
+Physics implemented (all vectorised over the batch)
+---------------------------------------------------
+A pulse shaper with ``P`` pixels writes the data and the trainable settings into the spectrum of a
+femtosecond pulse. Pixel ``p`` has a complex transmission ``m_p = a_p exp(i phi_p)``: the amplitude
+``a_p`` of an *input pixel* is an input feature (in [0, 1]); the amplitude of a *control pixel* and the
+phase of every pixel are trainable controls. The pixels are laid out interleaved,
+``[x_0, c, c, x_1, c, c, ...]`` (``control_pixels_per_input`` control pixels after each input pixel), so
+that every input pixel has control pixels at every spectral distance and mixes with them in the crystal.
+
+The shaper has finite resolution: its complex transfer function on a fine frequency grid
+``Omega_k`` (``points_per_pixel`` grid points per pixel) is the pixel pattern smoothed by the Gaussian
+spot of the Fourier plane (standard deviation ``resolution_pixels``):
+
+    H(Omega_k) = sum_p m_p R_kp,   R_kp = [erf((u_k - p) / (sqrt2 s)) - erf((u_k - p - 1) / (sqrt2 s))] / 2
+
+(a rectangular pixel convolved with a Gaussian; ``u_k`` is the grid position in pixel units). The
+fundamental spectral field is
+
+    E(Omega) = A_0(Omega) H(Omega) exp(i phi_d(Omega)),     A_0 = exp(-2 ln2 (Omega / 2 pi)^2 / FWHM^2)
+
+(Gaussian laser spectrum of intensity full width ``laser_fwhm_THz``; ``phi_d`` is the spectral phase
+the optics add, zero by design). In the undepleted-pump, perfectly phase-matched (thin-crystal) limit
+the second-harmonic field is the square of the time-domain field, i.e. the self-convolution of the
+spectrum (Boyd, *Nonlinear Optics*; Weiner, *Ultrafast Optics*, ch. 9):
+
+    E_SH(2 omega_0 + W) = sum_Omega E(Omega) E(W - Omega),
+
+computed with zero-padded FFTs. A spectrometer integrates the SH power spectrum ``|E_SH(W)|^2`` over
+``n_outputs`` equal, contiguous bins covering the central fraction ``detector_span`` of the SH band:
+
+    y_j = sum_{W in bin j} |E_SH(W)|^2 / P_ref,
+
+normalised by ``P_ref``, the largest bin power of the transform-limited, fully transmitted pulse (so
+outputs are of order 0.01-1).
+
+Hidden truth (the plant's, never the twin's): an :class:`SHGMismatch` recipe with an unknown spectral
+phase ``phi_d = GDD Omega^2 / 2 + TOD Omega^3 / 6`` (residual dispersion of lenses, windows and the
+crystal), a shaper transfer error (per-pixel amplitude-gain error, phase-stroke calibration error,
+extra blur/crosstalk of the Fourier-plane spot) and a saturating detector ``y -> L tanh(y / L)``; and
+:class:`DetectorNoise` (read noise, shot-like noise with variance proportional to the signal).
+All are off by default.
+
+Simplifications: pixels are linear in frequency (a real shaper is linear in position, close to
+linear in wavelength); the crystal is thin (no phase-matching envelope, no group-velocity mismatch, no
+pump depletion); the SH field is computed up to a constant prefactor (chi^(2), crystal length), absorbed
+in ``P_ref``; polarisation and spatial effects are ignored; the spectrometer bins are ideal rectangles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive
+from ...metering import CostModel
+from ...twins.base import Twin
+from ..base import ControlSpec, Plant
+from ..capabilities import Simulated
+
+__all__ = ["DetectorNoise", "DetectorSaturation", "SHGMismatch", "SHGPlant", "SHGTwin", "ShaperError",
+           "SpectralPhase", "second_harmonic_field"]
+
+_FS = 1e-15
+
+
+# ---------------------------------------------------------------------------------------------
+# The hidden truth: mismatch recipe and detector noise (frozen dataclasses, all off by default)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpectralPhase:
+    """Unknown residual spectral phase phi_d(Omega) = GDD Omega^2 / 2 + TOD Omega^3 / 6 (dispersion).
+
+    ``group_delay_dispersion_fs2`` in fs^2 (fused silica adds about 36 fs^2 per mm at 800 nm),
+    ``third_order_dispersion_fs3`` in fs^3 (about 27 fs^3 per mm of fused silica at 800 nm).
+    """
+
+    group_delay_dispersion_fs2: float = 0.0
+    third_order_dispersion_fs3: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_finite_float("SpectralPhase.group_delay_dispersion_fs2", self.group_delay_dispersion_fs2)
+        check_finite_float("SpectralPhase.third_order_dispersion_fs3", self.third_order_dispersion_fs3)
+
+    @property
+    def active(self) -> bool:
+        return self.group_delay_dispersion_fs2 != 0.0 or self.third_order_dispersion_fs3 != 0.0
+
+
+@dataclass(frozen=True)
+class ShaperError:
+    """Pulse-shaper transfer error.
+
+    ``gain_error_std``: relative standard deviation of a per-pixel amplitude-gain error
+    (a_true = a (1 + g_p), g_p ~ N(0, std), drawn once per plant from its seed; clipped at -0.9).
+    ``phase_scale_error``: relative error of the phase stroke (phi_true = (1 + e) phi), e.g. a
+    liquid-crystal calibration made at another wavelength or temperature.
+    ``extra_blur_pixels``: additional Gaussian blur of the Fourier-plane spot, in pixel widths (the true
+    resolution is sqrt(s_nominal^2 + s_extra^2)): pixel crosstalk the design did not account for.
+    """
+
+    gain_error_std: float = 0.0
+    phase_scale_error: float = 0.0
+    extra_blur_pixels: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_nonnegative("ShaperError.gain_error_std", self.gain_error_std)
+        value = check_finite_float("ShaperError.phase_scale_error", self.phase_scale_error)
+        if value <= -1.0:
+            raise ValueError(f"ShaperError.phase_scale_error must be > -1 (phi_true = (1 + e) phi), got "
+                             f"{value!r}; use a small relative error such as 0.05.")
+        check_nonnegative("ShaperError.extra_blur_pixels", self.extra_blur_pixels)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.gain_error_std or self.phase_scale_error or self.extra_blur_pixels)
+
+
+@dataclass(frozen=True)
+class DetectorSaturation:
+    """Saturating detector: y_measured = level * tanh(y / level), ``level`` in units of the output
+    normalisation P_ref (1.0 = the brightest bin of the transform-limited full pulse)."""
+
+    level: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_positive("DetectorSaturation.level", self.level)
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        return self.level * torch.tanh(y / self.level)
+
+
+@dataclass(frozen=True)
+class SHGMismatch:
+    """What the true SHG plant has and the nominal twin lacks. Every part is off by default;
+    :meth:`typical` is the recipe used by the vowel benchmark."""
+
+    dispersion: SpectralPhase = field(default_factory=SpectralPhase)
+    shaper: ShaperError = field(default_factory=ShaperError)
+    detector: DetectorSaturation | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dispersion, SpectralPhase):
+            raise TypeError(f"SHGMismatch.dispersion must be a SpectralPhase, got "
+                            f"{type(self.dispersion).__name__}; write SpectralPhase(group_delay_dispersion_fs2=...).")
+        if not isinstance(self.shaper, ShaperError):
+            raise TypeError(f"SHGMismatch.shaper must be a ShaperError, got {type(self.shaper).__name__}; "
+                            f"write ShaperError(gain_error_std=...).")
+        if self.detector is not None and not isinstance(self.detector, DetectorSaturation):
+            raise TypeError(f"SHGMismatch.detector must be a DetectorSaturation or None, got "
+                            f"{type(self.detector).__name__}; write DetectorSaturation(level=...).")
+
+    @classmethod
+    def typical(cls) -> "SHGMismatch":
+        """A realistic, clearly harmful recipe: about 1500 fs^2 / 20000 fs^3 of unknown dispersion
+        (roughly 4 cm of glass that the design ignored), 10 % per-pixel gain errors, a 5 % phase-stroke
+        error, 0.5 pixel of extra spot blur and a detector saturating at 0.5 P_ref."""
+        return cls(dispersion=SpectralPhase(group_delay_dispersion_fs2=1500.0, third_order_dispersion_fs3=20000.0),
+                   shaper=ShaperError(gain_error_std=0.10, phase_scale_error=0.05, extra_blur_pixels=0.5),
+                   detector=DetectorSaturation(level=0.5))
+
+    @property
+    def active(self) -> bool:
+        return self.dispersion.active or self.shaper.active or self.detector is not None
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """Spectrometer noise, in units of P_ref: Gaussian read noise of standard deviation ``read_noise``
+    plus shot-like noise of standard deviation ``shot_noise * sqrt(y)`` (variance proportional to the
+    signal). Both 0 (off) by default."""
+
+    read_noise: float = 0.0
+    shot_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_nonnegative("DetectorNoise.read_noise", self.read_noise)
+        check_nonnegative("DetectorNoise.shot_noise", self.shot_noise)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.read_noise or self.shot_noise)
+
+    def sample(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if not self.active:
+            return y
+        var = self.read_noise ** 2 + self.shot_noise ** 2 * y.clamp_min(0.0)
+        return y + var.sqrt() * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Physics, shared by the plant (with its truth) and the twin (design values)
+# ---------------------------------------------------------------------------------------------
+
+def second_harmonic_field(field_spectrum: torch.Tensor) -> torch.Tensor:
+    """E_SH[W] = sum_k E[k] E[W - k]: the self-convolution of a complex spectrum on a uniform grid
+    (last axis, length K), returned on the sum-frequency grid of length 2K - 1. Computed as the
+    square of the (zero-padded) time-domain field."""
+    k = field_spectrum.shape[-1]
+    n = 1 << (2 * k - 2).bit_length()  # power of two >= 2K - 1
+    spectrum = torch.fft.fft(field_spectrum, n=n, dim=-1)
+    return torch.fft.ifft(spectrum * spectrum, dim=-1)[..., : 2 * k - 1]
+
+
+def _pixel_response(n_pixels: int, points_per_pixel: int, blur_pixels: float) -> torch.Tensor:
+    """R[k, p]: response of grid point k to pixel p (rectangle convolved with a Gaussian), (K, P)."""
+    u = (torch.arange(n_pixels * points_per_pixel, dtype=torch.float64) + 0.5) / points_per_pixel
+    p = torch.arange(n_pixels, dtype=torch.float64)
+    d = u[:, None] - p[None, :]
+    if blur_pixels == 0.0:
+        return ((d >= 0) & (d < 1)).to(torch.float64)
+    s = math.sqrt(2.0) * blur_pixels
+    return 0.5 * (torch.erf(d / s) - torch.erf((d - 1.0) / s))
+
+
+class _SHGPhysics:
+    """Precomputed grids and the forward map for one set of physical constants (float64 inside)."""
+
+    def __init__(self, *, n_inputs: int, n_outputs: int, control_pixels_per_input: int,
+                 points_per_pixel: int, shaper_bandwidth_THz: float, laser_fwhm_THz: float,
+                 resolution_pixels: float, detector_span: float, dispersion: SpectralPhase,
+                 gains: torch.Tensor | None, phase_scale: float, blur_pixels: float,
+                 saturation: DetectorSaturation | None, reference_power: float | None = None) -> None:
+        r = control_pixels_per_input
+        self.n_pixels = n_inputs * (1 + r)
+        index = torch.arange(self.n_pixels)
+        self.input_pixels = index[index % (1 + r) == 0]
+        self.control_pixels = index[index % (1 + r) != 0]
+        k = self.n_pixels * points_per_pixel
+        nu = shaper_bandwidth_THz * 1e12 * ((torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5)  # Hz
+        omega = 2 * math.pi * nu  # rad/s
+        envelope = torch.exp(-2 * math.log(2) * (nu / (laser_fwhm_THz * 1e12)) ** 2)
+        phase = (0.5 * dispersion.group_delay_dispersion_fs2 * _FS ** 2 * omega ** 2
+                 + dispersion.third_order_dispersion_fs3 * _FS ** 3 * omega ** 3 / 6.0)
+        blur = math.sqrt(resolution_pixels ** 2 + blur_pixels ** 2)
+        response = _pixel_response(self.n_pixels, points_per_pixel, blur)
+        # (P, K) complex matrix: pixel pattern -> fundamental field on the grid
+        self.transfer = (response * (envelope * torch.exp(1j * phase))[:, None]).T.to(torch.complex128)
+        self.gains = gains
+        self.phase_scale = phase_scale
+        self.saturation = saturation
+        # detector bins over the central fraction of the SH band (length 2K - 1, centre K - 1)
+        n_sh = 2 * k - 1
+        centre, half = k - 1, detector_span * (k - 1)
+        edges = torch.linspace(centre - half, centre + half, n_outputs + 1, dtype=torch.float64)
+        w = torch.arange(n_sh, dtype=torch.float64)
+        # fractional overlap of the unit cell [w - 1/2, w + 1/2] with each bin
+        lo = torch.maximum(w[:, None] - 0.5, edges[None, :-1])
+        hi = torch.minimum(w[:, None] + 0.5, edges[None, 1:])
+        self.bins = (hi - lo).clamp_min(0.0)  # (2K - 1, N)
+        if reference_power is None:
+            full = torch.ones(1, self.n_pixels, dtype=torch.complex128)
+            ideal = self.transfer_free(full)
+            reference_power = float(self._bin_power(ideal).max())
+        self.reference_power = reference_power
+
+    def transfer_free(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels @ self.transfer
+
+    def _bin_power(self, field_spectrum: torch.Tensor) -> torch.Tensor:
+        sh = second_harmonic_field(field_spectrum)
+        return (sh.real ** 2 + sh.imag ** 2) @ self.bins
+
+    def forward(self, x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        """x (B, n_inputs) in [0, 1], amplitude (n_control,) in [0, 1], phase (P,) rad -> (B, N)."""
+        batch = x.shape[0]
+        a = torch.empty(batch, self.n_pixels, dtype=torch.float64)
+        a = a.index_copy(1, self.input_pixels, x.to(torch.float64))
+        a = a.index_copy(1, self.control_pixels, amplitude.to(torch.float64).expand(batch, -1))
+        if self.gains is not None:
+            a = a * self.gains
+        phi = self.phase_scale * phase.to(torch.float64)
+        pixels = torch.polar(a, phi.expand(batch, -1))
+        y = self._bin_power(pixels @ self.transfer) / self.reference_power
+        if self.saturation is not None:
+            y = self.saturation(y)
+        return y.to(x.dtype)
+
+
+def _check_layout(n_inputs, n_outputs, control_pixels_per_input, points_per_pixel, shaper_bandwidth_THz,
+                  laser_fwhm_THz, resolution_pixels, detector_span) -> dict:
+    detector_span = check_positive("detector_span", detector_span)
+    if detector_span > 1.0:
+        raise ValueError(f"detector_span must be in (0, 1] (the fraction of the second-harmonic band the "
+                         f"spectrometer bins cover), got {detector_span!r}; pass e.g. detector_span=0.5.")
+    return dict(n_inputs=check_int("n_inputs", n_inputs), n_outputs=check_int("n_outputs", n_outputs),
+                control_pixels_per_input=check_int("control_pixels_per_input", control_pixels_per_input),
+                points_per_pixel=check_int("points_per_pixel", points_per_pixel),
+                shaper_bandwidth_THz=check_positive("shaper_bandwidth_THz", shaper_bandwidth_THz),
+                laser_fwhm_THz=check_positive("laser_fwhm_THz", laser_fwhm_THz),
+                resolution_pixels=check_nonnegative("resolution_pixels", resolution_pixels),
+                detector_span=detector_span)
+
+
+# ---------------------------------------------------------------------------------------------
+# Twin and plant
+# ---------------------------------------------------------------------------------------------
+
+class SHGTwin(Twin):
+    """Differentiable SHG model from the design values: no dispersion, ideal shaper of nominal
+    resolution, linear noiseless detector. Arguments as for :class:`SHGPlant` (without the truth)."""
+
+    def __init__(self, *, n_inputs: int, n_outputs: int, control_pixels_per_input: int = 2,
+                 points_per_pixel: int = 4, shaper_bandwidth_THz: float = 20.0,
+                 laser_fwhm_THz: float = 30.0, resolution_pixels: float = 0.3,
+                 detector_span: float = 0.5) -> None:
+        layout = _check_layout(n_inputs, n_outputs, control_pixels_per_input, points_per_pixel,
+                               shaper_bandwidth_THz, laser_fwhm_THz, resolution_pixels, detector_span)
+        super().__init__(in_features=layout["n_inputs"], out_features=layout["n_outputs"])
+        self.layout = layout
+        self._physics = _SHGPhysics(**layout, dispersion=SpectralPhase(), gains=None, phase_scale=1.0,
+                                    blur_pixels=0.0, saturation=None)
+
+    def forward(self, x, controls):
+        return self._physics.forward(x, controls["amplitude"], controls["phase"])
+
+
+class SHGPlant(Plant, Simulated):
+    """Broadband SHG of a pulse-shaped femtosecond pulse, read out by a binned spectrometer
+    (the SHG-PNN of Wright et al., Nature 601, 549 (2022), doi:10.1038/s41586-021-04223-6).
+
+    Inputs: ``n_inputs`` pixel amplitudes in [0, 1] (the model's fixed encoding maps features there).
+    Controls: ``amplitude`` of the ``n_inputs * control_pixels_per_input`` control pixels, in [0, 1],
+    and ``phase`` of every pixel, in [-phase_range_rad, phase_range_rad].
+    Outputs: ``n_outputs`` binned second-harmonic powers in units of P_ref (see the module docstring
+    for the equations, the pixel layout and the simplifications).
+
+    Parameters
+    ----------
+    shaper_bandwidth_THz: spectral span of the shaper pixels (20 THz is about 43 nm at 800 nm).
+    laser_fwhm_THz: intensity FWHM of the Gaussian laser spectrum (30 THz is a ~15 fs pulse).
+    resolution_pixels: standard deviation of the Fourier-plane spot, in pixel widths.
+    detector_span: fraction of the SH band, around its centre, that the spectrometer bins cover.
+    phase_range_rad: phase stroke of the shaper, +/- this value (a 4 pi liquid-crystal stroke by default).
+    mismatch: the hidden truth (:class:`SHGMismatch`); None or ``SHGMismatch()`` for the design physics.
+    noise: detector noise (:class:`DetectorNoise`); None for a noiseless detector.
+    cost: device time and energy per query (default: the assumed constants of :meth:`default_cost`).
+    seed: seeds the per-pixel gain errors and the detector noise.
+    """
+
+    summary = "broadband second-harmonic generation of a pulse-shaped ultrafast pulse (SHG-PNN, Wright et al. 2022)"
+
+    def __init__(self, *, n_inputs: int, n_outputs: int, control_pixels_per_input: int = 2,
+                 points_per_pixel: int = 4, shaper_bandwidth_THz: float = 20.0,
+                 laser_fwhm_THz: float = 30.0, resolution_pixels: float = 0.3,
+                 detector_span: float = 0.5, phase_range_rad: float = 2 * math.pi,
+                 mismatch: SHGMismatch | None = None, noise: DetectorNoise | None = None,
+                 cost: CostModel | None = None, seed: int | torch.Generator | None = 0) -> None:
+        layout = _check_layout(n_inputs, n_outputs, control_pixels_per_input, points_per_pixel,
+                               shaper_bandwidth_THz, laser_fwhm_THz, resolution_pixels, detector_span)
+        if mismatch is None:
+            mismatch = SHGMismatch()
+        if not isinstance(mismatch, SHGMismatch):
+            raise TypeError(f"mismatch must be an SHGMismatch or None, got {type(mismatch).__name__}; write "
+                            f"mismatch=SHGMismatch.typical() or SHGMismatch(dispersion=SpectralPhase(...)).")
+        if noise is None:
+            noise = DetectorNoise()
+        if not isinstance(noise, DetectorNoise):
+            raise TypeError(f"noise must be a DetectorNoise or None, got {type(noise).__name__}; write "
+                            f"noise=DetectorNoise(read_noise=0.002, shot_noise=0.01).")
+        if cost is not None and not isinstance(cost, CostModel):
+            raise TypeError(f"cost must be a pnnlab CostModel or None, got {type(cost).__name__}.")
+        super().__init__(in_features=layout["n_inputs"], out_features=layout["n_outputs"],
+                         cost=cost if cost is not None else self.default_cost(), seed=seed)
+        self.layout = layout
+        self.phase_range_rad = check_positive("phase_range_rad", phase_range_rad)
+        n_pixels = layout["n_inputs"] * (1 + layout["control_pixels_per_input"])
+        self.n_pixels = n_pixels
+        # ---- hidden truth: private, read by nothing but _measure ----
+        self._mismatch = mismatch
+        self._noise = noise
+        gains = None
+        if mismatch.shaper.gain_error_std:
+            draw = torch.randn(n_pixels, generator=self._generator, dtype=torch.float64)
+            gains = (1.0 + mismatch.shaper.gain_error_std * draw).clamp_min(0.1)
+        # the output normalisation P_ref is a design quantity: take it from the nominal physics
+        reference = _SHGPhysics(**layout, dispersion=SpectralPhase(), gains=None, phase_scale=1.0,
+                                blur_pixels=0.0, saturation=None).reference_power
+        self._physics = _SHGPhysics(**layout, dispersion=mismatch.dispersion, gains=gains,
+                                    phase_scale=1.0 + mismatch.shaper.phase_scale_error,
+                                    blur_pixels=mismatch.shaper.extra_blur_pixels,
+                                    saturation=mismatch.detector, reference_power=reference)
+
+    @staticmethod
+    def default_cost() -> CostModel:
+        """Per sample, one shaper frame and one spectrometer exposure. Assumed constants: a 1 kHz
+        shaper refresh (a DMD- or acousto-optic-class shaper; liquid-crystal SLMs take 10-100 ms),
+        1 ms spectrometer exposure, and 100 mW average laser power (a typical Ti:sapphire or fibre
+        oscillator) during the 2 ms per sample, 0.2 mJ per sample."""
+        return CostModel(seconds_per_query=0.0, seconds_per_sample=2e-3, joules_per_query=0.0,
+                         joules_per_sample=0.1 * 2e-3,
+                         source="assumed: 1 kHz shaper refresh + 1 ms exposure per sample, 100 mW laser")
+
+    def control_specs(self) -> dict[str, ControlSpec]:
+        n_control = self.in_features * self.layout["control_pixels_per_input"]
+        return {
+            "amplitude": ControlSpec((n_control,), 0.0, 1.0, unit="",
+                                     description="amplitude transmission of the control pixels"),
+            "phase": ControlSpec((self.n_pixels,), -self.phase_range_rad, self.phase_range_rad, unit="rad",
+                                 description="spectral phase of every shaper pixel (input and control)"),
+        }
+
+    def initial_controls(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Control amplitudes uniform in [0.25, 0.75]; small random phases (std 0.5 rad)."""
+        gen = generator if generator is not None else self._generator
+        specs = self.control_specs()
+        amplitude = 0.25 + 0.5 * torch.rand(specs["amplitude"].shape, generator=gen)
+        phase = (0.5 * torch.randn(specs["phase"].shape, generator=gen)).clamp(
+            -0.9 * self.phase_range_rad, 0.9 * self.phase_range_rad)
+        return {"amplitude": amplitude, "phase": phase}
+
+    def example_inputs(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        return torch.rand(batch, self.in_features, generator=gen)
+
+    def _measure(self, x, controls, generator):
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(f"x holds pixel amplitudes and must lie in [0, 1], got values in [{lo:.4g}, "
+                             f"{hi:.4g}]; encode the features first (e.g. torch.sigmoid(x)).")
+        y = self._physics.forward(x.clamp(0.0, 1.0), controls["amplitude"], controls["phase"])
+        return self._noise.sample(y, generator)
+
+    def nominal_twin(self) -> SHGTwin:
+        return SHGTwin(**self.layout)
+
+    def describe(self) -> str:
+        return (f"SHGPlant(n_inputs={self.in_features}, n_outputs={self.out_features}, "
+                f"pixels={self.n_pixels})")

@@ -1,0 +1,245 @@
+"""The hardware boundary, control mapping, executions, methods and the training loop."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import pnnlab
+from pnnlab import (ChannelAffine, InSilico, MethodRequirementError, OnPlant, OnTwin, PhysicalLayer,
+                    PhysicsAware, PhysicsAwareTraining, IdealBackprop, executing)
+from pnnlab.data.base import TaskData
+from pnnlab.plants.capabilities import EnergyBased
+from pnnlab.methods.base import BackpropThrough, NeedsCapability
+from pnnlab.testing import check_method, check_plant
+
+from toy_plants import TanhPlant
+
+
+def two_layer(error_std=0.0, noise_std=0.0, perfect_twin=False):
+    p1 = TanhPlant(features_in=3, features_out=4, error_std=error_std, noise_std=noise_std, seed=1)
+    p2 = TanhPlant(features_in=4, features_out=2, error_std=error_std, noise_std=noise_std, seed=2)
+    t1 = p1.ideal_twin() if perfect_twin else p1.nominal_twin()
+    t2 = p2.ideal_twin() if perfect_twin else p2.nominal_twin()
+    torch.manual_seed(0)
+    return nn.Sequential(PhysicalLayer(p1, twin=t1), PhysicalLayer(p2, twin=t2), ChannelAffine(2))
+
+
+def grads(model):
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_toy_plant_conforms():
+    check_plant(TanhPlant(error_std=0.1, noise_std=0.01))
+
+
+def test_plant_builds_no_graph_and_meters_every_call():
+    plant = TanhPlant()
+    x = torch.randn(7, 3, requires_grad=True)
+    controls = {k: v.requires_grad_(True) for k, v in plant.initial_controls().items()}
+    y = plant(x, controls)
+    assert y.grad_fn is None and not y.requires_grad
+    plant(x[:2], controls)
+    assert plant.meter.queries == 2 and plant.meter.samples == 9
+    assert math.isclose(plant.meter.device_seconds, 2e-3 + 9e-6)
+    assert math.isclose(plant.meter.joules, 9e-9)
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (torch.randn(4, 5), ValueError, "shape (batch, 3)"),
+    (torch.randn(3), ValueError, "shape (batch, 3)"),
+    (torch.ones(2, 3, dtype=torch.int64), TypeError, "floating-point"),
+    (torch.tensor([[1.0, float("nan"), 0.0]]), ValueError, "NaN"),
+    ([[1.0, 2.0, 3.0]], TypeError, "torch.Tensor"),
+])
+def test_plant_rejects_bad_inputs_with_clear_messages(bad, error, words):
+    plant = TanhPlant()
+    with pytest.raises(error, match=None) as info:
+        plant(bad, plant.initial_controls())
+    assert words in str(info.value)
+    assert plant.meter.queries == 0
+
+
+def test_plant_rejects_bad_controls():
+    plant = TanhPlant()
+    good = plant.initial_controls()
+    with pytest.raises(ValueError, match=r"controls\['weight'\] must lie in \[-3.0, 3.0\]"):
+        plant(torch.zeros(1, 3), {**good, "weight": torch.full((2, 3), 5.0)})
+    with pytest.raises(ValueError, match="missing \\['bias'\\]"):
+        plant(torch.zeros(1, 3), {"weight": good["weight"]})
+    with pytest.raises(ValueError, match="shape"):
+        plant(torch.zeros(1, 3), {**good, "bias": torch.zeros(3)})
+
+
+def test_physical_layer_maps_parameters_into_range():
+    layer = PhysicalLayer(TanhPlant())
+    raw = layer.control_parameters()["weight"]
+    with torch.no_grad():
+        raw.fill_(100.0)
+    assert float(layer.control_values()["weight"].detach().max()) <= 3.0
+    with torch.no_grad():
+        raw.fill_(-100.0)
+    assert float(layer.control_values()["weight"].detach().min()) >= -3.0
+    # initial physical values are kept by the parametrisation
+    plant = TanhPlant()
+    init = plant.initial_controls()
+    layer = PhysicalLayer(plant, initial_controls=init)
+    assert torch.allclose(layer.control_values()["weight"], init["weight"], atol=1e-5)
+
+
+def test_symmetric_control_spec_is_enforced_by_the_layer():
+    from pnnlab.layers import Symmetric
+    sym = Symmetric()
+    raw = torch.randn(4, 4)
+    assert torch.allclose(sym(raw), sym(raw).T)
+
+
+def test_default_execution_is_the_plant_and_carries_no_gradient():
+    model = two_layer(error_std=0.3)
+    x = torch.randn(5, 3)
+    y = model(x)
+    assert model[0].plant.meter.queries == 1
+    with executing(OnTwin()):
+        y_twin = model(x)
+    assert y_twin.requires_grad
+    assert model[0].plant.meter.queries == 1  # the twin never queries the plant
+    assert not torch.allclose(y, y_twin.detach())  # the gap is visible
+
+
+def test_pat_with_a_perfect_twin_equals_backpropagation():
+    model = two_layer(error_std=0.3, perfect_twin=True)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    PhysicsAwareTraining().step(model, x, y, nn.functional.cross_entropy)
+    g_pat = grads(model)
+    model.zero_grad()
+    with executing(OnTwin()):
+        loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    for a, b in zip(g_pat, grads(model)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_pat_forward_value_is_the_plant_and_backward_is_the_twin_at_measured_activations():
+    model = two_layer(error_std=0.3)
+    x = torch.randn(8, 3)
+    with executing(PhysicsAware()):
+        out = model(x)
+    with torch.no_grad():
+        plant_out = model(x)  # OnPlant: identical noiseless plant
+    torch.testing.assert_close(out.detach(), plant_out)
+    # gradient of the second layer uses the twin evaluated at the *measured* first-layer output
+    layer1, layer2 = model[0], model[1]
+    h_measured = layer1.plant(x, layer1.control_values())
+    w = layer2.control_values()["weight"].detach().requires_grad_(True)
+    y_twin = torch.tanh(h_measured @ w.T + layer2.control_values()["bias"].detach())
+    (y_twin * model[2].scale.detach()).sum().backward()
+    model.zero_grad()
+    with executing(PhysicsAware()):
+        model(x).sum().backward()
+    raw = layer2.control_parameters()["weight"]
+    # chain rule through the sigmoid range map: dL/draw = dL/dw * dw/draw
+    span = 6.0
+    s = (layer2.control_values()["weight"].detach() + 3.0) / span
+    torch.testing.assert_close(raw.grad, w.grad * span * s * (1 - s), rtol=1e-4, atol=1e-6)
+
+
+def test_in_silico_makes_no_queries_and_pat_one_per_layer():
+    model = two_layer(error_std=0.3)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    InSilico().step(model, x, y, nn.functional.cross_entropy)
+    assert [l.plant.meter.queries for l in pnnlab.physical_layers(model)] == [0, 0]
+    PhysicsAwareTraining().step(model, x, y, nn.functional.cross_entropy)
+    assert [l.plant.meter.queries for l in pnnlab.physical_layers(model)] == [1, 1]
+
+
+def test_ideal_runs_on_the_mismatch_free_copy():
+    model = two_layer(error_std=0.3)
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    IdealBackprop().step(model, x, y, nn.functional.cross_entropy)
+    assert model[0].plant.meter.queries == 0
+    assert IdealBackprop.upper_bound and IdealBackprop.evaluation.label == "ideal"
+
+
+def test_missing_twin_fails_before_the_first_step_and_names_alternatives():
+    model = nn.Sequential(PhysicalLayer(TanhPlant()), ChannelAffine(2))
+    with pytest.raises(MethodRequirementError) as info:
+        PhysicsAwareTraining().check(model)
+    message = str(info.value)
+    assert "lacks a twin" in message and "ideal" in message and "'pat'" in message
+
+
+def test_missing_capability_is_reported():
+    class NeedsEnergy(BackpropThrough):
+        name = "needs_energy"
+        requirements = (NeedsCapability(EnergyBased),)
+        execution = OnPlant()
+
+    model = two_layer()
+    with pytest.raises(MethodRequirementError, match="EnergyBased"):
+        NeedsEnergy().check(model)
+
+
+def test_check_method_passes_for_core_methods():
+    for method in (InSilico(), PhysicsAwareTraining(), IdealBackprop()):
+        model = two_layer(error_std=0.2)
+        check_method(method, model, torch.randn(8, 3), torch.randint(0, 2, (8,)))
+
+
+def small_task(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return TaskData("toy", x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4:], y[n * 3 // 4:], 2)
+
+
+def test_train_learns_and_counts_training_queries_only():
+    model = two_layer(error_std=0.2)
+    data = small_task()
+    records = []
+    history = pnnlab.train(model, PhysicsAwareTraining(), data, epochs=15, batch_size=24, lr=0.05,
+                           callback=records.append)
+    assert records == history.records
+    steps = history.steps()
+    assert steps[-1]["train_queries"] == 2 * len(steps)  # 2 layers, 1 query each per step
+    assert history.final["evaluated_on"] == "plant"
+    assert history.final["test_accuracy"] >= 0.8
+    first, last = steps[0]["loss"], steps[-1]["loss"]
+    assert last < first
+
+
+def test_train_validates_arguments():
+    model = two_layer()
+    data = small_task()
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        pnnlab.train(model, InSilico(), data, epochs=0)
+    with pytest.raises(TypeError, match="Method instance"):
+        pnnlab.train(model, "pat", data)
+    with pytest.raises(TypeError, match="TaskData"):
+        pnnlab.train(model, InSilico(), (data.x_train, data.y_train))
+
+
+def test_evaluate_reports_its_own_queries():
+    model = two_layer()
+    data = small_task()
+    result = pnnlab.evaluate(model, data.x_test, data.y_test, batch_size=10)
+    assert result["queries"] == 2 * math.ceil(len(data.y_test) / 10)
+    assert 0 <= result["accuracy"] <= 1
+
+
+def test_twin_gap_is_zero_for_a_perfect_twin_and_positive_otherwise():
+    plant = TanhPlant(error_std=0.3)
+    x, c = torch.randn(10, 3), plant.initial_controls()
+    assert pnnlab.twin_gap(plant, plant.ideal_twin(), x, c) < 1e-6
+    assert pnnlab.twin_gap(plant, plant.nominal_twin(), x, c) > 1e-3
+
+
+def test_cost_model_rejects_negative_constants():
+    with pytest.raises(ValueError, match="seconds_per_query"):
+        pnnlab.CostModel(seconds_per_query=-1.0)
+
+
+def test_executing_rejects_non_executions():
+    with pytest.raises(TypeError, match="Execution"):
+        with executing("plant"):
+            pass

@@ -1,0 +1,92 @@
+"""Dataset loaders: the vowel task definition, splits, normalisation and errors."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pnnlab.data import load_digits, load_iris, load_mnist, load_mnist1d, load_vowels, read_idx
+from pnnlab.data.vowels import default_path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillenbrand_vowels.csv"
+needs_vowels = pytest.mark.skipif(default_path() is None, reason="shared vowel data not present")
+
+
+@needs_vowels
+def test_vowel_task_matches_the_data_readme():
+    data = load_vowels()
+    assert data.n_classes == 7 and data.in_features == 12
+    assert len(data.y_train) + len(data.y_test) == 316  # 336 rows, 316 complete
+    assert data.class_names == ["ae", "ah", "aw", "er", "ih", "iy", "uw"]
+    # standardised with training statistics
+    assert torch.allclose(data.x_train.mean(0), torch.zeros(12), atol=1e-4)
+    assert torch.allclose(data.x_train.std(0, unbiased=False), torch.ones(12), atol=1e-3)
+
+
+@needs_vowels
+def test_vowel_split_is_by_speaker():
+    from pnnlab.data.vowels import read_vowel_table
+    rows = read_vowel_table(default_path())
+    data = load_vowels(normalise=False)
+    lookup = {}
+    for r in rows:
+        lookup.setdefault(tuple(r[c] for c in ("F1", "F2", "F3", "F1_20", "F2_20", "F3_20", "F1_50", "F2_50",
+                                                "F3_50", "F1_80", "F2_80", "F3_80")), set()).add(r["speaker"])
+    train = set().union(*(lookup[tuple(x.tolist())] for x in data.x_train.double().round()))
+    test = set().union(*(lookup[tuple(x.tolist())] for x in data.x_test.double().round()))
+    assert train and test and not (train & test)
+
+
+@needs_vowels
+def test_vowel_loader_takes_any_path_and_rejects_bad_arguments(tmp_path):
+    copy = tmp_path / "v.csv"
+    copy.write_text(default_path().read_text())
+    assert load_vowels(copy).n_classes == 7
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_vowels(tmp_path / "missing.csv")
+    with pytest.raises(ValueError, match="vowels must be"):
+        load_vowels(copy, vowels=("ae", "xx"))
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_vowels(copy, test_fraction=1.5)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="lacks the columns"):
+        load_vowels(tmp_path / "bad.csv")
+
+
+def test_sklearn_sets_are_stratified_and_seeded():
+    a, b = load_digits(seed=1), load_digits(seed=1)
+    assert torch.equal(a.x_train, b.x_train)
+    assert load_iris().n_classes == 3 and load_digits().in_features == 64
+    counts = torch.bincount(a.y_test, minlength=10).float()
+    assert counts.min() / counts.max() > 0.8
+
+
+def test_mnist1d_is_generated_locally_and_leaves_global_rng_alone():
+    state = np.random.get_state()[1].copy()
+    data = load_mnist1d(num_samples=200)
+    assert data.in_features == 40 and data.n_classes == 10 and len(data.y_train) == 160
+    assert np.array_equal(np.random.get_state()[1], state)
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_reader_and_mnist_loader_from_a_directory(tmp_path):
+    rng = np.random.default_rng(0)
+    for stem, shape in (("train-images-idx3-ubyte", (20, 28, 28)), ("t10k-images-idx3-ubyte", (10, 28, 28))):
+        _write_idx(tmp_path / f"{stem}.gz", rng.integers(0, 256, shape))
+    for stem, n in (("train-labels-idx1-ubyte", 20), ("t10k-labels-idx1-ubyte", 10)):
+        _write_idx(tmp_path / f"{stem}.gz", np.arange(n) % 10)
+    assert read_idx(tmp_path / "train-images-idx3-ubyte.gz").shape == (20, 28, 28)
+    data = load_mnist(tmp_path)
+    assert data.in_features == 784 and len(data.y_test) == 10
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_mnist(tmp_path / "empty")
+    with pytest.raises(ValueError, match="directory="):
+        load_mnist()
