@@ -104,6 +104,38 @@ def integrate_oscillators(q0: torch.Tensor, coupling: torch.Tensor, drive: torch
     return q, p
 
 
+def _integrate_lean(q0: torch.Tensor, stiffness_t: torch.Tensor, drive: torch.Tensor, *, t_end: float,
+                    n_steps: int, frequency_factor: float) -> torch.Tensor:
+    """The same RK4 scheme as :func:`integrate_oscillators` from rest, written for the plant's forward
+    pass under ``no_grad``: in-place updates and fused scaled additions (fewer tensor operations,
+    the same arithmetic up to rounding). With k = frequency_factor it integrates u = k q, whose
+    equation u'' = -k sin u + k J (sin u_j - sin u_i) + k e needs no multiplication inside sin."""
+    h = float(t_end) / int(n_steps)
+    hh = h * h
+    k = float(frequency_factor)
+    if k != 1.0:
+        stiffness_t = stiffness_t * k
+        drive = drive * k
+        u = q0 * k
+    else:
+        u = q0.clone()
+    # first step from rest (p = 0, a2 = a1)
+    a1 = torch.addmm(drive, torch.sin(u), stiffness_t)
+    a3 = torch.addmm(drive, torch.add(u, a1, alpha=hh / 4).sin_(), stiffness_t)
+    a4 = torch.addmm(drive, torch.add(u, a1, alpha=hh / 2).sin_(), stiffness_t)
+    u.add_(a1, alpha=hh / 3).add_(a3, alpha=hh / 6)
+    p = torch.mul(a1, h / 2).add_(a3, alpha=h / 3).add_(a4, alpha=h / 6)
+    for _ in range(int(n_steps) - 1):
+        a1 = torch.addmm(drive, torch.sin(u), stiffness_t)
+        t = torch.add(u, p, alpha=h / 2)
+        a2 = torch.addmm(drive, torch.sin(t), stiffness_t)
+        a3 = torch.addmm(drive, t.add_(a1, alpha=hh / 4).sin_(), stiffness_t)
+        a4 = torch.addmm(drive, torch.add(u, p, alpha=h).add_(a2, alpha=hh / 2).sin_(), stiffness_t)
+        u.add_(p, alpha=h).add_(a1, alpha=hh / 6).add_(a2, alpha=hh / 6).add_(a3, alpha=hh / 6)
+        p.add_(a1, alpha=h / 6).add_(a2, alpha=h / 3).add_(a3, alpha=h / 3).add_(a4, alpha=h / 6)
+    return u if k == 1.0 else u.div_(k)
+
+
 def pendulum_energy(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """Energy of uncoupled, undriven pendula, sum_i p_i^2/2 + 1 - cos q_i, per batch row
     (conserved by the exact dynamics when J = 0 and e = 0)."""
@@ -262,16 +294,15 @@ class CoupledOscillatorPlant(Plant, Simulated):
         return {"coupling": coupling, "drive": torch.zeros(n)}
 
     def _measure(self, x, controls, generator):
-        extra = self._extra_coupling_f32 if x.dtype == torch.float32 else self._extra_coupling.to(x.dtype)
         coupling = controls["coupling"].to(x.dtype)
         if self._mismatch.extra_coupling_std:
+            extra = self._extra_coupling_f32 if x.dtype == torch.float32 else self._extra_coupling.to(x.dtype)
             coupling = coupling + extra
         q0 = x
         if self._input_noise_std:
-            q0 = x + self._input_noise_std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        q, _ = integrate_oscillators(q0, coupling, controls["drive"].to(x.dtype), t_end=self.t_end,
-                                     n_steps=self.n_steps, frequency_factor=self._frequency_factor)
-        return q
+            q0 = torch.randn(x.shape, generator=generator, dtype=x.dtype).mul_(self._input_noise_std).add_(x)
+        return _integrate_lean(q0, _stiffness(coupling).T, controls["drive"].to(x.dtype), t_end=self.t_end,
+                               n_steps=self.n_steps, frequency_factor=self._frequency_factor)
 
     def nominal_twin(self) -> CoupledOscillatorTwin:
         return CoupledOscillatorTwin(n_oscillators=self.n_oscillators, t_end=self.t_end, n_steps=self.n_steps)
