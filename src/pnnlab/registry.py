@@ -71,6 +71,15 @@ PLANTS = Registry("plant", [
     Entry("power_law", "plants.toy.power_law:PowerLawPlant",
           "toy plant y = c x^theta, the depth example of the physics-aware-training reference code",
           {}),
+    Entry("resistive_network", "plants.electronics.resistive_network:ResistiveNetworkPlant",
+          "nonlinear resistive network (conductances, diodes, sources) solved exactly at steady state (Kendall 2020)",
+          {"in_features": 3, "out_features": 2, "hidden": (4,)}),
+    Entry("memristor_crossbar", "plants.electronics.crossbar:MemristorCrossbarPlant",
+          "memristor crossbar y = x W^T, differential pairs, pulsed asymmetric noisy in-situ updates",
+          {"in_features": 3, "out_features": 2}),
+    Entry("hopfield", "plants.hopfield:HopfieldPlant",
+          "continuous Hopfield network, the abstract energy-based reference (Scellier & Bengio 2017)",
+          {"sizes": (3, 4, 2)}),
 ])
 
 METHODS = Registry("method", [
@@ -80,6 +89,10 @@ METHODS = Registry("method", [
           "physics-aware training: plant forward pass, twin backward pass (Wright et al. 2022)"),
     Entry("ideal", "methods.ideal:IdealBackprop",
           "upper bound: backpropagation through a noiseless, mismatch-free plant copy"),
+    Entry("equilibrium_propagation", "methods.equilibrium_propagation:EquilibriumPropagation",
+          "equilibrium propagation: gradients from free and nudged relaxations of an energy-based plant"),
+    Entry("coupled_learning", "methods.coupled_learning:CoupledLearning",
+          "coupled learning: local contrastive rule from free and clamped states (Stern et al. 2021)"),
 ])
 
 DATASETS = Registry("dataset", [
@@ -101,6 +114,11 @@ MODELS = Registry("model", [
           "SHG layers on the plant, read out from fixed spectral bins with a per-channel scale and offset"),
     Entry("oscillator_classifier", "models.oscillator_classifier:build_oscillator_classifier",
           "two coupled-oscillator layers (PAT reference architecture), read out from extra oscillators"),
+    Entry("resistive_classifier", "models.resistive_classifier:build_resistive_classifier",
+          "nonlinear resistive network (diode hidden nodes, differential outputs) with a per-class read-out",
+          {"hidden": (8,)}),
+    Entry("hopfield_classifier", "models.resistive_classifier:build_hopfield_classifier",
+          "layered continuous Hopfield network with a per-class read-out", {"hidden": (8,)}),
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}

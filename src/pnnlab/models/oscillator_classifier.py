@@ -29,7 +29,7 @@ __all__ = ["AmplitudeEncoding", "PadAtRest", "ReadLast", "RECOMMENDED_TRAINING",
            "build_oscillator_classifier", "build_oscillator_digital_baseline"]
 
 #: Adam settings used by the digits benchmark (benchmarks/bench_pat_oscillators.py).
-RECOMMENDED_TRAINING = {"epochs": 40, "lr": 0.01, "batch_size": 32}
+RECOMMENDED_TRAINING = {"epochs": 30, "lr": 0.02, "batch_size": 32}
 
 
 class AmplitudeEncoding(nn.Module):

@@ -1,0 +1,275 @@
+"""Coupled nonlinear oscillators (Wright et al., Nature 601, 549 (2022)): ideal limits, integrator
+accuracy, the mismatch recipe, validation, and PAT == backpropagation with a perfect twin."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import pnnlab
+from pnnlab.execution import OnTwin, PhysicsAware, executing
+from pnnlab.methods.base import BackpropThrough
+from pnnlab.models.oscillator_classifier import (RECOMMENDED_TRAINING, build_oscillator_classifier,
+                                                 build_oscillator_digital_baseline)
+from pnnlab.plants.mechanics.oscillators import (CoupledOscillatorPlant, CoupledOscillatorTwin,
+                                                 OscillatorMismatch, integrate_oscillators, pendulum_energy)
+from pnnlab.testing import check_plant
+
+torch.set_num_threads(1)
+F64 = torch.float64
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _sym(n, scale, seed):
+    c = scale * torch.randn(n, n, generator=_gen(seed), dtype=F64)
+    return 0.5 * (c + c.T)
+
+
+def _controls(n, coupling=None, drive=None):
+    return {"coupling": torch.zeros(n, n, dtype=F64) if coupling is None else coupling,
+            "drive": torch.zeros(n, dtype=F64) if drive is None else drive}
+
+
+# ---- ideal limits -------------------------------------------------------------------------
+def test_uncoupled_pendulum_conserves_energy_to_rk4_accuracy():
+    q0 = torch.tensor([[0.3, 1.0, 2.0, 3.0]], dtype=F64)  # up to near the separatrix
+    e0 = pendulum_energy(q0, torch.zeros_like(q0))
+    drifts = []
+    for n_steps in (100, 200, 400):  # t_end = 10 (about 1.6 small-amplitude periods)
+        q, p = integrate_oscillators(q0, torch.zeros(4, 4, dtype=F64), torch.zeros(4, dtype=F64),
+                                     t_end=10.0, n_steps=n_steps)
+        drifts.append(float((pendulum_energy(q, p) - e0).abs().max() / e0.max()))
+    assert drifts[0] < 1e-5
+    # RK4 is not symplectic: the energy error is a truncation error and falls at least like h^4
+    assert drifts[0] / drifts[1] > 14 and drifts[1] / drifts[2] > 14
+
+
+def test_small_amplitude_uncoupled_is_harmonic():
+    plant = CoupledOscillatorPlant(n_oscillators=5, t_end=0.5, n_steps=5)
+    q0 = 1e-4 * torch.randn(7, 5, generator=_gen(), dtype=F64)
+    q = plant(q0, _controls(5))
+    # q(t) = q0 cos t up to the RK4 error (~h^4 t / 120 with h = 0.1) and O(q0^2) anharmonicity
+    assert torch.allclose(q, q0 * math.cos(0.5), rtol=1e-6, atol=0)
+
+
+def test_small_amplitude_coupled_network_follows_normal_modes():
+    """Linearised: q'' = -(I + L) q + e with the graph Laplacian L = diag(sum_j J_ij) - J, so
+    q(t) = q_eq + cos(Omega t) (q0 - q_eq) with Omega^2 = I + L and q_eq = (I + L)^-1 e."""
+    n, t_end = 6, 2.0
+    coupling = _sym(n, 0.3, seed=1)
+    drive = 1e-5 * torch.randn(n, generator=_gen(2), dtype=F64)
+    plant = CoupledOscillatorPlant(n_oscillators=n, t_end=t_end, n_steps=200)
+    q0 = 1e-5 * torch.randn(4, n, generator=_gen(3), dtype=F64)
+    q = plant(q0, _controls(n, coupling, drive))
+    stiffness = torch.eye(n, dtype=F64) + torch.diag(coupling.sum(1)) - coupling
+    evals, evecs = torch.linalg.eigh(stiffness)
+    assert bool((evals > 0).all())
+    cos_omega_t = evecs @ torch.diag(torch.cos(torch.sqrt(evals) * t_end)) @ evecs.T
+    q_eq = torch.linalg.solve(stiffness, drive)
+    expected = q_eq + (q0 - q_eq) @ cos_omega_t.T
+    assert torch.allclose(q, expected, rtol=0, atol=1e-5 * 1e-5)
+
+
+def test_rk4_global_error_falls_as_h_to_the_fourth():
+    n = 5
+    coupling, drive = _sym(n, 0.5, seed=4), 0.3 * torch.randn(n, generator=_gen(5), dtype=F64)
+    q0 = 1.2 * torch.randn(3, n, generator=_gen(6), dtype=F64)
+    reference, _ = integrate_oscillators(q0, coupling, drive, t_end=2.0, n_steps=2048)
+    errors = [float((integrate_oscillators(q0, coupling, drive, t_end=2.0, n_steps=s)[0] - reference).abs().max())
+              for s in (5, 10, 20, 40)]
+    orders = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
+    assert all(3.6 < order < 4.6 for order in orders), (errors, orders)
+
+
+def test_mismatch_free_noiseless_plant_equals_twin():
+    plant = CoupledOscillatorPlant(n_oscillators=12, seed=3)
+    twin = plant.nominal_twin()
+    assert isinstance(twin, CoupledOscillatorTwin)
+    controls = plant.initial_controls()
+    controls["drive"] = 0.3 * torch.randn(12, generator=_gen(1))
+    x = plant.example_inputs(16)
+    assert torch.allclose(plant(x, controls), twin(x, controls), rtol=1e-5, atol=1e-6)
+    x64 = x.double()
+    c64 = {k: v.double() for k, v in controls.items()}
+    assert torch.allclose(plant(x64, c64), twin(x64, c64), rtol=1e-13, atol=1e-13)
+
+
+# ---- symmetry and the mismatch recipe -------------------------------------------------------
+def test_couplings_must_be_symmetric_and_layers_keep_them_symmetric():
+    plant = CoupledOscillatorPlant(n_oscillators=4)
+    assert plant.control_specs()["coupling"].symmetric
+    bad = plant.initial_controls()
+    bad["coupling"] = bad["coupling"].clone()
+    bad["coupling"][0, 1] += 0.3
+    with pytest.raises(ValueError, match="symmetric"):
+        plant(plant.example_inputs(2), bad)
+    model = build_oscillator_classifier(in_features=6, n_classes=3, mismatch=True, seed=1)
+    data_x = torch.randn(16, 6, generator=_gen())
+    data_y = torch.randint(0, 3, (16,), generator=_gen())
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        pnnlab.PhysicsAwareTraining().step(model, data_x, data_y, torch.nn.functional.cross_entropy)
+        optimizer.step()
+    for layer in pnnlab.physical_layers(model):
+        j = layer.control_values()["coupling"].detach()
+        assert torch.allclose(j, j.T, rtol=0, atol=1e-6)  # exact up to vectorised-sigmoid rounding
+        assert float(j.abs().max()) <= layer.plant.coupling_limit
+
+
+def test_extra_coupling_is_fixed_symmetric_seeded_and_of_the_stated_size():
+    recipe = OscillatorMismatch(extra_coupling_std=0.2)
+    a = CoupledOscillatorPlant(n_oscillators=80, mismatch=recipe, coupling_limit=1.0, seed=5)
+    b = CoupledOscillatorPlant(n_oscillators=80, mismatch=recipe, coupling_limit=1.0, seed=5)
+    c = CoupledOscillatorPlant(n_oscillators=80, mismatch=recipe, coupling_limit=1.0, seed=6)
+    extra = a._extra_coupling  # the hidden truth, read here only to verify the recipe
+    assert torch.equal(extra, extra.T)
+    assert torch.equal(extra, b._extra_coupling) and not torch.equal(extra, c._extra_coupling)
+    off = extra[~torch.eye(80, dtype=torch.bool)]
+    assert abs(float(off.std()) - 0.2 / math.sqrt(2)) < 0.01  # (C + C^T)/2 halves the variance
+    # fixed: two calls without input noise give identical outputs
+    x = a.example_inputs(3)
+    controls = a.initial_controls()
+    assert torch.equal(a(x, controls), a(x, controls))
+    # and twice the std doubles the effect: small-time expansion dq = t^2/2 dJ (sin q_j - sin q_i)
+    ideal = CoupledOscillatorPlant(n_oscillators=80, t_end=0.1, n_steps=2)
+    small = CoupledOscillatorPlant(n_oscillators=80, t_end=0.1, n_steps=2, mismatch=recipe, seed=5)
+    s = torch.sin(x)
+    predicted = 0.5 * 0.1 ** 2 * (s @ extra.float().T - s * extra.float().sum(1))
+    measured = small(x, controls) - ideal(x, controls)
+    assert float((measured - predicted).norm() / predicted.norm()) < 0.05
+
+
+def test_nonlinearity_error_shifts_the_frequency_by_sqrt_one_plus_eta():
+    plant = CoupledOscillatorPlant(n_oscillators=3, t_end=2.0, n_steps=200,
+                                   mismatch=OscillatorMismatch(nonlinearity_error=0.1))
+    q0 = 1e-5 * torch.randn(5, 3, generator=_gen(), dtype=F64)
+    q = plant(q0, _controls(3))
+    assert torch.allclose(q, q0 * math.cos(math.sqrt(1.1) * 2.0), rtol=1e-5, atol=0)
+
+
+def test_input_noise_has_the_stated_std_and_is_fresh_each_call():
+    plant = CoupledOscillatorPlant(n_oscillators=4, mismatch=OscillatorMismatch(input_noise_std=0.02), seed=2)
+    twin = plant.nominal_twin()
+    x = 1e-3 * torch.randn(4000, 4, generator=_gen(), dtype=F64)
+    controls = _controls(4)
+    d1 = plant(x, controls) - twin(x, controls)
+    d2 = plant(x, controls) - twin(x, controls)
+    # at small amplitude the noise propagates linearly, dq(t) = cos(t) dq(0)
+    assert abs(float(d1.std()) / (0.02 * math.cos(0.5)) - 1) < 0.05
+    assert not torch.allclose(d1, d2)
+
+
+def test_reference_recipe_values_and_default_off():
+    recipe = OscillatorMismatch.wright2022()
+    assert (recipe.extra_coupling_std, recipe.nonlinearity_error, recipe.input_noise_std) == (0.2, 0.1, 0.02)
+    assert OscillatorMismatch().is_off and not recipe.is_off
+    plant = CoupledOscillatorPlant(n_oscillators=4)
+    assert plant._mismatch.is_off
+
+
+# ---- validation -----------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, error, word", [
+    ({"n_oscillators": 0}, ValueError, "n_oscillators"),
+    ({"n_oscillators": 2.5}, TypeError, "n_oscillators"),
+    ({"n_oscillators": 4, "t_end": -1.0}, ValueError, "t_end"),
+    ({"n_oscillators": 4, "n_steps": 0}, ValueError, "n_steps"),
+    ({"n_oscillators": 4, "coupling_limit": 0.0}, ValueError, "coupling_limit"),
+    ({"n_oscillators": 4, "mismatch": "wright2022"}, TypeError, "OscillatorMismatch"),
+    ({"n_oscillators": 4, "cost": 1.0}, TypeError, "cost"),
+])
+def test_constructor_rejects_bad_arguments(kwargs, error, word):
+    with pytest.raises(error, match=word):
+        CoupledOscillatorPlant(**kwargs)
+
+
+def test_mismatch_and_builder_validation():
+    with pytest.raises(ValueError, match="input_noise_std"):
+        OscillatorMismatch(input_noise_std=-0.1)
+    with pytest.raises(ValueError, match="nonlinearity_error"):
+        OscillatorMismatch(nonlinearity_error=-1.0)
+    with pytest.raises(ValueError, match="unknown key"):
+        build_oscillator_classifier(in_features=4, n_classes=2, mismatch={"noise": 0.1})
+    with pytest.raises(TypeError, match="mismatch"):
+        build_oscillator_classifier(in_features=4, n_classes=2, mismatch="yes")
+    with pytest.raises(ValueError, match="n_classes"):
+        build_oscillator_classifier(in_features=4, n_classes=1)
+    plant = CoupledOscillatorPlant(n_oscillators=3)
+    with pytest.raises(ValueError, match="range"):
+        plant(plant.example_inputs(2), {"coupling": torch.full((3, 3), 2.0), "drive": torch.zeros(3)})
+    with pytest.raises(ValueError, match="shape"):
+        plant(torch.zeros(2, 4), plant.initial_controls())
+
+
+def test_conformance():
+    check_plant(CoupledOscillatorPlant(n_oscillators=4))
+    check_plant(CoupledOscillatorPlant(n_oscillators=5, mismatch=OscillatorMismatch.wright2022(), seed=1))
+    plant = pnnlab.PLANTS.build("coupled_oscillators", **pnnlab.PLANTS.get("coupled_oscillators").example)
+    check_plant(plant)
+
+
+# ---- the model and physics-aware training ---------------------------------------------------
+class _Backprop(BackpropThrough):
+    name = "backprop_twin"
+    execution = OnTwin()
+
+
+def _grads(model, method, x, y):
+    model.zero_grad(set_to_none=True)
+    method.step(model, x, y, torch.nn.functional.cross_entropy)
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_pat_with_perfect_twin_equals_backpropagation_on_two_layers():
+    model = build_oscillator_classifier(in_features=8, n_classes=3, mismatch=False, seed=2).double()
+    x = torch.randn(20, 8, generator=_gen(), dtype=F64)
+    y = torch.randint(0, 3, (20,), generator=_gen())
+    pat = _grads(model, pnnlab.PhysicsAwareTraining(), x, y)
+    bp = _grads(model, _Backprop(), x, y)
+    assert set(pat) == set(bp) and len(pat) == 6  # 2 x (coupling, drive) + scale + offset
+    for name in pat:
+        assert torch.allclose(pat[name], bp[name], rtol=1e-10, atol=1e-12), name
+        assert float(bp[name].abs().max()) > 0
+
+
+def test_pat_forward_is_the_plant_and_differs_from_backprop_under_mismatch():
+    recipe = {"extra_coupling_std": 0.2, "nonlinearity_error": 0.1}  # deterministic: no input noise
+    model = build_oscillator_classifier(in_features=8, n_classes=3, mismatch=recipe, seed=2).double()
+    x = torch.randn(20, 8, generator=_gen(), dtype=F64)
+    layer = pnnlab.physical_layers(model)[0]
+    q0 = model[0](x)
+    with torch.no_grad():
+        controls = layer.control_values()
+        with executing(PhysicsAware()):
+            out_pat = layer(q0)
+        assert torch.allclose(out_pat, layer.plant(q0, controls), rtol=0, atol=1e-12)
+        assert float((out_pat - layer.twin(q0, controls)).abs().max()) > 1e-3
+    y = torch.randint(0, 3, (20,), generator=_gen())
+    pat = _grads(model, pnnlab.PhysicsAwareTraining(), x, y)
+    bp = _grads(model, _Backprop(), x, y)
+    assert any(not torch.allclose(pat[n], bp[n], rtol=1e-3) for n in pat)
+
+
+def test_model_architecture_and_digital_baseline():
+    model = build_oscillator_classifier(in_features=10, n_classes=4, mismatch=False)
+    layers = pnnlab.physical_layers(model)
+    assert [lay.plant.n_oscillators for lay in layers] == [10, 14]
+    x = torch.randn(5, 10, generator=_gen())
+    assert model(x).shape == (5, 4)
+    baseline = build_oscillator_digital_baseline(in_features=10, n_classes=4)
+    assert not pnnlab.physical_layers(baseline)
+    # without the physics nothing reaches the class channels: the output ignores the input
+    assert torch.equal(baseline(x), baseline(torch.randn(5, 10, generator=_gen(1))))
+    assert set(RECOMMENDED_TRAINING) == {"epochs", "lr", "batch_size"}
+
+
+def test_registered_model_builds_and_classifier_amplitudes_stay_bounded():
+    model = pnnlab.MODELS.build("oscillator_classifier", in_features=6, n_classes=3, seed=0)
+    x = 100 * torch.randn(8, 6, generator=_gen())
+    q0 = model[0](x)
+    assert float(q0.abs().max()) <= math.pi / 2 + 1e-6
