@@ -114,6 +114,8 @@ MODELS = Registry("model", [
           "SHG layers on the plant, read out from fixed spectral bins with a per-channel scale and offset"),
     Entry("oscillator_classifier", "models.oscillator_classifier:build_oscillator_classifier",
           "two coupled-oscillator layers (PAT reference architecture), read out from extra oscillators"),
+    Entry("oscillator_digital_baseline", "models.oscillator_classifier:build_oscillator_digital_baseline",
+          "the oscillator classifier's digital parts alone (oscillator networks replaced by wires)"),
     Entry("resistive_classifier", "models.resistive_classifier:build_resistive_classifier",
           "nonlinear resistive network (diode hidden nodes, differential outputs) with a per-class read-out",
           {"hidden": (8,)}),

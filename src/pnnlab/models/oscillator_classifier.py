@@ -120,14 +120,18 @@ def build_oscillator_classifier(*, in_features: int, n_classes: int, mismatch: b
 
 
 def build_oscillator_digital_baseline(*, in_features: int, n_classes: int, amplitude_rad: float = math.pi / 2,
-                                      readout_scale: float = 8.0, **_ignored) -> nn.Sequential:
+                                      readout_scale: float = 8.0, seed: int = 0,
+                                      mismatch: bool | dict = True) -> nn.Sequential:
     """The digital parts of :func:`build_oscillator_classifier` alone (encoding, padding, read-out
     of the class channels, per-class scale and offset), with each oscillator network replaced by a
     wire. The class channels are the padded zeros, so only the offsets can learn: this baseline sits
     at the majority-class rate by construction and shows that the accuracy comes from the physics.
-    Extra keyword arguments of the physical model (mismatch, seed, ...) are accepted and ignored."""
+    ``seed`` and ``mismatch`` are accepted so that an experiment can swap the two builders; they have
+    nothing to act on here (no plant, deterministic initialisation)."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes, minimum=2)
+    check_int("seed", seed, minimum=0)
+    _mismatch(mismatch)
     return nn.Sequential(
         AmplitudeEncoding(amplitude_rad=amplitude_rad),
         PadAtRest(n_classes),

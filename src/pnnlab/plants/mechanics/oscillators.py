@@ -61,7 +61,7 @@ def _stiffness(coupling: torch.Tensor) -> torch.Tensor:
 def integrate_oscillators(q0: torch.Tensor, coupling: torch.Tensor, drive: torch.Tensor, *,
                           t_end: float, n_steps: int, frequency_factor: float = 1.0,
                           p0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integrate d^2q/dt^2 = -sin(k q) + J (sin(k q_j) - sin(k q_i)) + e with classical RK4.
+    """Integrate d^2q_i/dt^2 = -sin(k q_i) + sum_j J_ij (sin(k q_j) - sin(k q_i)) + e_i with classical RK4.
 
     ``q0`` (batch, N) initial amplitudes, ``coupling`` (N, N), ``drive`` (N,), ``p0`` initial
     velocities (zero if None), ``frequency_factor`` k (1 for the ideal pendulum). Returns
@@ -271,18 +271,18 @@ class CoupledOscillatorPlant(Plant, Simulated):
         self._mismatch = mismatch
         self._frequency_factor = 1.0 + mismatch.nonlinearity_error
         self._input_noise_std = mismatch.input_noise_std
-        c = torch.randn(n, n, generator=self._generator, dtype=torch.float64)
-        self._extra_coupling = (mismatch.extra_coupling_std * self.coupling_limit * 0.5 * (c + c.T))
-        self._extra_coupling_f32 = self._extra_coupling.float()
-
-    def control_specs(self):
-        n = self.n_oscillators
-        return {
+        self._specs = {
             "coupling": ControlSpec((n, n), -self.coupling_limit, self.coupling_limit, unit="omega_0^2",
                                     description="symmetric couplings J_ij", symmetric=True),
             "drive": ControlSpec((n,), -self.drive_limit, self.drive_limit, unit="omega_0^2 rad",
                                  description="constant drives e_i"),
         }
+        c = torch.randn(n, n, generator=self._generator, dtype=torch.float64)
+        self._extra_coupling = (mismatch.extra_coupling_std * self.coupling_limit * 0.5 * (c + c.T))
+        self._extra_coupling_f32 = self._extra_coupling.float()
+
+    def control_specs(self):
+        return dict(self._specs)  # built once in __init__: every plant call validates against them
 
     def initial_controls(self, generator=None):
         """Small random symmetric couplings (uniform in +-1/sqrt(N) before symmetrising, like the

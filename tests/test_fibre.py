@@ -1,0 +1,117 @@
+"""The multimode-fibre plant: ideal limits, speckle statistics, camera noise, drift, crude twin."""
+
+import math
+
+import pytest
+import torch
+
+from pnnlab.plants.optics.fibre import SLM, Camera, FibrePlant, TransmissionDrift
+from pnnlab.testing import check_plant
+from pnnlab.twins.base import twin_gap
+
+
+def _ideal(**kw):
+    return FibrePlant(slm=SLM.ideal(), camera=Camera.ideal(), **kw)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"kerr_phase_rad": 1.0},
+                                    {"drift": TransmissionDrift(decorrelation_time_s=60.0)}])
+def test_fibre_plant_conforms(kwargs):
+    check_plant(FibrePlant(in_features=8, out_features=12, n_modes=100, **kwargs))
+
+
+@pytest.mark.parametrize("kerr", [0.0, 1.5])
+def test_noiseless_plant_equals_its_ideal_twin(kerr):
+    plant = _ideal(in_features=10, out_features=20, n_modes=100, kerr_phase_rad=kerr)
+    x, c = plant.example_inputs(16), plant.initial_controls()
+    torch.testing.assert_close(plant(x, c), plant.ideal_twin()(x, c), rtol=1e-5, atol=1e-6)
+
+
+def test_speckle_is_fully_developed():
+    """|T E|^2 with i.i.d. complex Gaussian T: exponential intensity, mean 1, contrast std/mean = 1
+    (Goodman, Speckle Phenomena in Optics)."""
+    plant = _ideal(in_features=10, out_features=200, n_modes=128)
+    gen = torch.Generator().manual_seed(1)
+    y = torch.cat([plant(plant.example_inputs(50, gen), plant.initial_controls(gen)) for _ in range(4)])
+    assert abs(float(y.mean()) - 1.0) < 0.05
+    assert abs(float(y.std() / y.mean()) - 1.0) < 0.06
+    assert abs(float((y > 1.0).float().mean()) - math.exp(-1.0)) < 0.02  # P(I > <I>) = 1/e
+
+
+def test_phase_wrapping_and_quantisation():
+    plant = FibrePlant(in_features=4, out_features=8, n_modes=100, slm=SLM(phase_levels=4, crosstalk=0.0),
+                       camera=Camera.ideal())
+    c = plant.initial_controls()
+    x = torch.full((1, 4), 0.3)
+    # wrapped by 2 pi, and 0.3 rad rounds to level 0 on a 4-level SLM
+    torch.testing.assert_close(plant(x + 2 * math.pi, c), plant(x, c))
+    torch.testing.assert_close(plant(x, c), plant(torch.zeros(1, 4), c))
+
+
+def test_camera_shot_noise_saturation_and_bits():
+    cam = Camera(signal_electrons=1000.0, full_well_electrons=4000.0, read_noise_electrons=0.0, bit_depth=8)
+    intensity = torch.full((20000, 1), 0.5)
+    y = cam.measure(intensity, torch.Generator().manual_seed(0))
+    # Poisson: variance of electrons = mean = 500 -> variance of y = 500 / 1000^2 (plus 8-bit rounding)
+    lsb = 4000.0 / 255 / 1000.0
+    expected = 500.0 / 1000.0 ** 2 + lsb ** 2 / 12
+    assert abs(float(y.var()) / expected - 1.0) < 0.06
+    assert torch.allclose(y / lsb, torch.round(y / lsb), atol=1e-3)
+    bright = cam.measure(torch.full((10, 1), 100.0), torch.Generator().manual_seed(0))
+    assert float(bright.max()) <= 4.0 + 1e-6  # full well / signal electrons
+
+
+def test_drift_follows_its_correlation_law():
+    """Field correlation cos(pi t / 2 tau) -> intensity correlation cos^2 for circular Gaussian speckle."""
+    tau = 1000.0
+    plant = FibrePlant(in_features=8, out_features=400, n_modes=100, slm=SLM.ideal(), camera=Camera.ideal(),
+                       drift=TransmissionDrift(decorrelation_time_s=tau))
+    x, c = plant.example_inputs(5), plant.initial_controls()
+    first = plant(x, c)
+    plant.meter.device_seconds = tau / 3.0  # as if training had used the plant for tau / 3
+    later = plant(x, c)
+    plant.meter.device_seconds = tau
+    decorrelated = plant(x, c)
+
+    def corr(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    assert abs(corr(first, later) - math.cos(math.pi / 6) ** 2) < 0.08
+    assert abs(corr(first, decorrelated)) < 0.12
+
+
+def test_device_time_advances_with_queries():
+    plant = FibrePlant(in_features=8, out_features=8, n_modes=100)
+    plant(plant.example_inputs(60), plant.initial_controls())
+    assert plant.meter.device_seconds == pytest.approx(1e-3 + 60 / 60.0)
+
+
+def test_crude_twin_has_the_stated_error():
+    plant = FibrePlant(in_features=8, out_features=64, n_modes=100, twin_tm_error=0.3)
+    x, c = plant.example_inputs(64), plant.initial_controls()
+    gap = twin_gap(plant, plant.nominal_twin(), x, c)
+    assert 0.15 < gap < 0.6
+    exact = FibrePlant(in_features=8, out_features=64, n_modes=100, twin_tm_error=0.0,
+                       slm=SLM.ideal(), camera=Camera.ideal())
+    assert twin_gap(exact, exact.nominal_twin(), x, c) < 1e-5
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_modes": 8, "in_features": 8}, "n_modes"),
+    ({"slm": "slm"}, "slm"),
+    ({"drift": 5.0}, "drift"),
+    ({"kerr_phase_rad": -1.0}, "kerr_phase_rad"),
+])
+def test_bad_arguments_are_explained(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        FibrePlant(**kwargs)
+
+
+def test_bad_components_are_explained():
+    with pytest.raises(ValueError, match="crosstalk"):
+        SLM(crosstalk=0.5)
+    with pytest.raises(ValueError, match="full_well"):
+        Camera(full_well_electrons=None, bit_depth=8)
+    with pytest.raises(ValueError, match="decorrelation_time_s"):
+        TransmissionDrift(decorrelation_time_s=0.0)
