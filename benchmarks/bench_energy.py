@@ -31,6 +31,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hidden", type=int, nargs="*", default=[64, 700])
     parser.add_argument("--warmup-steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10, help="training steps averaged in the table")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,11 +47,13 @@ def main():
             opt.zero_grad(set_to_none=True)
             method.step(model, data.x_train[idx], data.y_train[idx], torch.nn.functional.cross_entropy)
             opt.step()
+        report = measure_energy(model, method, x, y, optimizer=opt, reference=H100_BF16_PEAK,
+                                steps=args.steps)
         for reference in (H100_BF16_PEAK, HOROWITZ_FP32_45NM):
-            report = measure_energy(model, method, x, y, optimizer=opt, reference=reference)
             print(f"\n=== 64 -> {H} -> 10 resistive network, centred EP, digital reference: {reference.name} ===")
-            print(report.table())
+            print(report.with_reference(reference).table())
         print("assumptions:\n" + "\n".join(f"  - {a}" for a in report.assumptions))
+        print(f"  - digital (second table): {HOROWITZ_FP32_45NM.source}")
 
 
 if __name__ == "__main__":

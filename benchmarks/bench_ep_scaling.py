@@ -1,6 +1,6 @@
 """Time per training step against network size, up to more than 10^5 conductances.
 
-Resistive networks 64 -> H -> 10 (digits-shaped inputs, diode hidden nodes, differential outputs),
+Resistive networks 64 -> H -> 10 (and one 64 -> 256 -> 256 -> 10) (digits-shaped inputs, diode hidden nodes, differential outputs),
 batch 32, on this machine's CPU with 1 torch thread by default. For each size: one step of centred
 equilibrium propagation (3 exact steady-state solves on the plant + local measurements), one of
 positive EP (2 solves), and one step of backpropagation through the twin (in-silico: a solve plus
@@ -40,23 +40,25 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--hidden", type=int, nargs="*", default=[8, 64, 256, 700, 1400])
+    parser.add_argument("--hidden", nargs="*", default=["8", "64", "256", "700", "1400", "256,256"],
+                        help="hidden layer sizes, one network each; '256,256' is two hidden layers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(32, 64, generator=g)
     y = torch.randint(0, 10, (32,), generator=g)
     print(f"resistive network 64 -> H -> 10, batch 32, torch threads {args.threads}")
-    print(f"{'H':>6}{'conductances':>14}{'EP centred ms':>15}{'EP positive ms':>16}{'BP (twin) ms':>14}"
+    print(f"{'H':>9}{'conductances':>14}{'EP centred ms':>15}{'EP positive ms':>16}{'BP (twin) ms':>14}"
           f"{'sweeps/solve':>14}{'EP-c / BP':>11}")
-    for H in args.hidden:
-        model = build_resistive_classifier(in_features=64, n_classes=10, hidden=(H,), seed=0)
+    for spec in args.hidden:
+        H = tuple(int(h) for h in spec.split(","))
+        model = build_resistive_classifier(in_features=64, n_classes=10, hidden=H, seed=0)
         plant = model[0].plant
         ep = step_time(model, EquilibriumPropagation(beta=0.01), x, y, args.repeats)
         state = plant.relax(x, {k: v.detach() for k, v in model[0].control_values().items()})
         ep_pos = step_time(model, EquilibriumPropagation(beta=0.01, nudging=PositiveNudging()), x, y, args.repeats)
         bp = step_time(model, InSilico(), x, y, args.repeats)
-        print(f"{H:>6}{plant.n_conductances:>14}{ep:>15.1f}{ep_pos:>16.1f}{bp:>14.1f}"
+        print(f"{spec:>9}{plant.n_conductances:>14}{ep:>15.1f}{ep_pos:>16.1f}{bp:>14.1f}"
               f"{state.private['sweeps']:>14}{ep / bp:>11.2f}", flush=True)
 
 

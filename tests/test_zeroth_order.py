@@ -1,6 +1,5 @@
 """Zeroth-order estimators against exact autograd on a tiny differentiable plant."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -50,23 +49,21 @@ def test_finite_differences_match_autograd():
         assert overall["cosine"] > 0.9999 and overall["relative_error"] < 5e-3
 
 
-@pytest.mark.parametrize("make", [lambda k: SPSA(n_perturbations=k, epsilon=1e-2, seed=1),
-                                  lambda k: WeightPerturbation(n_perturbations=k, sigma=1e-2, seed=1),
-                                  lambda k: MultiplexedGradientDescent(code=TimeMultiplexed(), timesteps=k,
-                                                                       amplitude=1e-2, seed=1),
-                                  lambda k: MultiplexedGradientDescent(code=FrequencyMultiplexed(),
-                                                                       timesteps=max(k, 4), amplitude=1e-2,
-                                                                       seed=1)],
-                         ids=["spsa", "weight_perturbation", "mgd_time", "mgd_frequency"])
-def test_perturbative_estimates_are_unbiased_and_variance_falls(make):
+@pytest.mark.parametrize("make, few", [
+    (lambda k: SPSA(n_perturbations=k, epsilon=1e-2, seed=1), 1),
+    (lambda k: WeightPerturbation(n_perturbations=k, sigma=1e-2, seed=1), 1),
+    (lambda k: MultiplexedGradientDescent(code=TimeMultiplexed(), timesteps=k, amplitude=1e-2, seed=1), 1),
+    (lambda k: MultiplexedGradientDescent(code=FrequencyMultiplexed(), timesteps=k, amplitude=1e-2, seed=1), 4)],
+    ids=["spsa", "weight_perturbation", "mgd_time", "mgd_frequency"])
+def test_perturbative_estimates_are_unbiased_and_variance_falls(make, few):
+    """E[g_hat] = grad L + O(eps^2) and the mean squared error falls about as 1/K."""
     model, x, y = _problem()
     true = estimate_gradients(IdealBackprop(), model, x, y)
-    mean1, mse1, t = _mean_and_mse(make(1 if "SPSA" in repr(make(1)) or "Weight" in repr(make(1)) else 4),
-                                   model, x, y, true, 400)
+    mean1, mse1, t = _mean_and_mse(make(few), model, x, y, true, 250)
     cos = float(mean1 @ t / (mean1.norm() * t.norm()))
     assert cos > 0.95, f"mean estimate not aligned with the true gradient (cos={cos:.3f})"
     assert float((mean1 - t).norm() / t.norm()) < 0.3
-    _, mse16, _ = _mean_and_mse(make(16), model, x, y, true, 100)
+    _, mse16, _ = _mean_and_mse(make(16 * few), model, x, y, true, 40)
     assert mse16 < mse1 / 3, f"variance did not fall with more perturbations ({mse1:.3g} -> {mse16:.3g})"
 
 
@@ -87,13 +84,13 @@ def test_node_perturbation_is_unbiased_on_digital_layers():
     names = sorted(digital)
     t, _ = _flat(digital, names)
     runs = [estimate_gradients(NodePerturbation(n_perturbations=1, sigma=1e-2, seed=s), model, x, y)
-            for s in range(300)]
+            for s in range(150)]
     assert all(not any(k.startswith("1.") for k in r) for r in runs), "physical controls must stay untouched"
     est = torch.stack([_flat(r, names)[0] for r in runs])
     mean = est.mean(0)
     assert float(mean @ t / (mean.norm() * t.norm())) > 0.95
     method16 = NodePerturbation(n_perturbations=16, sigma=1e-2, seed=7)
-    est16 = torch.stack([_flat(estimate_gradients(method16, model, x, y), names)[0] for _ in range(60)])
+    est16 = torch.stack([_flat(estimate_gradients(method16, model, x, y), names)[0] for _ in range(30)])
     assert float(((est16 - t) ** 2).sum(1).mean()) < float(((est - t) ** 2).sum(1).mean()) / 3
 
 
@@ -119,7 +116,7 @@ def test_spsa_trains_the_tiny_plant():
     method = SPSA(n_perturbations=2, epsilon=0.05, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     first = None
-    for _ in range(150):
+    for _ in range(80):
         opt.zero_grad()
         loss = method.step(model, x, y, nn.functional.cross_entropy)
         first = loss if first is None else first

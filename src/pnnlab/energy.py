@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ._validation import check_positive
+from ._validation import check_int, check_positive
 from .layers import physical_layers, plants_of
 from .metering import total_usage
 
@@ -69,20 +69,52 @@ HOROWITZ_FP32_45NM = DigitalReference(
 
 @dataclass
 class EnergyReport:
-    """Energies per sample (inference) and per training step, physical against digital."""
+    """Energies per sample (inference) and per training step, physical against digital.
 
-    rows: list[dict]
+    ``physical`` holds the measured joules (``inference_per_sample``, ``relaxations_per_step``,
+    ``programming_per_step``); ``n_weights`` and ``batch`` size the digital estimate.
+    """
+
+    physical: dict
+    n_weights: int
+    batch: int
+    reference: DigitalReference
     assumptions: list[str]
 
+    @property
+    def rows(self) -> list[dict]:
+        ref, N, B, p = self.reference, self.n_weights, self.batch, self.physical
+        j = ref.joules_per_flop
+        step = p["relaxations_per_step"] + p["programming_per_step"]
+        return [
+            {"quantity": "inference, per sample", "physical_J": p["inference_per_sample"], "digital_J": 2 * N * j},
+            {"quantity": f"training step (batch {B})", "physical_J": step,
+             "digital_J": (6 * N * B + ref.optimizer_flops_per_parameter * N) * j},
+            {"quantity": "  of which relaxations / fwd+bwd", "physical_J": p["relaxations_per_step"],
+             "digital_J": 6 * N * B * j},
+            {"quantity": "  of which programming / optimizer", "physical_J": p["programming_per_step"],
+             "digital_J": ref.optimizer_flops_per_parameter * N * j},
+        ]
+
+    def with_reference(self, reference: DigitalReference) -> "EnergyReport":
+        """The same physical measurement compared with another digital reference."""
+        assumptions = [a for a in self.assumptions if not a.startswith("digital: ")]
+        assumptions.insert(2, _reference_line(reference))
+        return EnergyReport(self.physical, self.n_weights, self.batch, reference, assumptions)
+
     def table(self) -> str:
-        lines = [f"{'quantity':<34}{'physical (J)':>14}{'digital (J)':>14}{'digital/physical':>18}"]
+        lines = [f"{'quantity':<36}{'physical (J)':>14}{'digital (J)':>14}{'digital/physical':>18}"]
         for row in self.rows:
             ratio = row["digital_J"] / row["physical_J"] if row["physical_J"] > 0 else float("inf")
-            lines.append(f"{row['quantity']:<34}{row['physical_J']:>14.3e}{row['digital_J']:>14.3e}{ratio:>18.3g}")
+            lines.append(f"{row['quantity']:<36}{row['physical_J']:>14.3e}{row['digital_J']:>14.3e}{ratio:>18.3g}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table() + "\nassumptions:\n" + "\n".join(f"  - {a}" for a in self.assumptions)
+
+
+def _reference_line(reference: DigitalReference) -> str:
+    return f"digital: {reference.name}, {reference.joules_per_flop:.3g} J/FLOP ({reference.source})"
 
 
 def _n_weights(model: nn.Module) -> int:
@@ -92,15 +124,16 @@ def _n_weights(model: nn.Module) -> int:
 def measure_energy(model: nn.Module, method, x: torch.Tensor, y: torch.Tensor, *,
                    optimizer: torch.optim.Optimizer | None = None,
                    loss_fn: Callable = nn.functional.cross_entropy,
-                   reference: DigitalReference = H100_BF16_PEAK) -> EnergyReport:
-    """Run one inference pass and one training step of ``method`` on the plants of ``model`` (batch
-    ``x``, ``y``), read the joules their meters recorded, and compare with ``reference``.
+                   reference: DigitalReference = H100_BF16_PEAK, steps: int = 1) -> EnergyReport:
+    """Run one inference pass and ``steps`` training steps of ``method`` on the plants of ``model``
+    (batch ``x``, ``y``), read the joules their meters recorded (averaged over the steps), and
+    compare with ``reference`` (see :meth:`EnergyReport.with_reference` for others).
 
-    The training step includes the programming pulses that the optimizer's update causes (sent at
-    the next plant query, which this function triggers with one more inference pass whose own
-    dissipation is subtracted)."""
+    A training step's programming pulses are sent at the next plant query; this function triggers
+    it with one more inference pass whose own dissipation is subtracted."""
     if not isinstance(reference, DigitalReference):
         raise TypeError(f"reference must be a DigitalReference such as H100_BF16_PEAK, got {type(reference).__name__}.")
+    steps = check_int("steps", steps)
     plants = plants_of(model)
     if not plants:
         raise ValueError("model has no physical layers; there is no physical energy to measure.")
@@ -110,36 +143,31 @@ def measure_energy(model: nn.Module, method, x: torch.Tensor, y: torch.Tensor, *
     def joules():
         return total_usage(plants)["joules"]
 
-    with torch.no_grad():
+    def infer():
         start = joules()
-        model(x)
-        inference = (joules() - start) / B
+        with torch.no_grad():
+            model(x)
+        return joules() - start
+
+    inference = infer() / B
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    optimizer.zero_grad(set_to_none=True)
-    start = joules()
-    method.step(model, x, y, loss_fn)
-    relaxations = joules() - start
-    if not method.updates_parameters:
-        optimizer.step()
-    start = joules()
-    with torch.no_grad():
-        model(x)
-    programming = max(0.0, joules() - start - inference * B)
-    step = relaxations + programming
-    digital_inf = 2 * N * reference.joules_per_flop
-    digital_step = (6 * N * B + reference.optimizer_flops_per_parameter * N) * reference.joules_per_flop
-    rows = [
-        {"quantity": "inference, per sample", "physical_J": inference, "digital_J": digital_inf},
-        {"quantity": f"training step (batch {B})", "physical_J": step, "digital_J": digital_step},
-        {"quantity": "  of which relaxations", "physical_J": relaxations, "digital_J": 6 * N * B * reference.joules_per_flop},
-        {"quantity": "  of which programming pulses", "physical_J": programming,
-         "digital_J": reference.optimizer_flops_per_parameter * N * reference.joules_per_flop},
-    ]
+    relaxations = programming = 0.0
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        start = joules()
+        method.step(model, x, y, loss_fn)
+        relaxations += joules() - start
+        if not method.updates_parameters:
+            optimizer.step()
+        total = infer()
+        programming += max(0.0, total - inference * B)
+    physical = {"inference_per_sample": inference, "relaxations_per_step": relaxations / steps,
+                "programming_per_step": programming / steps}
     assumptions = [f"network: {', '.join(p.describe() for p in plants)}; {N} trainable conductances/weights",
-                   f"method: {method!r}, batch {B}",
-                   f"digital: {reference.name}, {reference.joules_per_flop:.3g} J/FLOP ({reference.source})",
-                   f"digital FLOPs: inference 2N per sample; training 6N per sample + "
+                   f"method: {method!r}, batch {B}, physical energies averaged over {steps} step(s)",
+                   _reference_line(reference),
+                   "digital FLOPs: inference 2N per sample; training 6N per sample + "
                    f"{reference.optimizer_flops_per_parameter:g}N per step (optimizer)"]
     for plant in plants:
         assumptions.append(f"{type(plant).__name__}: {plant.cost.source}")
@@ -150,4 +178,4 @@ def measure_energy(model: nn.Module, method, x: torch.Tensor, y: torch.Tensor, *
         if device is not None:
             assumptions.append(f"device {device.name}: {device.pulse_energy_J:.3g} J per pulse, "
                                f"{device.pulse_duration_s:.3g} s ({device.source})")
-    return EnergyReport(rows=rows, assumptions=assumptions)
+    return EnergyReport(physical=physical, n_weights=N, batch=B, reference=reference, assumptions=assumptions)

@@ -80,6 +80,9 @@ PLANTS = Registry("plant", [
     Entry("hopfield", "plants.hopfield:HopfieldPlant",
           "continuous Hopfield network, the abstract energy-based reference (Scellier & Bengio 2017)",
           {"sizes": (3, 4, 2)}),
+    Entry("fibre", "plants.optics.fibre:FibrePlant",
+          "multimode fibre / scattering medium: phase-only SLM, unknown drifting transmission matrix, noisy camera",
+          {"in_features": 4, "out_features": 6, "n_modes": 100}),
 ])
 
 METHODS = Registry("method", [
@@ -93,6 +96,37 @@ METHODS = Registry("method", [
           "equilibrium propagation: gradients from free and nudged relaxations of an energy-based plant"),
     Entry("coupled_learning", "methods.coupled_learning:CoupledLearning",
           "coupled learning: local contrastive rule from free and clamped states (Stern et al. 2021)"),
+    Entry("phyll", "methods.local_learning:PhysicalLocalLearning",
+          "physical local learning: layer-local contrastive objective, no model of the physics (Momeni 2023)",
+          {"conformance": "models.fibre_local:conformance_goodness"}),
+    Entry("forward_forward", "methods.forward_forward:ForwardForward",
+          "forward-forward: per-block goodness, positive vs negative (wrong-label) data (Hinton 2022)",
+          {"conformance": "models.fibre_local:conformance_goodness"}),
+    Entry("fa", "methods.feedback_alignment:FeedbackAlignment",
+          "feedback alignment: fixed random feedback weights replace W^T in the backward pass (Lillicrap 2016)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("dfa", "methods.feedback_alignment:DirectFeedbackAlignment",
+          "direct feedback alignment: output error sent by fixed random matrices to every layer (Nokland 2016)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("aug_dfa", "methods.feedback_alignment:AugmentedDFA",
+          "augmented DFA: random error projection times an arbitrary g(a), no model of the physics (Nakajima 2022)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("spsa", "methods.zeroth_order:SPSA",
+          "simultaneous-perturbation stochastic approximation, 2 plant evaluations per direction (Spall 1992)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("finite_differences", "methods.zeroth_order:FiniteDifferences",
+          "coordinate-wise finite differences: 2P (central) or P+1 (forward) evaluations", {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("weight_perturbation", "methods.zeroth_order:WeightPerturbation",
+          "Gaussian weight perturbation against a measured baseline, K+1 evaluations (Jabri & Flower 1992)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("node_perturbation", "methods.zeroth_order:NodePerturbation",
+          "perturb digital layer outputs, per-sample credit, local weight update (Fiete & Seung 2006)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("mgd", "methods.zeroth_order:MultiplexedGradientDescent",
+          "multiplexed gradient descent: all parameters perturbed at once, T+1 evaluations (McCaughan 2023)",
+          {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("cmaes", "methods.cmaes:CMAES",
+          "CMA-ES (cma package) over all trainable parameters; lambda plant evaluations per step", {"conformance": "models.fibre_local:conformance_mlp"}),
 ])
 
 DATASETS = Registry("dataset", [
@@ -121,6 +155,12 @@ MODELS = Registry("model", [
           {"hidden": (8,)}),
     Entry("hopfield_classifier", "models.resistive_classifier:build_hopfield_classifier",
           "layered continuous Hopfield network with a per-class read-out", {"hidden": (8,)}),
+    Entry("fibre_mlp", "models.fibre_local:build_fibre_mlp",
+          "digital encoder -> multimode fibre with trainable SLM control phases -> digital linear read-out",
+          {"encoder_width": 4, "camera_pixels": 8}),
+    Entry("fibre_goodness_net", "models.fibre_local:build_fibre_goodness_net",
+          "fixed fibre transforms + digital layers trained by local goodness objectives (PhyLL, forward-forward)",
+          {"hidden": 8, "camera_pixels": 16}),
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}

@@ -45,7 +45,7 @@ class CoupledLearning(Method):
     requirements = (NeedsCapability(EnergyBased),)
     plant_queries_per_step = "per physical layer: 1 free relaxation + 1 clamped relaxation"
 
-    def __init__(self, *, eta: float = 0.5) -> None:
+    def __init__(self, *, eta: float = 0.1) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 < float(eta) <= 1.0:
             raise ValueError(f"eta must be a number in (0, 1] (the fraction of the way the outputs are clamped "
                              f"towards the target), got {eta!r}; Stern et al. use small values such as 0.1 to 0.5.")
