@@ -25,7 +25,7 @@ from pnnlab.models.resistive_classifier import build_resistive_classifier
 
 def step_time(model, method, x, y, repeats):
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    times, sweeps = [], []
+    times = []
     for i in range(repeats + 1):
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)

@@ -46,7 +46,7 @@ METHODS = {
     "node_perturbation": (lambda: NodePerturbation(n_perturbations=8, sigma=0.05, seed=1), "mlp", 1.0, 1e-2, 16),
     "mgd": (lambda: MultiplexedGradientDescent(timesteps=8, amplitude=0.02, seed=1), "mlp", 3.0, 1e-2, 16),
     "finite_differences": (lambda: FiniteDifferences(epsilon=0.02), "mlp", 0.1, 1e-2, 16),
-    "cmaes": (lambda: CMAES(sigma0=0.1, population_size=16, seed=1), "mlp", 3.0, None, 16),
+    "cmaes": (lambda: CMAES(sigma0=0.1, population_size=16, diagonal=True, seed=1), "mlp", 3.0, None, 16),
     "phyll": (lambda: PhysicalLocalLearning(seed=1), "goodness", 1.0, 3e-3, 16),
     "forward_forward": (lambda: ForwardForward(seed=1), "goodness", 1.0, 3e-3, 16),
 }

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pnnlab import ChannelAffine, InSilico, MethodRequirementError, PhysicalLayer, PhysicsAwareTraining
+from pnnlab import ChannelAffine, InSilico, MethodRequirementError, PhysicalLayer
 from pnnlab.diagnostics.gradient_fidelity import FidelityTracker, compare_gradients, estimate_gradients
 from pnnlab.methods.equilibrium_propagation import (CentredNudging, EquilibriumPropagation, NegativeNudging,
                                                     PositiveNudging)
@@ -191,4 +191,3 @@ def test_requirements_and_validation():
     with pytest.raises(NotImplementedError, match="pat"):
         EquilibriumPropagation().step(trainable_front, torch.randn(4, 3), torch.tensor([0, 1, 0, 1]),
                                       nn.functional.cross_entropy)
-    assert PhysicsAwareTraining  # the same network trains with backprop through its twin (see benchmarks)

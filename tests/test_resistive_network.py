@@ -5,7 +5,7 @@ import torch
 
 from pnnlab.plants.capabilities import OutputClamp, OutputForce
 from pnnlab.plants.electronics import (IDEAL_DEVICE, ResistiveMismatch, ResistiveNetworkPlant, TAOX_YI_2023)
-from pnnlab.plants.electronics.resistive_network import co_content, kcl_residual, _edge_gradients
+from pnnlab.plants.electronics.resistive_network import co_content, kcl_residual
 from pnnlab.testing import check_plant
 
 torch.set_num_threads(1)

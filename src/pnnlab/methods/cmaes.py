@@ -39,8 +39,12 @@ class CMAES(Method):
     plant_queries_per_step = "population_size forward passes (each one query per physical layer)"
     updates_parameters = True
 
-    def __init__(self, *, sigma0: float = 0.1, population_size: int | None = None, seed: int = 0) -> None:
+    def __init__(self, *, sigma0: float = 0.1, population_size: int | None = None, diagonal: bool = False,
+                 seed: int = 0) -> None:
         self.sigma0 = check_positive("sigma0", sigma0)
+        if not isinstance(diagonal, bool):
+            raise TypeError(f"diagonal must be True or False, got {diagonal!r}.")
+        self.diagonal = diagonal
         if population_size is not None:
             population_size = check_int("population_size", population_size, minimum=2)
         self.population_size = population_size
@@ -63,7 +67,8 @@ class CMAES(Method):
             rng = self._rng
             options = {"popsize": self.population(theta.size), "verbose": -9, "seed": np.nan,
                        "randn": lambda *shape: rng.standard_normal(shape), "verb_log": 0,
-                       "verb_disp": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0, "tolstagnation": 10 ** 9}
+                       "verb_disp": 0, "tolfun": 0, "tolx": 0, "tolfunhist": 0, "tolstagnation": 10 ** 9,
+                       "CMA_diagonal": self.diagonal}
             self._es = cma.CMAEvolutionStrategy(theta, self.sigma0, options)
             self._key = key
         return self._es
@@ -86,4 +91,4 @@ class CMAES(Method):
         return float(np.mean(losses))
 
     def __repr__(self):
-        return f"CMAES(sigma0={self.sigma0}, population_size={self.population_size})"
+        return f"CMAES(sigma0={self.sigma0}, population_size={self.population_size}, diagonal={self.diagonal})"

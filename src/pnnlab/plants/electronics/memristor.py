@@ -49,7 +49,6 @@ Simplifications: pulses have one fixed amplitude and width; the state is one var
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -290,7 +289,3 @@ def soft_bounds_after(w0: torch.Tensor, n: int, a_up: float, a_down: float) -> t
         return 1 - (1 - a_up) ** n * (1 - w0)
     return (1 - a_down) ** (-n) * w0
 
-
-def pulses_to_cross(device: MemristorDevice) -> float:
-    """Number of SET pulses that take a fresh device from G_min to the middle of its range."""
-    return math.log(0.5) / math.log(1 - 2 * device.step_up)
