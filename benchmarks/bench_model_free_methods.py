@@ -1,10 +1,12 @@
 """Every model-free method on the same multimode-fibre plant: test accuracy on the plant against
 plant queries, on vowels and digits, with and without drift of the transmission matrix.
 
+Plant: the fibre with all non-idealities (SLM quantisation and crosstalk, camera shot and read
+noise, saturation, 10-bit ADC), linear propagation unless ``--kerr`` adds a Kerr-like phase.
 Model (all gradient estimators, the same for each): ``build_fibre_mlp`` =
 ``Linear(d, k) -> fibre (k input pixels, 128 - k trainable SLM control phases, 16 camera pixels)
 -> per-sample standardisation -> Linear(16, n_classes)``. PAT uses the fibre's crude twin (TM
-measured once with 30 % error, no quantisation, crosstalk, noise or drift), FA and DFA pass the
+measured once with 30 % error, no quantisation, crosstalk, Kerr phase, noise or drift), FA and DFA pass the
 error through that twin, augmented DFA and the zeroth-order methods use no model at all.
 PhyLL and forward-forward need label-embedded goodness networks: ``build_fibre_goodness_net`` on
 the same plant type (the fibre is a fixed front end; only digital layers learn).
@@ -13,7 +15,8 @@ With ``--drift``, the transmission matrix decorrelates fully every ``--tau`` sec
 time* (one SLM frame = 1/60 s per sample), so methods that query more also see more drift.
 
 Run:  python benchmarks/bench_model_free_methods.py [--tasks vowels digits] [--drift] [--tau 600]
-      [--out benchmarks/results/model_free_methods.png] [--quick]
+      [--kerr 0.0]
+      [--out benchmarks/results/model_free_methods.png]
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from pnnlab.methods.feedback_alignment import AugmentedDFA, DirectFeedbackAlignm
 from pnnlab.methods.forward_forward import ForwardForward
 from pnnlab.methods.local_learning import PhysicalLocalLearning
 from pnnlab.methods.physics_aware import PhysicsAwareTraining
-from pnnlab.methods.zeroth_order import (SPSA, FiniteDifferences, MultiplexedGradientDescent, NodePerturbation,
-                                         WeightPerturbation)
+from pnnlab.methods.multiplexed import MultiplexedGradientDescent
+from pnnlab.methods.zeroth_order import SPSA, FiniteDifferences, NodePerturbation, WeightPerturbation
 from pnnlab.models.fibre_local import build_fibre_goodness_net, build_fibre_mlp
 from pnnlab.plants.optics.fibre import TransmissionDrift
 from pnnlab.train import train
@@ -60,21 +63,22 @@ def load(task: str):
     return load_digits(seed=0)
 
 
-def build(kind: str, data, drift, seed: int):
+def build(kind: str, data, drift, seed: int, kerr: float):
     if kind == "mlp":
-        return build_fibre_mlp(in_features=data.in_features, n_classes=data.n_classes,
-                               encoder_width=12, camera_pixels=16, drift=drift, seed=seed)
+        return build_fibre_mlp(in_features=data.in_features, n_classes=data.n_classes, encoder_width=12,
+                               camera_pixels=16, drift=drift, kerr_phase_rad=kerr, seed=seed)
     return build_fibre_goodness_net(in_features=data.in_features, n_classes=data.n_classes, hidden=64,
-                                    camera_pixels=256, phase_scale_rad=0.5, drift=drift, seed=seed)
+                                    camera_pixels=256, phase_scale_rad=0.5, drift=drift,
+                                    kerr_phase_rad=kerr, seed=seed)
 
 
-def run(task: str, base_epochs: int, drift, seed: int, names) -> dict:
+def run(task: str, base_epochs: int, drift, seed: int, names, kerr: float) -> dict:
     data = load(task)
     results = {}
     for name in names:
         factory, kind, epoch_factor, lr, batch = METHODS[name]
         epochs = max(1, int(round(base_epochs * epoch_factor)))
-        model = build(kind, data, drift, seed)
+        model = build(kind, data, drift, seed, kerr)
         method = factory()
         start = time.perf_counter()
         history = train(model, method, data, epochs=epochs, batch_size=batch, lr=lr or 1e-2,
@@ -128,6 +132,8 @@ def main() -> None:
     parser.add_argument("--drift", action="store_true", help="also run with a drifting transmission matrix")
     parser.add_argument("--tau", type=float, default=600.0, help="decorrelation time of the TM in device seconds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kerr", type=float, default=0.0,
+                        help="Kerr-like nonlinear phase of the fibre in rad (the crude twin ignores it)")
     parser.add_argument("--out", default="benchmarks/results/model_free_methods.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -138,7 +144,8 @@ def main() -> None:
         if args.drift:
             settings.append((f"drift tau={args.tau:g} s", TransmissionDrift(decorrelation_time_s=args.tau)))
         for label, drift in settings:
-            results = run(task, epochs, drift, args.seed, args.methods)
+            results = run(task, epochs, drift, args.seed, args.methods, args.kerr)
+            label += f", Kerr {args.kerr:g} rad"
             table(task, results, label)
             everything[f"{task}, {label}"] = results
     plot(everything, args.out)

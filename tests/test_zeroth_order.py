@@ -7,9 +7,9 @@ from torch import nn
 from pnnlab import ChannelAffine, PhysicalLayer
 from pnnlab.diagnostics.gradient_fidelity import compare_gradients, estimate_gradients
 from pnnlab.methods.ideal import IdealBackprop
-from pnnlab.methods.zeroth_order import (SPSA, CodeMultiplexed, FiniteDifferences, FrequencyMultiplexed,
-                                         MultiplexedGradientDescent, NodePerturbation, TimeMultiplexed,
-                                         WeightPerturbation)
+from pnnlab.methods.multiplexed import (CodeMultiplexed, FrequencyMultiplexed, MultiplexedGradientDescent,
+                                        TimeMultiplexed)
+from pnnlab.methods.zeroth_order import SPSA, FiniteDifferences, NodePerturbation, WeightPerturbation
 from pnnlab.metering import total_usage
 from pnnlab.layers import plants_of
 from toy_plants import TanhPlant

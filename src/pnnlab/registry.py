@@ -122,7 +122,7 @@ METHODS = Registry("method", [
     Entry("node_perturbation", "methods.zeroth_order:NodePerturbation",
           "perturb digital layer outputs, per-sample credit, local weight update (Fiete & Seung 2006)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
-    Entry("mgd", "methods.zeroth_order:MultiplexedGradientDescent",
+    Entry("mgd", "methods.multiplexed:MultiplexedGradientDescent",
           "multiplexed gradient descent: all parameters perturbed at once, T+1 evaluations (McCaughan 2023)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
     Entry("cmaes", "methods.cmaes:CMAES",

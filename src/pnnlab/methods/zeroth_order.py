@@ -25,23 +25,12 @@ costs one plant query per physical layer.
   dh_i/dW / B``. The variance scales with the number of nodes, not of weights. The map from a node
   to a *physical* control is the unknown physics, so node perturbation trains the digital layers
   only and leaves physical controls untouched (use SPSA or MGD for them). K + 1 evaluations.
-* :class:`MultiplexedGradientDescent`: McCaughan, Oripov, Ganesh, Nam, Dienstfrey & Buckley,
-  APL Mach. Learn. 1, 026118 (2023), doi:10.1063/5.0157645. All parameters are perturbed at once
-  with a multiplexing code ``c_i(t)`` (time: random +-1 sequences; frequency: sinusoids of distinct
-  frequencies; code: Walsh-Hadamard sequences), the cost change is correlated with each parameter's
-  own code and integrated over ``T`` time steps before one update:
-  ``G_i = (1 / T) sum_t [C(theta + eps c(t)) - C(theta)] c_i(t) / eps`` (codes have unit mean
-  square). With orthogonal codes (Walsh, T >= P + 1) G is the finite-difference gradient;
-  random codes make cross-talk zero-mean. This discrete version holds the batch fixed during the T
-  steps (tau_x = tau_theta in the paper's notation) and subtracts a measured baseline instead of
-  high-pass filtering the cost. T + 1 evaluations.
+* multiplexed gradient descent (McCaughan et al. 2023) lives in :mod:`pnnlab.methods.multiplexed`.
 """
 
 from __future__ import annotations
 
 import abc
-import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -49,7 +38,7 @@ from torch import nn
 
 from .._validation import check_int, check_positive, make_generator
 from ..execution import OnPlant, executing
-from ..layers import PhysicalLayer, physical_layers
+from ..layers import physical_layers
 from .base import Method
 
 
@@ -311,94 +300,6 @@ class NodePerturbation(ZerothOrderMethod):
         return f"NodePerturbation(n_perturbations={self.n_perturbations}, sigma={self.sigma})"
 
 
-# ---- multiplexed gradient descent ----------------------------------------------------------
-class PerturbationCode(abc.ABC):
-    """How MGD multiplexes the perturbations of P parameters over T time steps: returns a (T, P)
-    tensor of unit-mean-square values."""
-
-    @abc.abstractmethod
-    def sequences(self, timesteps: int, n_params: int, generator: torch.Generator) -> torch.Tensor:
-        ...
-
-
-@dataclass(frozen=True)
-class TimeMultiplexed(PerturbationCode):
-    """Independent random +-1 perturbations at every time step (discrete, time-multiplexed MGD)."""
-
-    def sequences(self, timesteps, n_params, generator):
-        return _rademacher((timesteps, n_params), generator)
-
-
-@dataclass(frozen=True)
-class FrequencyMultiplexed(PerturbationCode):
-    """Each parameter oscillates as sqrt(2) cos(2 pi f_i t / T + phi_i); frequencies are spread over
-    1..T/2 - 1 and reused when P is large, with random phases so that cross-talk averages out."""
-
-    def sequences(self, timesteps, n_params, generator):
-        n_freq = max(1, timesteps // 2 - 1)
-        freqs = 1 + torch.arange(n_params) % n_freq
-        phases = 2 * math.pi * torch.rand(n_params, generator=generator)
-        t = torch.arange(timesteps).unsqueeze(1)
-        return math.sqrt(2.0) * torch.cos(2 * math.pi * freqs * t / timesteps + phases)
-
-
-@dataclass(frozen=True)
-class CodeMultiplexed(PerturbationCode):
-    """Walsh-Hadamard codes: parameter i follows row r_i (not the constant row) with a random sign;
-    rows are distinct (exactly orthogonal codes) when T is a power of two >= P + 1."""
-
-    def sequences(self, timesteps, n_params, generator):
-        if timesteps & (timesteps - 1):
-            raise ValueError(f"CodeMultiplexed needs timesteps to be a power of two (Walsh-Hadamard "
-                             f"codes), got {timesteps}; use e.g. {1 << (timesteps - 1).bit_length()}.")
-        h = torch.ones(1, 1)
-        while h.shape[0] < timesteps:
-            h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
-        n_rows = timesteps - 1
-        offset = int(torch.randint(0, n_rows, (1,), generator=generator))
-        rows = 1 + (torch.arange(n_params) + offset) % n_rows
-        signs = _rademacher((n_params,), generator)
-        return (h[rows] * signs.unsqueeze(1)).T
-
-
-class MultiplexedGradientDescent(ZerothOrderMethod):
-    name = "mgd"
-    summary = "multiplexed gradient descent: all parameters perturbed at once, T+1 evaluations (McCaughan 2023)"
-    plant_queries_per_step = "timesteps + 1 forward passes (each one query per physical layer)"
-
-    def __init__(self, *, code: PerturbationCode = TimeMultiplexed(), amplitude: float = 1e-2,
-                 timesteps: int = 8, seed: int = 0) -> None:
-        if not isinstance(code, PerturbationCode):
-            raise TypeError(f"code must be a PerturbationCode such as TimeMultiplexed(), "
-                            f"FrequencyMultiplexed() or CodeMultiplexed(), got {type(code).__name__}.")
-        self.code = code
-        self.amplitude = check_positive("amplitude", amplitude)
-        self.timesteps = check_int("timesteps", timesteps)
-        self._generator = make_generator(seed)
-
-    def evaluations(self, n_params):
-        return self.timesteps + 1
-
-    def step(self, model, x, y, loss_fn):
-        params = trainable_parameters(model)
-        theta = get_vector(params)
-        codes = self.code.sequences(self.timesteps, theta.numel(), self._generator)
-        grad = torch.zeros_like(theta)
-        try:
-            base = plant_loss(model, x, y, loss_fn)
-            for t in range(self.timesteps):
-                set_vector(params, theta + self.amplitude * codes[t])
-                grad += (plant_loss(model, x, y, loss_fn) - base) * codes[t]
-        finally:
-            set_vector(params, theta)
-        write_grad(params, grad / (self.amplitude * self.timesteps))
-        return base
-
-    def __repr__(self):
-        return (f"MultiplexedGradientDescent(code={self.code!r}, amplitude={self.amplitude}, "
-                f"timesteps={self.timesteps})")
-
-
-__all__ = ["CodeMultiplexed", "FiniteDifferences", "FrequencyMultiplexed", "MultiplexedGradientDescent",
-           "NodePerturbation", "PerturbationCode", "SPSA", "TimeMultiplexed", "WeightPerturbation",
-           "ZerothOrderMethod", "digital_nodes", "per_sample_losses", "plant_loss", "trainable_parameters"]
+__all__ = ["FiniteDifferences", "NodePerturbation", "SPSA", "WeightPerturbation", "ZerothOrderMethod",
+           "digital_nodes", "get_vector", "per_sample_losses", "plant_loss", "set_vector", "trainable_parameters",
+           "write_grad"]
