@@ -9,7 +9,7 @@ import pnnlab
 from pnnlab.data import load_vowels
 from pnnlab.models.shg_classifier import RECOMMENDED_TRAINING, build_shg_classifier
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 data = load_vowels()
 print(data.summary())
 for method in (pnnlab.InSilico(), pnnlab.PhysicsAwareTraining()):

@@ -56,7 +56,7 @@ class MZIBankPlant(Plant, Simulated):
         return MZIBankTwin(self._mixing, self._offset)
 
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 pnnlab.testing.check_plant(MZIBankPlant())  # the public conformance check
 data = load_iris()
 for method in (pnnlab.InSilico(), pnnlab.PhysicsAwareTraining()):

@@ -43,7 +43,7 @@ def _angle(method, model, x, y, name):
     return compare_gradients({name: est[name]}, {name: true[name]})["overall"]["angle_degrees"]
 
 
-@pytest.mark.parametrize("method_cls", [FeedbackAlignment, DirectFeedbackAlignment])
+@pytest.mark.parametrize("method_cls", [FeedbackAlignment, DirectFeedbackAlignment, AugmentedDFA])
 def test_angle_to_true_gradient_falls_below_90_degrees_during_training(method_cls):
     """Lillicrap 2016 / Nokland 2016: the forward weights align with the random feedback."""
     model, (x, y) = _mlp(), _task()

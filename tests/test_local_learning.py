@@ -45,3 +45,14 @@ def test_phyll_trains_through_an_unknown_fibre_without_touching_it():
     assert final > 0.85 and final > start
     after = [p.detach() for layer in physical_layers(model) for p in layer.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(controls, after))
+
+
+def test_phyll_query_cost_is_confirmed_by_the_meter():
+    from pnnlab.layers import plants_of
+    from pnnlab.metering import total_usage
+    model = build_fibre_goodness_net(in_features=6, n_classes=3, n_blocks=2, hidden=8, camera_pixels=12, n_modes=100)
+    x, y = _blobs(10)
+    method = PhysicalLocalLearning()
+    before = total_usage(plants_of(model))["queries"]
+    method.step(model, x, y, None)
+    assert total_usage(plants_of(model))["queries"] - before == method.queries_per_step(model) == 2
