@@ -9,7 +9,10 @@ from .data.base import TaskData
 from .execution import Execution, OnIdealTwin, OnPlant, OnTwin, PhysicsAware, current_execution, executing
 from .layers import ChannelAffine, PhysicalLayer, physical_layers, plants_of
 from .metering import CostModel, Meter, total_usage
-from .methods import (IdealBackprop, InSilico, Method, MethodRequirementError, PhysicsAwareTraining)
+from .methods import (CMAES, SPSA, AugmentedDFA, CoupledLearning, DirectFeedbackAlignment,
+                      EquilibriumPropagation, FeedbackAlignment, FiniteDifferences, ForwardForward, IdealBackprop,
+                      InSilico, Method, MethodRequirementError, MultiplexedGradientDescent, NodePerturbation,
+                      PhysicalLocalLearning, PhysicsAwareTraining, WeightPerturbation)
 from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
                      Simulated)
 from .registry import DATASETS, METHODS, MODELS, PLANTS
@@ -19,6 +22,9 @@ from .twins import Twin, twin_gap
 __version__ = "0.1.0"
 
 __all__ = [
+    "AugmentedDFA", "CMAES", "CoupledLearning", "DirectFeedbackAlignment", "EquilibriumPropagation",
+    "FeedbackAlignment", "FiniteDifferences", "ForwardForward", "MultiplexedGradientDescent", "NodePerturbation",
+    "PhysicalLocalLearning", "SPSA", "WeightPerturbation",
     "Capability", "ChannelAffine", "ControlSpec", "CostModel", "DATASETS", "Dynamical", "EnergyBased",
     "Execution", "History", "IdealBackprop", "InSilico", "METHODS", "MODELS", "Meter", "Method",
     "MethodRequirementError", "OnIdealTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
