@@ -9,10 +9,16 @@ import pytest
 import torch
 
 from pnnlab.data import load_digits, load_iris, load_mnist, load_mnist1d, load_vowels, read_idx
-from pnnlab.data.vowels import default_path
+from pnnlab.data.vowels import BUNDLED, default_path, shared_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillenbrand_vowels.csv"
 needs_vowels = pytest.mark.skipif(default_path() is None, reason="shared vowel data not present")
+
+
+@pytest.mark.skipif(shared_path() is None, reason="shared vowel data not present")
+def test_bundled_vowel_table_is_identical_to_the_shared_one():
+    assert BUNDLED.read_bytes() == shared_path().read_bytes()
+    assert default_path() == shared_path()  # tests and benchmarks read the team's copy when present
 
 
 @needs_vowels

@@ -27,8 +27,11 @@ GROUPS = {"m": "men", "w": "women", "b": "boys", "g": "girls"}
 SOURCE = "homepages.wmich.edu/~hillenbr/voweldata.html (bigdata.dat)"
 
 
-def default_path() -> Path | None:
-    """The CSV shipped beside a checkout (``../shared/data/hillenbrand_vowels.csv``), if present."""
+BUNDLED = Path(__file__).resolve().parent / "files" / "hillenbrand_vowels.csv"
+
+
+def shared_path() -> Path | None:
+    """The team's copy beside a checkout (``../shared/data/hillenbrand_vowels.csv``), if present."""
     here = Path(__file__).resolve()
     for parent in [Path.cwd(), *here.parents]:
         for candidate in (parent / "shared" / "data" / "hillenbrand_vowels.csv",
@@ -36,6 +39,12 @@ def default_path() -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def default_path() -> Path | None:
+    """``../shared/data/hillenbrand_vowels.csv`` beside a checkout if present, else the copy bundled
+    with the package (identical values; see ``pnnlab/data/files/README.md``)."""
+    return shared_path() or (BUNDLED if BUNDLED.is_file() else None)
 
 
 def read_vowel_table(path: str | Path) -> list[dict]:
