@@ -123,7 +123,7 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
                   "wall_seconds": time.perf_counter() - start})
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         if epoch % evaluate_every == 0 or epoch == epochs:
             result = evaluate(model, data.x_test, data.y_test, execution=method.evaluation,
                               loss_fn=loss_fn)
