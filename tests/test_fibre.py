@@ -68,9 +68,9 @@ def test_drift_follows_its_correlation_law():
                        drift=TransmissionDrift(decorrelation_time_s=tau))
     x, c = plant.example_inputs(5), plant.initial_controls()
     first = plant(x, c)
-    plant.meter.device_seconds = tau / 3.0  # as if training had used the plant for tau / 3
+    plant.advance_time(tau / 3.0 - plant.elapsed_seconds)  # as if the plant had been used for tau / 3
     later = plant(x, c)
-    plant.meter.device_seconds = tau
+    plant.advance_time(tau - plant.elapsed_seconds)
     decorrelated = plant(x, c)
 
     def corr(a, b):
@@ -85,6 +85,11 @@ def test_device_time_advances_with_queries():
     plant = FibrePlant(in_features=8, out_features=8, n_modes=100)
     plant(plant.example_inputs(60), plant.initial_controls())
     assert plant.meter.device_seconds == pytest.approx(1e-3 + 60 / 60.0)
+    assert plant.elapsed_seconds == pytest.approx(plant.meter.device_seconds)
+    plant.meter.reset()  # accounting can be reset; the fibre's own clock (and its drift) cannot
+    assert plant.elapsed_seconds == pytest.approx(1e-3 + 60 / 60.0)
+    with pytest.raises(ValueError, match="seconds"):
+        plant.advance_time(-1.0)
 
 
 def test_crude_twin_has_the_stated_error():

@@ -27,7 +27,8 @@ Physics (vectorised over the batch; ``N = n_modes`` SLM pixels, ``M = out_featur
    ``I * signal_electrons`` photo-electrons, with Poisson shot noise, Gaussian read noise,
    saturation at the full-well capacity and ``bit_depth``-bit analogue-to-digital conversion of the
    range [0, full well]. The output is returned in units of the mean speckle intensity again.
-4. Drift. ``T`` drifts with the plant's own elapsed device time ``t`` (from its meter): with
+4. Drift. ``T`` drifts with the plant's own clock ``t`` (``elapsed_seconds``: the device time of every
+   query so far, plus idle time added with ``advance_time``; resetting the meter does not reset it): with
    decorrelation time ``tau``, ``T(t) = cos(a) T_k + sin(a) T_{k+1}``, ``k = floor(t / tau)``,
    ``a = (pi / 2)(t / tau - k)``, where the ``T_k`` are independent speckle matrices. The speckle
    statistics stay stationary and the field correlation with ``T(0)`` falls as ``cos(pi t / 2 tau)``
@@ -266,6 +267,7 @@ class FibrePlant(Plant, Simulated):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}.")
         super().__init__(in_features=in_features, out_features=out_features, cost=cost, seed=seed)
+        self._elapsed_s = 0.0
         self.n_modes = n_modes
         self.slm = slm
         self.camera = camera
@@ -309,9 +311,20 @@ class FibrePlant(Plant, Simulated):
     def _measure(self, x, controls, generator):
         phases = torch.cat([x, controls["phase"].expand(x.shape[0], -1)], dim=1)
         phi = self.slm.display(phases)
-        tm = self._tm_at(self.meter.device_seconds)
+        tm = self._tm_at(self._elapsed_s)
         intensity = _propagate(phi, tm, self._unitary, self.kerr_phase_rad)
+        self._elapsed_s += self.cost.seconds(x.shape[0])
         return self.camera.measure(intensity, generator)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """The fibre's own clock, which drives the drift of its transmission matrix."""
+        return self._elapsed_s
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass with the plant idle (the fibre keeps drifting)."""
+        from ..._validation import check_nonnegative
+        self._elapsed_s += check_nonnegative("seconds", seconds)
 
     def nominal_twin(self) -> FibreTwin:
         """Crude twin: the TM measured once at t = 0 with relative error ``twin_tm_error``; no
