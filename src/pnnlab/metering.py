@@ -54,6 +54,11 @@ class Meter:
         self.device_seconds += cost.seconds(samples)
         self.joules += cost.joules(samples)
 
+    def charge(self, *, seconds: float = 0.0, joules: float = 0.0) -> None:
+        """Add device time and energy spent outside a query (for example programming pulses)."""
+        self.device_seconds += check_nonnegative("seconds", seconds)
+        self.joules += check_nonnegative("joules", joules)
+
     def snapshot(self) -> dict:
         return {"queries": self.queries, "samples": self.samples,
                 "device_seconds": self.device_seconds, "joules": self.joules}

@@ -30,7 +30,7 @@ from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import Simulated
-from .memristor import TAOX_YI_2023, MemristorArray, MemristorDevice
+from .memristor import TAOX_YI_2023, MemristorArray, MemristorDevice, program_arrays
 
 __all__ = ["CrossbarTwin", "MemristorCrossbarPlant"]
 
@@ -95,14 +95,8 @@ class MemristorCrossbarPlant(Plant, Simulated):
         return self._program(controls)
 
     def _program(self, controls):
-        total = {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
-        for array, name in ((self._plus, "g_plus"), (self._minus, "g_minus")):
-            stats = array.program(controls[name], self._generator)
-            for k in total:
-                total[k] += stats[k]
-        self.meter.joules += total["energy_J"]
-        self.meter.device_seconds += total["seconds"]
-        return total
+        return program_arrays(((self._plus, controls["g_plus"]), (self._minus, controls["g_minus"])),
+                              self._generator, self.meter)
 
     def wait(self, seconds: float) -> None:
         """Let time pass (drift)."""
@@ -118,7 +112,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
         gp, gm = self._plus.read(generator), self._minus.read(generator)
         y = x @ ((gp - gm) / self.device.range_S).T
         v2 = (self.read_voltage_V * x) ** 2
-        self.meter.joules += float((v2 @ (gp + gm).sum(0)).sum()) * self.read_time_s
+        self.meter.charge(joules=float((v2 @ (gp + gm).sum(0)).sum()) * self.read_time_s)
         return y
 
     def nominal_twin(self):

@@ -283,6 +283,18 @@ class MemristorArray:
         return f"MemristorArray(shape={self.shape}, device={self.device.name!r})"
 
 
+def program_arrays(pairs, generator: torch.Generator, meter) -> dict:
+    """Program each ``(array, target_S)`` pair, charge the pulses' time and energy to ``meter`` and
+    return the totals ``{"pulses", "energy_J", "seconds"}``."""
+    total = {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
+    for array, target in pairs:
+        stats = array.program(target, generator)
+        for key in total:
+            total[key] += stats[key]
+    meter.charge(seconds=total["seconds"], joules=total["energy_J"])
+    return total
+
+
 def soft_bounds_after(w0: torch.Tensor, n: int, a_up: float, a_down: float) -> torch.Tensor:
     """Deterministic state after ``n`` identical pulses (reference formula for tests)."""
     if n >= 0:

@@ -70,7 +70,7 @@ from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
-from .memristor import MemristorArray, MemristorDevice
+from .memristor import MemristorArray, MemristorDevice, program_arrays
 
 __all__ = ["ResistiveMismatch", "ResistiveNetworkPlant", "ResistiveNetworkTwin", "DiodeLayer",
            "co_content", "kcl_residual", "settle"]
@@ -457,16 +457,10 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return self._program(controls)
 
     def _program(self, controls):
-        total = {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
         if self._arrays is None:
-            return total
-        for l, array in enumerate(self._arrays):
-            stats = array.program(controls[f"conductance_{l}"], self._generator)
-            for k in total:
-                total[k] += stats[k]
-        self.meter.joules += total["energy_J"]
-        self.meter.device_seconds += total["seconds"]
-        return total
+            return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
+        return program_arrays(((array, controls[f"conductance_{l}"]) for l, array in enumerate(self._arrays)),
+                              self._generator, self.meter)
 
     def wait(self, seconds: float) -> None:
         """Let time pass (memristor drift)."""
@@ -517,8 +511,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         power = dissipated_power(V, sources, G, self._diodes, bias_V=d.bias_V)
         T = _totals(G)
         t_settle = math.log(1 / self.settling_precision) * self.node_capacitance_F / float(min(t.min() for t in T).clamp_min(1e-30))
-        self.meter.joules += float(power.sum()) * t_settle
-        self.meter.device_seconds += t_settle * V[0].shape[0]
+        self.meter.charge(seconds=t_settle * V[0].shape[0], joules=float(power.sum()) * t_settle)
         return power, t_settle
 
     def _measure(self, x, controls, generator):
