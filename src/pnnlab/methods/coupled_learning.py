@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 
 from ..plants.capabilities import EnergyBased, OutputClamp
 from .base import Method, NeedsCapability
@@ -54,10 +53,9 @@ class CoupledLearning(Method):
     def step(self, model, x, y, loss_fn: Callable) -> float:
         loss, records = free_phase(model, x, y, loss_fn)
         for record in records:
-            layer, state, out = record["layer"], record["state"], record["y"]
+            layer, state = record["layer"], record["state"]
             plant = layer.plant
-            g = out.grad if out.grad is not None else torch.zeros_like(out)
-            target = state.output - self.eta * g * g.shape[0]
+            target = state.output - self.eta * record["output_gradient"]
             clamped = plant.relax(record["x"], record["controls"], nudge=OutputClamp(target), initial=state)
             m_free, m_clamped = plant.energy_gradients(state), plant.energy_gradients(clamped)
             write_gradients(layer, {k: (m_clamped[k] - m_free[k]) / self.eta for k in m_free})

@@ -125,6 +125,10 @@ def free_phase(model, x, y, loss_fn):
     with executing(execution):
         loss = loss_fn(model(x), y)
     loss.backward()
+    for record in execution.records:
+        out = record["y"]
+        g = out.grad if out.grad is not None else torch.zeros_like(out)
+        record["output_gradient"] = g * g.shape[0]  # dL/dy per sample (the loss is a batch mean)
     return loss, execution.records
 
 
@@ -157,10 +161,8 @@ class EquilibriumPropagation(Method):
     def step(self, model, x, y, loss_fn: Callable) -> float:
         loss, records = free_phase(model, x, y, loss_fn)
         for record in records:
-            layer, state, out = record["layer"], record["state"], record["y"]
+            layer, state, per_sample = record["layer"], record["state"], record["output_gradient"]
             plant = layer.plant
-            g = out.grad if out.grad is not None else torch.zeros_like(out)
-            per_sample = g * g.shape[0]
             unit = float(plant.force_unit)
             measured = {}
             for beta in self.nudging.betas(self.beta):

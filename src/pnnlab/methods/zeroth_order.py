@@ -190,11 +190,9 @@ class FiniteDifferences(ZerothOrderMethod):
         return f"FiniteDifferences(epsilon={self.epsilon}, central={self.central})"
 
 
-# ---- weight perturbation -------------------------------------------------------------------
-class WeightPerturbation(ZerothOrderMethod):
-    name = "weight_perturbation"
-    summary = "Gaussian weight perturbation against a measured baseline, K+1 evaluations (Jabri & Flower 1992)"
-    plant_queries_per_step = "n_perturbations + 1 forward passes (each one query per physical layer)"
+class _GaussianPerturbation(ZerothOrderMethod):
+    """Shared settings of weight and node perturbation: K Gaussian perturbations of size sigma
+    against one unperturbed baseline (K + 1 evaluations)."""
 
     def __init__(self, *, n_perturbations: int = 1, sigma: float = 1e-2, seed: int = 0) -> None:
         self.n_perturbations = check_int("n_perturbations", n_perturbations)
@@ -203,6 +201,14 @@ class WeightPerturbation(ZerothOrderMethod):
 
     def evaluations(self, n_params):
         return self.n_perturbations + 1
+
+
+# ---- weight perturbation -------------------------------------------------------------------
+class WeightPerturbation(_GaussianPerturbation):
+    name = "weight_perturbation"
+    summary = "Gaussian weight perturbation against a measured baseline, K+1 evaluations (Jabri & Flower 1992)"
+    plant_queries_per_step = "n_perturbations + 1 forward passes (each one query per physical layer)"
+
 
     def step(self, model, x, y, loss_fn):
         params = trainable_parameters(model)
@@ -233,18 +239,11 @@ def digital_nodes(model: nn.Module) -> list[nn.Module]:
             and any(p.requires_grad for p in m.parameters(recurse=False))]
 
 
-class NodePerturbation(ZerothOrderMethod):
+class NodePerturbation(_GaussianPerturbation):
     name = "node_perturbation"
     summary = "perturb digital layer outputs, per-sample credit, local weight update (Fiete & Seung 2006)"
     plant_queries_per_step = "n_perturbations + 1 forward passes (each one query per physical layer)"
 
-    def __init__(self, *, n_perturbations: int = 1, sigma: float = 1e-2, seed: int = 0) -> None:
-        self.n_perturbations = check_int("n_perturbations", n_perturbations)
-        self.sigma = check_positive("sigma", sigma)
-        self._generator = make_generator(seed)
-
-    def evaluations(self, n_params):
-        return self.n_perturbations + 1
 
     def _parameters_of(self, model):
         return [p for m in digital_nodes(model) for p in m.parameters(recurse=False) if p.requires_grad]
