@@ -20,8 +20,8 @@ from toy_plants import TanhPlant
 def two_layer(error_std=0.0, noise_std=0.0, perfect_twin=False):
     p1 = TanhPlant(features_in=3, features_out=4, error_std=error_std, noise_std=noise_std, seed=1)
     p2 = TanhPlant(features_in=4, features_out=2, error_std=error_std, noise_std=noise_std, seed=2)
-    t1 = p1.ideal_twin() if perfect_twin else p1.nominal_twin()
-    t2 = p2.ideal_twin() if perfect_twin else p2.nominal_twin()
+    t1 = p1.true_twin() if perfect_twin else p1.nominal_twin()
+    t2 = p2.true_twin() if perfect_twin else p2.nominal_twin()
     torch.manual_seed(0)
     return nn.Sequential(PhysicalLayer(p1, twin=t1), PhysicalLayer(p2, twin=t2), ChannelAffine(2))
 
@@ -153,12 +153,22 @@ def test_in_silico_makes_no_queries_and_pat_one_per_layer():
     assert [l.plant.meter.queries for l in pnnlab.physical_layers(model)] == [1, 1]
 
 
-def test_ideal_runs_on_the_mismatch_free_copy():
+def test_ideal_runs_on_the_true_physics_not_on_the_nominal_twin():
     model = two_layer(error_std=0.3)
     x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
     IdealBackprop().step(model, x, y, nn.functional.cross_entropy)
     assert model[0].plant.meter.queries == 0
-    assert IdealBackprop.upper_bound and IdealBackprop.evaluation.label == "ideal"
+    assert IdealBackprop.upper_bound and isinstance(IdealBackprop.evaluation, pnnlab.OnTrueTwin)
+    # the bound's gradient is the true physics' gradient, which differs from the nominal twin's
+    ideal = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    pnnlab.InSilico().step(model, x, y, nn.functional.cross_entropy)
+    assert any(not torch.allclose(ideal[n], p.grad) for n, p in model.named_parameters())
+    with pnnlab.executing(pnnlab.OnTrueTwin()):
+        out = model[0](x)
+    layer = model[0]
+    truth = layer.plant.true_twin()(x, layer.control_values())
+    torch.testing.assert_close(out, truth)
 
 
 def test_missing_twin_fails_before_the_first_step_and_names_alternatives():
@@ -190,7 +200,8 @@ def small_task(n=96, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, generator=g)
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
-    return TaskData("toy", x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4:], y[n * 3 // 4:], 2)
+    a, b = n * 3 // 5, n * 4 // 5
+    return TaskData("toy", x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], 2)
 
 
 def test_train_learns_and_counts_training_queries_only():
@@ -230,7 +241,7 @@ def test_evaluate_reports_its_own_queries():
 def test_twin_gap_is_zero_for_a_perfect_twin_and_positive_otherwise():
     plant = TanhPlant(error_std=0.3)
     x, c = torch.randn(10, 3), plant.initial_controls()
-    assert pnnlab.twin_gap(plant, plant.ideal_twin(), x, c) < 1e-6
+    assert pnnlab.twin_gap(plant, plant.true_twin(), x, c) < 1e-6
     assert pnnlab.twin_gap(plant, plant.nominal_twin(), x, c) > 1e-3
 
 

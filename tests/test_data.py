@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pnnlab.data import load_digits, load_iris, load_mnist, load_mnist1d, load_vowels, read_idx
+from pnnlab.data import TaskData, load_digits, load_iris, load_mnist, load_mnist1d, load_vowels, read_idx
 from pnnlab.data.vowels import BUNDLED, default_path, shared_path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillenbrand_vowels.csv"
@@ -25,7 +25,7 @@ def test_bundled_vowel_table_is_identical_to_the_shared_one():
 def test_vowel_task_matches_the_data_readme():
     data = load_vowels()
     assert data.n_classes == 7 and data.in_features == 12
-    assert len(data.y_train) + len(data.y_test) == 316  # 336 rows, 316 complete
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 316  # 336 rows, 316 complete
     assert data.class_names == ["ae", "ah", "aw", "er", "ih", "iy", "uw"]
     # standardised with training statistics
     assert torch.allclose(data.x_train.mean(0), torch.zeros(12), atol=1e-4)
@@ -73,7 +73,8 @@ def test_sklearn_sets_are_stratified_and_seeded():
 def test_mnist1d_is_generated_locally_and_leaves_global_rng_alone():
     state = np.random.get_state()[1].copy()
     data = load_mnist1d(num_samples=200)
-    assert data.in_features == 40 and data.n_classes == 10 and len(data.y_train) == 160
+    assert data.in_features == 40 and data.n_classes == 10 and len(data.y_train) + len(data.y_val) == 160
+    assert len(data.y_val) == 32
     assert np.array_equal(np.random.get_state()[1], state)
 
 
@@ -96,3 +97,37 @@ def test_idx_reader_and_mnist_loader_from_a_directory(tmp_path):
         load_mnist(tmp_path / "empty")
     with pytest.raises(ValueError, match="directory="):
         load_mnist()
+
+
+@needs_vowels
+def test_vowel_splits_are_speaker_disjoint_and_each_seed_is_a_different_split():
+    a, b = load_vowels(seed=0), load_vowels(seed=1)
+    assert not torch.equal(a.y_test, b.y_test) or not torch.equal(a.x_test, b.x_test)
+    assert len(a.y_val) > 0 and len(a.y_test) > 0
+    # speaker-disjoint: the loader splits whole speakers, so no feature row appears in two splits
+    as_rows = {split: {tuple(np.round(r, 4)) for r in a.split(split)[0].numpy()} for split in ("train", "val", "test")}
+    assert not (as_rows["train"] & as_rows["val"]) and not (as_rows["train"] & as_rows["test"])
+    assert not (as_rows["val"] & as_rows["test"])
+
+
+def test_sklearn_splits_vary_with_the_seed_and_are_disjoint():
+    a, b = load_digits(seed=0), load_digits(seed=1)
+    assert len(a.y_train) + len(a.y_val) + len(a.y_test) == 1797
+    assert not torch.equal(a.x_test, b.x_test)
+    rows = {split: {tuple(r) for r in a.split(split)[0].numpy().round(5).tolist()} for split in ("train", "val", "test")}
+    assert len(rows["val"] & rows["test"]) < 5  # (digits has a few duplicate images)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.update(x_val=d["x_val"][:0], y_val=d["y_val"][:0]), "val split is empty"),
+    (lambda d: d["x_train"].__setitem__((0, 0), float("nan")), "NaN or infinite"),
+    (lambda d: d["y_test"].__setitem__(0, 7), "labels must lie in"),
+    (lambda d: d.update(y_train=d["y_train"].float()), "int64"),
+])
+def test_task_data_rejects_empty_splits_bad_features_and_labels(change, match):
+    x, y = torch.randn(30, 3), torch.arange(30) % 2
+    fields = dict(x_train=x[:20].clone(), y_train=y[:20].clone(), x_val=x[20:25].clone(), y_val=y[20:25].clone(),
+                  x_test=x[25:].clone(), y_test=y[25:].clone())
+    change(fields)
+    with pytest.raises((ValueError, TypeError), match=match):
+        TaskData("t", n_classes=2, **fields)

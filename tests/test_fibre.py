@@ -21,10 +21,10 @@ def test_fibre_plant_conforms(kwargs):
 
 
 @pytest.mark.parametrize("kerr", [0.0, 1.5])
-def test_noiseless_plant_equals_its_ideal_twin(kerr):
+def test_noiseless_plant_equals_its_true_twin(kerr):
     plant = _ideal(in_features=10, out_features=20, n_modes=100, kerr_phase_rad=kerr)
     x, c = plant.example_inputs(16), plant.initial_controls()
-    torch.testing.assert_close(plant(x, c), plant.ideal_twin()(x, c), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(plant(x, c), plant.true_twin()(x, c), rtol=1e-5, atol=1e-6)
 
 
 def test_speckle_is_fully_developed():

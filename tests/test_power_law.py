@@ -49,7 +49,7 @@ def test_plant_and_twin_are_the_power_law():
     theta = torch.tensor([1.3], dtype=torch.float64)
     assert torch.allclose(plant(x, {"exponent": theta}), 2.0 * x ** 1.3, rtol=1e-12)
     assert torch.allclose(plant.nominal_twin()(x, {"exponent": theta}), 2.01 * x ** 1.3, rtol=1e-12)
-    assert torch.allclose(plant.ideal_twin()(x, {"exponent": theta}), 2.0 * x ** 1.3, rtol=1e-12)
+    assert torch.allclose(plant.true_twin()(x, {"exponent": theta}), 2.0 * x ** 1.3, rtol=1e-12)
     check_plant(plant)
 
 

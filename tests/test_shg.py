@@ -71,7 +71,7 @@ def test_noiseless_mismatch_free_plant_equals_twin():
     x = plant.example_inputs(16)
     controls = controls_for(plant)
     torch.testing.assert_close(plant(x, controls), twin(x, controls), rtol=1e-6, atol=0.0)
-    assert plant.ideal_twin()(x, controls).shape == (16, 4)
+    assert plant.true_twin()(x, controls).shape == (16, 4)
 
 
 @pytest.mark.parametrize("dispersion", [SpectralPhase(group_delay_dispersion_fs2=500.0),

@@ -42,5 +42,5 @@ class TanhPlant(Plant, Simulated):
     def nominal_twin(self):
         return TanhTwin(self.in_features, self.out_features)
 
-    def ideal_twin(self):
+    def true_twin(self):
         return TanhTwin(self.in_features, self.out_features, offset=self._error.clone())

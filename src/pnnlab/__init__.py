@@ -6,7 +6,7 @@ thing or on a real device, while every plant query, device second and joule is c
 """
 
 from .data.base import TaskData
-from .execution import Execution, OnIdealTwin, OnPlant, OnTwin, PhysicsAware, current_execution, executing
+from .execution import Execution, OnTrueTwin, OnPlant, OnTwin, PhysicsAware, current_execution, executing
 from .layers import ChannelAffine, PhysicalLayer, physical_layers, plants_of
 from .metering import CostModel, Meter, total_usage
 from .methods import (CMAES, SPSA, AugmentedDFA, CoupledLearning, DirectFeedbackAlignment,
@@ -27,7 +27,7 @@ __all__ = [
     "PhysicalLocalLearning", "SPSA", "WeightPerturbation",
     "Capability", "ChannelAffine", "ControlSpec", "CostModel", "DATASETS", "Dynamical", "EnergyBased",
     "Execution", "History", "IdealBackprop", "InSilico", "METHODS", "MODELS", "Meter", "Method",
-    "MethodRequirementError", "OnIdealTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
+    "MethodRequirementError", "OnTrueTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
     "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
     "total_usage", "train", "twin_gap",

@@ -1,5 +1,5 @@
-"""How physical layers run while a model is evaluated: on the plant, on its twin, or
-physics-aware (plant forward, twin backward).
+"""How physical layers run while a model is evaluated: on the plant, on its twin, on its true physics
+(diagnostics), or physics-aware (plant forward, twin backward).
 
 A model is an ordinary ``nn.Module``; its :class:`~pnnlab.layers.PhysicalLayer` s ask the
 *current execution* how to compute. Methods choose the execution by passing an object::
@@ -50,13 +50,14 @@ class OnTwin(Execution):
         return layer.require_twin()(x, layer.control_values())
 
 
-class OnIdealTwin(Execution):
-    """Run the noiseless, mismatch-free physics of a simulated plant (the ideal upper bound)."""
+class OnTrueTwin(Execution):
+    """Run a simulated plant's hidden physics with noise off (``plant.true_twin()``): the ideal upper
+    bound and the true gradient of diagnostics. No training method of real hardware can use it."""
 
-    label = "ideal"
+    label = "true physics (noise off)"
 
     def run(self, layer, x):
-        return layer.ideal_twin()(x, layer.control_values())
+        return layer.true_twin()(x, layer.control_values())
 
 
 class PhysicsAware(Execution):

@@ -113,7 +113,7 @@ class PhysicalLayer(nn.Module):
                              f"{plant.in_features}->{plant.out_features}; build the twin for this plant.")
         self.plant = plant
         object.__setattr__(self, "_twin", twin)
-        object.__setattr__(self, "_ideal", None)
+        object.__setattr__(self, "_true", None)
         specs = plant.control_specs()
         init = dict(initial_controls) if initial_controls is not None else plant.initial_controls()
         init = plant.validate_controls(init)
@@ -145,13 +145,14 @@ class PhysicalLayer(nn.Module):
                                f"plant.nominal_twin()) or train with a method that needs no twin.")
         return self._twin
 
-    def ideal_twin(self) -> Twin:
+    def true_twin(self) -> Twin:
+        """The plant's hidden physics with noise off (cached). For diagnostics and the ideal bound only."""
         if not isinstance(self.plant, Simulated):
-            raise RuntimeError(f"{self.plant.describe()} is not a simulated plant, so it has no ideal "
-                               f"(mismatch-free) copy; the ideal reference needs a simulated plant.")
-        if self._ideal is None:
-            object.__setattr__(self, "_ideal", self.plant.ideal_twin())
-        return self._ideal
+            raise RuntimeError(f"{self.plant.describe()} is not a simulated plant, so its true physics is "
+                               f"unknown; the true gradient and the ideal bound need a simulated plant.")
+        if self._true is None:
+            object.__setattr__(self, "_true", self.plant.true_twin())
+        return self._true
 
     def control_values(self) -> dict[str, torch.Tensor]:
         """Current physical control values (differentiable with respect to the raw parameters)."""

@@ -67,7 +67,7 @@ def check_plant(plant: Plant, *, batch: int = 5) -> None:
                 _fail(f"{name} accepted controls[{key!r}] outside its physical range")
     if isinstance(plant, Simulated):
         check_twin(plant.nominal_twin(), plant)
-        check_twin(plant.ideal_twin(), plant)
+        check_twin(plant.true_twin(), plant)
 
 
 def check_twin(twin: Twin, plant: Plant, *, batch: int = 4) -> None:

@@ -36,8 +36,19 @@ class History:
 
     @property
     def final(self) -> dict:
+        """The last evaluation record (after the final epoch)."""
         evals = self.evaluations()
         return evals[-1] if evals else {}
+
+    @property
+    def selected(self) -> dict:
+        """The evaluation record at the epoch chosen on the *validation* split (highest validation
+        accuracy, lowest validation loss on ties, earliest after that). Its ``test_accuracy`` is the
+        figure to report for early stopping; the test split never takes part in the choice."""
+        evals = self.evaluations()
+        if not evals:
+            return {}
+        return min(evals, key=lambda r: (-r["val_accuracy"], r["val_loss"], r["epoch"]))
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, execution: Execution | None = None,
@@ -66,8 +77,10 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
           loss_fn: Callable = nn.functional.cross_entropy, seed: int = 0,
           evaluate_every: int = 1, callback: Callable[[dict], None] | None = None,
           progress: bool = False) -> History:
-    """Train ``model`` on ``data`` with ``method``; evaluate on the test split every
-    ``evaluate_every`` epochs (on the plant, or where ``method.evaluation`` says for the ideal bound).
+    """Train ``model`` on ``data`` with ``method``; evaluate on the validation and test splits every
+    ``evaluate_every`` epochs and after the last (on the plant, or where ``method.evaluation`` says for
+    the ideal bound). Choose epochs and hyper-parameters on ``val_accuracy`` (see
+    :attr:`History.selected`), never on ``test_accuracy``.
 
     ``optimizer`` defaults to Adam with learning rate ``lr``. ``callback`` receives every record.
     """
@@ -125,10 +138,12 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         if epoch % evaluate_every == 0 or epoch == epochs:
-            result = evaluate(model, data.x_test, data.y_test, execution=method.evaluation,
-                              loss_fn=loss_fn)
-            emit({"kind": "eval", "step": step, "epoch": epoch, "test_accuracy": result["accuracy"],
-                  "test_loss": result["loss"], "evaluated_on": method.evaluation.label,
+            scores = {}
+            for split in ("val", "test"):
+                result = evaluate(model, *data.split(split), execution=method.evaluation, loss_fn=loss_fn)
+                scores.update({f"{split}_accuracy": result["accuracy"], f"{split}_loss": result["loss"]})
+            emit({"kind": "eval", "step": step, "epoch": epoch, **scores,
+                  "evaluated_on": method.evaluation.label,
                   **{f"train_{k}": v for k, v in usage.items()},
                   "wall_seconds": time.perf_counter() - start})
     if bar is not None:

@@ -63,7 +63,8 @@ def download_idx(name: str, directory: str | Path) -> None:  # pragma: no cover 
             urllib.request.urlretrieve(MIRRORS[name] + f"{stem}.gz", target)
 
 
-def _load(name: str, directory, *, download: bool, limit_train: int | None, normalise: bool) -> TaskData:
+def _load(name: str, directory, *, download: bool, limit_train: int | None, normalise: bool,
+          val_fraction: float, seed: int) -> TaskData:
     if directory is None:
         raise ValueError(f"{name}: pass directory= the folder holding the IDX files "
                          f"({', '.join(FILES.values())}), or download=True with a directory to fill.")
@@ -82,17 +83,22 @@ def _load(name: str, directory, *, download: bool, limit_train: int | None, norm
     y_train, y_test = arrays["y_train"], arrays["y_test"]
     if limit_train is not None:
         x_train, y_train = x_train[:limit_train], y_train[:limit_train]
-    return to_task(name, x_train, y_train, x_test, y_test, 10, f"{name} from IDX files in {directory}",
-                   normalise=normalise)
+    return to_task(name, x_train, y_train, x_test, y_test, 10,
+                   f"{name} from IDX files in {directory} (published test split; validation seed {seed})",
+                   normalise=normalise, val_fraction=val_fraction, seed=seed)
 
 
 def load_mnist(directory: str | Path | None = None, *, download: bool = False, limit_train: int | None = None,
-               normalise: bool = True) -> TaskData:
-    """MNIST (28x28 = 784 features, 10 classes) from IDX files."""
-    return _load("mnist", directory, download=download, limit_train=limit_train, normalise=normalise)
+               normalise: bool = True, val_fraction: float = 1 / 6, seed: int = 0) -> TaskData:
+    """MNIST (28x28 = 784 features, 10 classes) from IDX files; the published test split is kept and
+    ``val_fraction`` of the training images (stratified, chosen by ``seed``) become the validation split."""
+    return _load("mnist", directory, download=download, limit_train=limit_train, normalise=normalise,
+                 val_fraction=val_fraction, seed=seed)
 
 
 def load_fashion_mnist(directory: str | Path | None = None, *, download: bool = False,
-                       limit_train: int | None = None, normalise: bool = True) -> TaskData:
-    """Fashion-MNIST (28x28 = 784 features, 10 classes) from IDX files."""
-    return _load("fashion_mnist", directory, download=download, limit_train=limit_train, normalise=normalise)
+                       limit_train: int | None = None, normalise: bool = True, val_fraction: float = 1 / 6,
+                       seed: int = 0) -> TaskData:
+    """Fashion-MNIST (28x28 = 784 features, 10 classes) from IDX files; validation as in :func:`load_mnist`."""
+    return _load("fashion_mnist", directory, download=download, limit_train=limit_train, normalise=normalise,
+                 val_fraction=val_fraction, seed=seed)

@@ -14,9 +14,10 @@ from .._validation import check_int
 from .base import TaskData, to_task
 
 
-def load_mnist1d(*, num_samples: int = 5000, train_fraction: float = 0.8, seed: int = 42,
-                 normalise: bool = True) -> TaskData:
-    """Generate MNIST-1D: 40-sample 1-D signals of 10 digit templates with shifts, shear and noise."""
+def load_mnist1d(*, num_samples: int = 5000, train_fraction: float = 0.8, val_fraction: float = 0.2,
+                 seed: int = 42, normalise: bool = True) -> TaskData:
+    """Generate MNIST-1D: 40-sample 1-D signals of 10 digit templates with shifts, shear and noise.
+    ``seed`` seeds the generator and the validation split carved out of its training part."""
     num_samples = check_int("num_samples", num_samples, minimum=10)
     if not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}; e.g. 0.8.")
@@ -34,4 +35,5 @@ def load_mnist1d(*, num_samples: int = 5000, train_fraction: float = 0.8, seed: 
         np.random.set_state(np_state)
         random.setstate(py_state)
     return to_task("mnist1d", data["x"], data["y"], data["x_test"], data["y_test"], 10,
-                   f"MNIST-1D generated locally ({num_samples} samples, seed {seed})", normalise=normalise)
+                   f"MNIST-1D generated locally ({num_samples} samples, seed {seed})", normalise=normalise,
+                   val_fraction=val_fraction, seed=seed)

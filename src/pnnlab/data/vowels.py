@@ -7,8 +7,8 @@ vowels", J. Acoust. Soc. Am. 97(5), 3099-3111 (1995), doi:10.1121/1.411872. The 
 
 Task (Wright et al., Nature 601, 549 (2022); Momeni et al., Science 382, 1297 (2023)): women speakers, vowels
 ``ae ah aw er ih iy uw``, features F1-F3 at steady state and at 20 %, 50 %, 80 % of the duration (12 values),
-rows with a missing feature dropped (316 rows of 336). Split **by speaker** so no speaker appears in both
-train and test. Features are z-scored with the training split's statistics. Chance is 1/7.
+rows with a missing feature dropped (316 rows of 336). Split **by speaker** into train, validation and test,
+so no speaker appears in two splits (the test set is small: about 77 utterances of 12 speakers). Features are z-scored with the training split's statistics. Chance is 1/7.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def read_vowel_table(path: str | Path) -> list[dict]:
 
 
 def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOWELS_7,
-                groups: tuple[str, ...] = ("w",), test_fraction: float = 0.25, seed: int = 0,
+                groups: tuple[str, ...] = ("w",), test_fraction: float = 0.25, val_fraction: float = 0.2,
+                seed: int = 0,
                 normalise: bool = True) -> TaskData:
     """The vowel task split by speaker.
 
@@ -78,7 +79,8 @@ def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOW
     ----------
     path: CSV file; defaults to ``shared/data/hillenbrand_vowels.csv`` found beside the checkout.
     vowels: vowel labels to classify (default the standard 7); ``groups``: speaker groups (``m w b g``).
-    test_fraction: fraction of *speakers* held out; ``seed`` picks which.
+    test_fraction: fraction of *speakers* held out for test; ``val_fraction``: fraction of the remaining
+    speakers held out for validation; ``seed`` picks which (each seed is a different split).
     """
     if path is None:
         path = default_path()
@@ -104,7 +106,9 @@ def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOW
     x = np.array([[r[c] for c in FEATURES] for r in rows])
     y = np.array([vowels.index(r["vowel"]) for r in rows])
     is_test = np.array([r["speaker"] in test_speakers for r in rows])
+    speaker = np.array([r["speaker"] for r in rows])
     return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
                    f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
-                   f"split by speaker ({len(speakers) - n_test} train / {n_test} test speakers)",
-                   class_names=list(vowels), normalise=normalise)
+                   f"split by speaker ({len(speakers) - n_test} train+validation / {n_test} test speakers, "
+                   f"seed {seed})", class_names=list(vowels), normalise=normalise, val_fraction=val_fraction,
+                   seed=seed, groups=speaker[~is_test])

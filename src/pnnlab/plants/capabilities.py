@@ -21,23 +21,32 @@ class Capability(abc.ABC):
 
 
 class Simulated(Capability):
-    """A simulated plant: it can hand out differentiable models of itself.
+    """A simulated plant: it can hand out differentiable models of itself. Two names, one meaning each,
+    on every plant:
 
-    ``nominal_twin()`` follows the design values (what a researcher would write down) and never
-    reads the hidden truth. ``ideal_twin()`` is the noiseless, mismatch-free physics, used only by
-    the *ideal* reference method, which is an upper bound no real hardware reaches.
+    * ``nominal_twin()`` follows the *design values* (what a researcher would write down before
+      measuring the device) and never reads the hidden truth. It is what in-silico training and
+      physics-aware training are given by default.
+    * ``true_twin()`` is the plant's *hidden physics with its noise switched off*: every fabrication
+      error, mismatch, saturation and the drift state at the moment of the call, but no random noise,
+      differentiable. It exists for diagnostics (the true gradient, :mod:`pnnlab.diagnostics`) and
+      for the *ideal* upper bound (:class:`pnnlab.methods.ideal.IdealBackprop`) only. No training
+      method may use it: it is knowledge no real laboratory has.
+
+    Where the plant has no hidden truth apart from noise, the two agree; the conformance suite checks
+    that a plant's ``true_twin()`` equals its noiseless output.
     """
 
-    offers = "nominal_twin() and ideal_twin(): differentiable models of the designed physics"
+    offers = ("nominal_twin() (design values) and true_twin() (hidden physics, noise off): "
+              "differentiable models of the plant")
 
     @abc.abstractmethod
     def nominal_twin(self):
         """A twin built from the design values only."""
 
-    def ideal_twin(self):
-        """The noiseless, mismatch-free physics. For the substrates shipped here it equals the
-        nominal twin; a plant whose design values are themselves uncertain may override it."""
-        return self.nominal_twin()
+    @abc.abstractmethod
+    def true_twin(self):
+        """The hidden physics with noise switched off (diagnostics and the ideal bound only)."""
 
 
 @dataclass(frozen=True)

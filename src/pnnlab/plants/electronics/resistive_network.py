@@ -545,5 +545,5 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return ResistiveNetworkTwin(self.design, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps,
                                     backward_sweeps=backward_sweeps)
 
-    def ideal_twin(self):
+    def true_twin(self):
         return self.nominal_twin()

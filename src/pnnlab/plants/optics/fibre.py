@@ -333,7 +333,7 @@ class FibrePlant(Plant, Simulated):
         tm = (self._tm_segment(0) + self.twin_tm_error * error) / math.sqrt(1.0 + self.twin_tm_error ** 2)
         return FibreTwin(tm=tm, in_features=self.in_features)
 
-    def ideal_twin(self) -> FibreTwin:
+    def true_twin(self) -> FibreTwin:
         """The noiseless physics at t = 0 with continuous phases (quantisation and camera left out
         so that it stays differentiable)."""
         return FibreTwin(tm=self._tm_segment(0), in_features=self.in_features,

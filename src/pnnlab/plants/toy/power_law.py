@@ -74,5 +74,5 @@ class PowerLawPlant(Plant, Simulated):
     def nominal_twin(self):
         return PowerLawTwin(coefficient=self.twin_coefficient, features=self.in_features)
 
-    def ideal_twin(self):
+    def true_twin(self):
         return PowerLawTwin(coefficient=self._coefficient, features=self.in_features)
