@@ -6,6 +6,15 @@ random mixing (a multimode coupler, modelled as a fixed non-negative matrix) fee
 read by a small digital linear layer (a hybrid physical-digital model).
 Trained on iris with physics-aware training and with in-silico training (under a minute).
 
+What a plant of your own needs:
+* validate constructor arguments with ``pnnlab.validation`` (a negative noise level must fail at
+  construction, as it does for the built-in plants);
+* ``_measure`` returns a tensor of shape (batch, out_features) with the input's dtype; the plant
+  boundary checks this, and finiteness, for you on every call;
+* measurement noise uses the ``generator`` passed to ``_measure`` (evaluation passes its own);
+* a simulated plant offers ``nominal_twin()`` (design values only) and ``true_twin()`` (the hidden
+  physics with noise off: for diagnostics and the ideal bound, never for training).
+
     python examples/02_custom_plant.py
 """
 
@@ -18,6 +27,7 @@ import pnnlab
 import pnnlab.testing
 from pnnlab import ControlSpec, CostModel, Plant, Simulated, Twin
 from pnnlab.data import load_iris
+from pnnlab.validation import check_int, check_nonnegative
 
 
 class MZIBankTwin(Twin):
@@ -34,6 +44,9 @@ class MZIBankPlant(Plant, Simulated):
     """Modulator bank + fixed coupler + photodiodes with read noise. Offsets are the hidden truth."""
 
     def __init__(self, *, channels=4, detectors=6, offset_std_rad=0.4, read_noise=0.01, seed=0):
+        channels, detectors = check_int("channels", channels), check_int("detectors", detectors)
+        offset_std_rad = check_nonnegative("offset_std_rad", offset_std_rad)
+        read_noise = check_nonnegative("read_noise", read_noise)  # 0 switches the noise off
         super().__init__(in_features=channels, out_features=detectors, seed=seed,
                          cost=CostModel(seconds_per_query=1e-3, seconds_per_sample=1e-6,
                                         source="assumed: 1 ms to set heaters, 1 us per sample"))
@@ -52,16 +65,24 @@ class MZIBankPlant(Plant, Simulated):
     def nominal_twin(self):  # the designer knows the coupler but not the offsets
         return MZIBankTwin(self._mixing, torch.zeros_like(self._offset))
 
-    def ideal_twin(self):
+    def true_twin(self):  # the hidden physics with the read noise off (diagnostics, ideal bound)
         return MZIBankTwin(self._mixing, self._offset)
 
 
 torch.set_num_threads(1)
 pnnlab.testing.check_plant(MZIBankPlant())  # the public conformance check
+try:
+    MZIBankPlant(read_noise=-0.01)
+except ValueError as error:  # rejected at construction, with the argument, the value and the fix
+    print(f"rejected: {error}")
 data = load_iris()
+print(f"{data.summary()}\nreported: test accuracy at the last epoch, and at the epoch chosen on validation")
 for method in (pnnlab.InSilico(), pnnlab.PhysicsAwareTraining()):
     plant = MZIBankPlant(seed=0)
     model = nn.Sequential(pnnlab.PhysicalLayer(plant, twin=plant.nominal_twin()), nn.Linear(6, 3))
     history = pnnlab.train(model, method, data, epochs=40, lr=0.05, batch_size=16, seed=0)
-    print(f"{method.name:>10}: accuracy on the plant {history.final['test_accuracy']:.1%}, "
-          f"{plant.meter.queries} plant queries in total, {plant.meter.device_seconds:.3f} device seconds")
+    final, chosen = history.final, history.selected
+    print(f"{method.name:>10}: test accuracy on the plant {final['test_accuracy']:.1%} (last epoch), "
+          f"{chosen['test_accuracy']:.1%} (epoch {chosen['epoch']}, chosen on validation: "
+          f"{chosen['val_accuracy']:.1%}); {plant.meter.queries} plant queries in total, "
+          f"{plant.meter.device_seconds:.3f} device seconds")

@@ -254,3 +254,103 @@ def test_executing_rejects_non_executions():
     with pytest.raises(TypeError, match="Execution"):
         with executing("plant"):
             pass
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_the_optimizer_never_steps_on_a_non_finite_loss(bad):
+    model = two_layer(error_std=0.2)
+    data = small_task()
+    calls = {"n": 0}
+
+    def loss_fn(out, y):  # finite for two steps, then non-finite
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(out, y)
+        return loss * bad if calls["n"] == 3 else loss
+
+    snapshots = []
+    with pytest.raises(FloatingPointError) as info:
+        pnnlab.train(model, PhysicsAwareTraining(), data, epochs=5, batch_size=24, loss_fn=loss_fn,
+                     callback=lambda r: snapshots.append([p.detach().clone() for p in model.parameters()]))
+    message = str(info.value)
+    assert f"the loss is {bad * 1.0}" in message and "step 3" in message and "did not step" in message
+    assert "plant outputs are checked" in message.lower() and "loss function" in message
+    assert "unlikely cause" in message  # the loss was finite and flat: the lr is not blamed blindly
+    # the parameters are those after step 2: the optimizer skipped step 3
+    assert len(snapshots) == 2
+    assert all(torch.equal(a, b) for a, b in zip(snapshots[-1], model.parameters()))
+
+
+def test_non_finite_gradients_also_stop_training_before_the_step():
+    model = two_layer(error_std=0.2)
+    data = small_task()
+
+    class PoisonedGradient(PhysicsAwareTraining):
+        def step(self, model, x, y, loss_fn):
+            loss = super().step(model, x, y, loss_fn)
+            next(model.parameters()).grad.fill_(float("inf"))
+            return loss
+
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match="gradient of .* is non-finite"):
+        pnnlab.train(model, PoisonedGradient(), data, epochs=1, batch_size=24)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_diverging_loss_is_blamed_on_the_learning_rate():
+    model = two_layer(error_std=0.2)
+    data = small_task()
+    calls = {"n": 0}
+
+    def loss_fn(out, y):  # grows 100x per step, then overflows
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(out, y)
+        return loss * (float("inf") if calls["n"] == 4 else 100.0 ** calls["n"])
+
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        pnnlab.train(model, PhysicsAwareTraining(), data, epochs=5, batch_size=24, loss_fn=loss_fn, lr=0.5)
+
+
+def _noisy_run(evaluate_every, seed=0):
+    model = two_layer(error_std=0.2, noise_std=0.05)
+    history = pnnlab.train(model, PhysicsAwareTraining(), small_task(), epochs=6, batch_size=24, lr=0.05,
+                           seed=seed, evaluate_every=evaluate_every)
+    return history, [p.detach().clone() for p in model.parameters()]
+
+
+def test_evaluation_does_not_change_training_on_a_noisy_plant():
+    h1, p1 = _noisy_run(evaluate_every=1)
+    h6, p6 = _noisy_run(evaluate_every=6)
+    assert len(h1.evaluations()) == 6 and len(h6.evaluations()) == 1
+    assert [r["loss"] for r in h1.steps()] == [r["loss"] for r in h6.steps()]
+    assert all(torch.equal(a, b) for a, b in zip(p1, p6))
+    # and the comparison can fail: a different seed changes training
+    _, p_other = _noisy_run(evaluate_every=1, seed=1)
+    assert not all(torch.equal(a, b) for a, b in zip(p1, p_other))
+
+
+def test_evaluate_draws_noise_from_its_own_generator():
+    model = two_layer(noise_std=0.1)
+    data = small_task()
+    plant = model[0].plant
+    state = plant._generator.get_state()
+    first = pnnlab.evaluate(model, data.x_test, data.y_test)
+    assert torch.equal(plant._generator.get_state(), state)  # the plant's own stream is untouched
+    again = pnnlab.evaluate(model, data.x_test, data.y_test)
+    assert first["loss"] == again["loss"]  # default: a fresh generator seeded 0
+    other = pnnlab.evaluate(model, data.x_test, data.y_test, generator=torch.Generator().manual_seed(5))
+    assert other["loss"] != first["loss"]
+    layer = model[0]
+    x = data.x_test[:4]
+    with executing(OnPlant(generator=torch.Generator().manual_seed(9))):
+        a = layer(x)
+    with executing(OnPlant(generator=torch.Generator().manual_seed(9))):
+        b = layer(x)
+    torch.testing.assert_close(a, b)
+    assert torch.equal(plant._generator.get_state(), state)
+
+
+def test_ideal_bound_is_still_evaluated_on_the_true_physics():
+    model = two_layer(error_std=0.3, noise_std=0.05)
+    history = pnnlab.train(model, IdealBackprop(), small_task(), epochs=2, batch_size=24)
+    assert history.final["evaluated_on"] == pnnlab.OnTrueTwin.label
+    assert sum(p.meter.queries for p in pnnlab.plants_of(model)) == 0

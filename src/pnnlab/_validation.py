@@ -43,9 +43,45 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
 
 
 def check_finite_float(name: str, value: Any) -> float:
+    """Return ``value`` as a float, or raise naming ``name`` if it is not a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {_show(value)}.")
     return float(value)
+
+
+def check_in_range(name: str, value: Any, low: float, high: float, *, inclusive: bool = True) -> float:
+    """Return ``value`` as a float, or raise naming ``name`` if it lies outside ``[low, high]``
+    (``(low, high)`` with ``inclusive=False``); for fractions, efficiencies, probabilities."""
+    value = check_finite_float(name, value)
+    inside = (low <= value <= high) if inclusive else (low < value < high)
+    if not inside:
+        interval = f"[{low}, {high}]" if inclusive else f"({low}, {high})"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}; pass a value in {interval}.")
+    return value
+
+
+def check_output(owner: str, y: Any, *, batch: int, features: int, dtype: torch.dtype,
+                 what: str = "output") -> torch.Tensor:
+    """Validate what a plant hands back at the hardware boundary: a floating-point tensor of shape
+    ``(batch, features)`` and dtype ``dtype`` (the input's), every value finite. ``owner`` names the
+    plant class and the call (for example ``"TanhPlant._measure"``) in the error."""
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{owner} returned {type(y).__name__} as its {what}, not a torch.Tensor of shape "
+                        f"({batch}, {features}); return a tensor.")
+    if tuple(y.shape) != (batch, features):
+        raise ValueError(f"{owner} returned an {what} of shape {tuple(y.shape)} for a batch of {batch}; "
+                         f"a plant must return shape (batch, out_features) = ({batch}, {features}).")
+    if y.dtype != dtype:
+        raise TypeError(f"{owner} returned an {what} of dtype {y.dtype} for inputs of dtype {dtype}; "
+                        f"return the input's dtype (for example y.to(x.dtype)).")
+    if not bool(torch.isfinite(y).all()):
+        n_nan = int(torch.isnan(y).sum())
+        n_inf = int(torch.isinf(y).sum())
+        raise FloatingPointError(f"{owner} returned {n_nan} NaN and {n_inf} infinite values in its {what} "
+                                 f"(batch of {batch}); the plant failed at the hardware boundary (a "
+                                 f"diverged solver, an overflow, a detector out of range), not the training "
+                                 f"method. Fix or bound the physics; no accuracy is computed from it.")
+    return y
 
 
 def check_batch(name: str, x: Any, features: int) -> torch.Tensor:

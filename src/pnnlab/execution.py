@@ -31,14 +31,37 @@ class Execution(abc.ABC):
     def run(self, layer, x: torch.Tensor) -> torch.Tensor:
         """Output of ``layer`` (a PhysicalLayer) for input batch ``x``."""
 
+    def with_generator(self, generator: torch.Generator) -> "Execution":
+        """This execution drawing plant measurement noise from ``generator`` (used by evaluation, so
+        that evaluating never consumes the plant's own noise stream). Executions that never query a
+        plant return themselves."""
+        return self
+
 
 class OnPlant(Execution):
-    """Query the hardware. The output carries no gradient."""
+    """Query the hardware. The output carries no gradient.
+
+    ``generator`` (optional) is passed to every plant call as ``plant(x, controls, generator=...)``,
+    so the measurement noise of these queries comes from it instead of the plant's own generator.
+    Evaluation uses this (see :func:`pnnlab.evaluate`): the same training seed then gives the same
+    training whatever the evaluation schedule. Device state (drift, device time) still advances with
+    every query, as it does on real hardware.
+    """
 
     label = "plant"
 
+    def __init__(self, *, generator: torch.Generator | None = None) -> None:
+        from ._validation import check_generator
+        self.generator = check_generator("generator", generator)
+
     def run(self, layer, x):
-        return layer.plant(x, layer.control_values())
+        return layer.plant(x, layer.control_values(), generator=self.generator)
+
+    def with_generator(self, generator):
+        return OnPlant(generator=generator)
+
+    def __repr__(self) -> str:
+        return "OnPlant()" if self.generator is None else "OnPlant(generator=...)"
 
 
 class OnTwin(Execution):

@@ -7,6 +7,7 @@ training alone.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -14,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ._validation import check_int, make_generator
+from ._validation import check_generator, check_int, make_generator
 from .data.base import TaskData
 from .execution import Execution, OnPlant, executing
 from .layers import plants_of
@@ -51,17 +52,32 @@ class History:
         return min(evals, key=lambda r: (-r["val_accuracy"], r["val_loss"], r["epoch"]))
 
 
+#: offset between a training seed and the seed of its evaluation noise generator
+EVALUATION_SEED_OFFSET = 7_919
+
+
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, execution: Execution | None = None,
-             batch_size: int = 512,
-             loss_fn: Callable = nn.functional.cross_entropy) -> dict:
+             batch_size: int = 512, loss_fn: Callable = nn.functional.cross_entropy,
+             generator: torch.Generator | None = None) -> dict:
     """Accuracy and loss of ``model`` on ``(x, y)``, measured on the plant unless ``execution`` says
-    otherwise. Returns ``{"accuracy", "loss", "queries"}`` (queries made by this evaluation)."""
+    otherwise. Returns ``{"accuracy", "loss", "queries"}`` (queries made by this evaluation).
+
+    The measurement noise of the evaluation queries comes from ``generator`` (default: a fresh
+    generator seeded 0, so a repeated evaluation sees the same noise), never from the plants' own
+    generators: evaluating a model does not change how it trains afterwards. On a drifting plant the
+    evaluation queries still take device time and let the device drift, as they would on hardware.
+    """
     batch_size = check_int("batch_size", batch_size)
+    if execution is not None and not isinstance(execution, Execution):
+        raise TypeError(f"execution must be an Execution such as OnPlant() or None, got "
+                        f"{type(execution).__name__}.")
+    generator = check_generator("generator", generator) or make_generator(0)
+    execution = (execution or OnPlant()).with_generator(generator)
     before = total_usage(plants_of(model))["queries"]
     correct, loss_sum = 0, 0.0
     was_training = model.training
     model.eval()
-    with torch.no_grad(), executing(execution or OnPlant()):
+    with torch.no_grad(), executing(execution):
         for start in range(0, len(y), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             out = model(xb)
@@ -83,6 +99,14 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     :attr:`History.selected`), never on ``test_accuracy``.
 
     ``optimizer`` defaults to Adam with learning rate ``lr``. ``callback`` receives every record.
+
+    ``seed`` seeds the order of the training samples and, separately, the measurement noise of the
+    evaluation queries (a generator of their own, seeded ``seed + EVALUATION_SEED_OFFSET``), so the
+    same seed gives the same training whatever ``evaluate_every`` is. On a drifting plant evaluation
+    queries still take device time (and the device drifts meanwhile), as on real hardware.
+
+    The optimizer never steps on a non-finite loss (NaN or +-inf) or non-finite gradients: training
+    stops with a ``FloatingPointError`` that says where the value most likely came from.
     """
     if not isinstance(method, Method):
         raise TypeError(f"method must be a pnnlab Method instance such as PhysicsAwareTraining(), got "
@@ -95,8 +119,13 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     method.check(model)
     if optimizer is None and not method.updates_parameters:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}; pass e.g. seed=0.")
     generator = make_generator(seed)
+    evaluation_generator = make_generator(seed + EVALUATION_SEED_OFFSET)
+    evaluation = method.evaluation
     plants = plants_of(model)
+    recent_losses: list[float] = []
     history = History()
     usage = {"queries": 0, "samples": 0, "device_seconds": 0.0, "joules": 0.0}
     n = len(data.y_train)
@@ -122,15 +151,18 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
             loss = method.step(model, data.x_train[idx], data.y_train[idx], loss_fn)
+            step += 1
+            problem = _non_finite(loss, model, check_grads=optimizer is not None and not method.updates_parameters)
+            if problem is not None:
+                if bar is not None:
+                    bar.close()
+                raise FloatingPointError(_non_finite_message(problem, step, epoch, method, lr, recent_losses))
             if optimizer is not None and not method.updates_parameters:
                 optimizer.step()
             after = total_usage(plants)
             for key in usage:
                 usage[key] += after[key] - before[key]
-            step += 1
-            if loss != loss:  # NaN
-                raise FloatingPointError(f"loss became NaN at step {step} (epoch {epoch}) with method "
-                                         f"{method.name!r}; lower the learning rate (lr={lr}).")
+            recent_losses = (recent_losses + [float(loss)])[-20:]
             emit({"kind": "step", "step": step, "epoch": epoch, "loss": loss,
                   **{f"train_{k}": v for k, v in usage.items()},
                   "wall_seconds": time.perf_counter() - start})
@@ -140,12 +172,45 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
         if epoch % evaluate_every == 0 or epoch == epochs:
             scores = {}
             for split in ("val", "test"):
-                result = evaluate(model, *data.split(split), execution=method.evaluation, loss_fn=loss_fn)
+                result = evaluate(model, *data.split(split), execution=evaluation, loss_fn=loss_fn,
+                                  generator=evaluation_generator)
                 scores.update({f"{split}_accuracy": result["accuracy"], f"{split}_loss": result["loss"]})
             emit({"kind": "eval", "step": step, "epoch": epoch, **scores,
-                  "evaluated_on": method.evaluation.label,
+                  "evaluated_on": evaluation.label,
                   **{f"train_{k}": v for k, v in usage.items()},
                   "wall_seconds": time.perf_counter() - start})
     if bar is not None:
         bar.close()
     return history
+
+
+def _non_finite(loss, model: nn.Module, *, check_grads: bool) -> str | None:
+    """What is non-finite after a step: the loss, a gradient, a parameter; None if all is finite."""
+    if isinstance(loss, torch.Tensor):
+        loss = float(loss.detach())
+    if not isinstance(loss, (int, float)):
+        raise TypeError(f"a method's step must return the batch loss as a float, got {type(loss).__name__}.")
+    if not math.isfinite(loss):
+        return f"the loss is {loss}"
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            return f"parameter {name!r} is non-finite"
+        if check_grads and p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+            return f"the gradient of {name!r} is non-finite (loss {loss:.4g})"
+    return None
+
+
+def _non_finite_message(problem: str, step: int, epoch: int, method: Method, lr: float,
+                        recent: list[float]) -> str:
+    head = (f"{problem} at step {step} (epoch {epoch}) with method {method.name!r}; the optimizer did not "
+            f"step. Plant outputs are checked at the hardware boundary (a non-finite measurement raises "
+            f"there), so the value arose in the digital part: the loss function (a log of 0, targets "
+            f"outside its domain), a digital layer, or a twin's backward pass.")
+    if len(recent) >= 2 and max(recent[-5:]) > 10 * max(min(recent), 1e-12):
+        return head + (f" The loss rose from {min(recent):.4g} to {recent[-1]:.4g} over the last "
+                       f"{len(recent)} steps, which suggests divergence: lower the learning rate (lr={lr}).")
+    if recent:
+        return head + (f" The loss was finite and not rising before (last value {recent[-1]:.4g}), so the "
+                       f"learning rate is an unlikely cause; check the loss function and the model's "
+                       f"digital layers on this batch.")
+    return head + " It happened on the first step, so the learning rate is not the cause."

@@ -1,14 +1,26 @@
-"""Gradient fidelity: how close a method's gradient estimate is to the true gradient.
+"""Gradient fidelity: how close a method's gradient estimate is to the *true* gradient.
 
-In simulation the true gradient is available (backpropagation through the noiseless, mismatch-free
-physics, or through any differentiable reference). For every parameter tensor this reports
+The truth, by default everywhere in this module, is the gradient of the loss on the plant's true
+physics: backpropagation through every physical layer's ``plant.true_twin()`` (the hidden physics,
+every fabrication error and mismatch included, noise switched off), i.e. one step of
+:class:`pnnlab.methods.ideal.IdealBackprop` under :class:`pnnlab.execution.OnTrueTwin`. It is
+*not* the nominal twin's gradient: on a mismatched plant the nominal twin is wrong, and measuring
+against it would rank in-silico training (which follows the nominal twin exactly) as perfect and
+physics-aware training as poor, the opposite of the truth. Pass ``reference=`` only to study a
+different question (for example equilibrium propagation against backprop through the same twin).
+
+Simplification: the truth is noise-free, so a noisy estimator's distance to it includes its noise.
+It needs a simulated plant (a real device's true physics is unknown).
+
+For every parameter tensor this reports
 
 * cosine similarity  cos = <g_est, g_true> / (|g_est| |g_true|)  (1 = same direction),
 * relative error     |g_est - g_true| / |g_true|,
 * the angle in degrees, arccos(cos).
 
 :func:`compare_gradients` compares two dicts of tensors; :func:`estimate_gradients` runs one
-method step and collects ``.grad``; :class:`FidelityTracker` logs both over training.
+method step and collects ``.grad``; :func:`true_gradients` gives the truth; :func:`gradient_fidelity`
+does both for one batch; :class:`FidelityTracker` logs it over training.
 """
 
 from __future__ import annotations
@@ -66,20 +78,38 @@ def estimate_gradients(method, model: nn.Module, x: torch.Tensor, y: torch.Tenso
     return grads
 
 
-def true_gradients(reference_method, model, x, y, loss_fn=nn.functional.cross_entropy):
-    """Gradients of a reference method taken as truth (for simulated plants: ``IdealBackprop()``)."""
-    return estimate_gradients(reference_method, model, x, y, loss_fn)
+def _default_reference():
+    from ..methods.ideal import IdealBackprop
+    return IdealBackprop()
+
+
+def true_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   loss_fn: Callable = nn.functional.cross_entropy, *, reference=None) -> dict[str, torch.Tensor]:
+    """The true gradient of ``loss_fn(model(x), y)``: backpropagation through the plants' true physics
+    with noise off (``IdealBackprop()``, see the module docstring). ``reference`` replaces it with
+    another gradient estimator taken as truth."""
+    return estimate_gradients(reference if reference is not None else _default_reference(), model, x, y, loss_fn)
+
+
+def gradient_fidelity(method, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      loss_fn: Callable = nn.functional.cross_entropy, *, reference=None) -> dict:
+    """:func:`compare_gradients` of ``method``'s estimate against :func:`true_gradients` on one batch.
+    Neither step changes the parameters."""
+    estimate = estimate_gradients(method, model, x, y, loss_fn)
+    return compare_gradients(estimate, true_gradients(model, x, y, loss_fn, reference=reference))
 
 
 class FidelityTracker:
-    """Records gradient fidelity of ``method`` against ``reference`` during training.
+    """Records gradient fidelity of ``method`` against the true gradient during training
+    (``reference=None``: backprop through the true physics, see :func:`true_gradients`).
 
     Call :meth:`measure` every few steps (it does not change parameters); ``records`` then holds
     ``{"step", "cosine", "relative_error", "angle_degrees"}`` dicts.
     """
 
-    def __init__(self, method, reference, *, loss_fn: Callable = nn.functional.cross_entropy) -> None:
-        self.method, self.reference, self.loss_fn = method, reference, loss_fn
+    def __init__(self, method, reference=None, *, loss_fn: Callable = nn.functional.cross_entropy) -> None:
+        self.method, self.loss_fn = method, loss_fn
+        self.reference = reference if reference is not None else _default_reference()
         self.records: list[dict] = []
 
     def measure(self, model, x, y, step: int) -> dict:

@@ -8,7 +8,10 @@ A plant is the hardware boundary:
 
 * no autograd graph is ever built through it, even when it is called under gradient tracking
   (inputs and controls are detached and the physics runs under ``torch.no_grad()``);
-* every call is validated (shape, dtype, finiteness, controls inside their physical range) and
+* every call is validated both ways: what goes in (input shape, dtype, finiteness, controls inside
+  their physical range) and what comes back from ``_measure`` (shape ``(batch, out_features)``, the
+  input's dtype, every value finite: a NaN or infinite measurement raises ``FloatingPointError``
+  naming the plant class instead of turning into a silent accuracy), and
   counted by the plant's :class:`~pnnlab.metering.Meter` according to its
   :class:`~pnnlab.metering.CostModel`;
 * simulated plants keep a hidden *truth* (fabrication errors, noise, drift, model mismatch) in
@@ -27,7 +30,7 @@ from typing import Mapping
 
 import torch
 
-from .._validation import check_batch, check_generator, make_generator
+from .._validation import check_batch, check_generator, check_output, make_generator
 from ..metering import CostModel, Meter
 
 
@@ -65,7 +68,13 @@ class Plant(abc.ABC):
 
     Subclasses set ``in_features``, ``out_features``, ``cost`` and implement
     :meth:`control_specs` and :meth:`_measure`. ``seed`` seeds the plant's own generator, used for
-    its noise whenever a call passes no ``generator``.
+    its measurement noise whenever a call passes no ``generator``. Device *state* (programming-pulse
+    noise, drift draws) must come from a generator the plant owns, never the per-call one, so that an
+    evaluation (which passes its own generator) cannot change training.
+
+    Validate constructor arguments with the helpers of :mod:`pnnlab.validation`
+    (``check_nonnegative("read_noise", read_noise)``...), so a user's plant rejects a negative noise
+    level the way the built-in ones do.
     """
 
     #: short description used by ``pnnlab list``
@@ -118,8 +127,14 @@ class Plant(abc.ABC):
         gen = check_generator("generator", generator) or self._generator
         with torch.no_grad():
             y = self._measure(x, controls, gen)
-        self.meter.record(self.cost, x.shape[0])
-        return y.detach()
+        self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
+        return self.check_measurement(y, x).detach()
+
+    def check_measurement(self, y, x: torch.Tensor, *, call: str = "_measure") -> torch.Tensor:
+        """Check what came back from the hardware for the batch ``x``: a tensor of shape
+        ``(batch, out_features)`` with ``x``'s dtype and only finite values. Errors name the plant."""
+        return check_output(f"{type(self).__name__}.{call}", y, batch=x.shape[0],
+                            features=self.out_features, dtype=x.dtype)
 
     def validate_controls(self, controls: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Check names, shapes, finiteness, range and symmetry; return detached copies."""

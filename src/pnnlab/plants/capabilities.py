@@ -130,6 +130,7 @@ class EnergyBased(Capability):
         with torch.no_grad():
             state = self._relax(x, controls, nudge, initial, gen)
         self.meter.record(self.cost, x.shape[0])
+        _check_equilibrium(self, state, x)
         return state
 
     @abc.abstractmethod
@@ -139,6 +140,22 @@ class EnergyBased(Capability):
     @abc.abstractmethod
     def energy_gradients(self, state: Equilibrium) -> dict[str, torch.Tensor]:
         """Locally measured dE/d(control) for each control, averaged over the batch."""
+
+
+def _check_equilibrium(plant, state, x: torch.Tensor) -> None:
+    """The boundary check of ``relax``: an Equilibrium whose measured output has the plant's output
+    shape and the input's dtype, and whose measured output, nodes and power are finite."""
+    owner = f"{type(plant).__name__}._relax"
+    if not isinstance(state, Equilibrium):
+        raise TypeError(f"{owner} returned {type(state).__name__}, not an Equilibrium.")
+    plant.check_measurement(state.output, x, call="_relax")
+    for index, node in enumerate(state.nodes):
+        if isinstance(node, torch.Tensor) and not bool(torch.isfinite(node).all()):
+            raise FloatingPointError(f"{owner} returned NaN or infinite values in its measured nodes[{index}]; "
+                                     f"the relaxation failed at the hardware boundary (a diverged solver?).")
+    if isinstance(state.power_W, torch.Tensor) and not bool(torch.isfinite(state.power_W).all()):
+        raise FloatingPointError(f"{owner} returned NaN or infinite values in power_W; the relaxation "
+                                 f"failed at the hardware boundary.")
 
 
 class Reciprocal(Capability):
