@@ -18,6 +18,7 @@ from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterS
 from .registry import DATASETS, METHODS, MODELS, PLANTS
 from .train import History, evaluate, train
 from .twins import Twin, twin_gap
+from . import validation
 
 __version__ = "0.1.0"
 
@@ -30,5 +31,5 @@ __all__ = [
     "MethodRequirementError", "OnTrueTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
     "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
-    "total_usage", "train", "twin_gap",
+    "total_usage", "train", "twin_gap", "validation",
 ]
