@@ -13,6 +13,7 @@ from .methods import (CMAES, SPSA, AugmentedDFA, CoupledLearning, DirectFeedback
                       EquilibriumPropagation, FeedbackAlignment, FiniteDifferences, ForwardForward, IdealBackprop,
                       InSilico, Method, MethodRequirementError, MultiplexedGradientDescent, NodePerturbation,
                       PhysicalLocalLearning, PhysicsAwareTraining, WeightPerturbation)
+from .methods import ContrastiveLocalLearning
 from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
                      Simulated)
 from .registry import DATASETS, METHODS, MODELS, PLANTS
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AugmentedDFA", "CMAES", "CoupledLearning", "DirectFeedbackAlignment", "EquilibriumPropagation",
     "FeedbackAlignment", "FiniteDifferences", "ForwardForward", "MultiplexedGradientDescent", "NodePerturbation",
-    "PhysicalLocalLearning", "SPSA", "WeightPerturbation",
+    "PhysicalLocalLearning", "SPSA", "WeightPerturbation", "ContrastiveLocalLearning",
     "Capability", "ChannelAffine", "ControlSpec", "CostModel", "DATASETS", "Dynamical", "EnergyBased",
     "Execution", "History", "IdealBackprop", "InSilico", "METHODS", "MODELS", "Meter", "Method",
     "MethodRequirementError", "OnTrueTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",

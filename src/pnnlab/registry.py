@@ -97,7 +97,12 @@ METHODS = Registry("method", [
     Entry("coupled_learning", "methods.coupled_learning:CoupledLearning",
           "coupled learning: local contrastive rule from free and clamped states (Stern et al. 2021)"),
     Entry("phyll", "methods.local_learning:PhysicalLocalLearning",
-          "physical local learning: layer-local contrastive objective, no model of the physics (Momeni 2023)",
+          "physical local learning as published: label into the physics, cosine goodness against a fixed "
+          "random unit vector, several Adam steps per block per batch, no model of the physics (Momeni 2023)",
+          {"conformance": "models.fibre_local:conformance_phyll"}),
+    Entry("contrastive_local", "methods.local_learning:ContrastiveLocalLearning",
+          "contrastive local learning: symmetric pairwise loss on mean-square goodness of a GoodnessNet, one "
+          "optimizer step per batch (SymBa loss, Lee & Song 2023); not the published PhyLL",
           {"conformance": "models.fibre_local:conformance_goodness"}),
     Entry("forward_forward", "methods.forward_forward:ForwardForward",
           "forward-forward: per-block goodness, positive vs negative (wrong-label) data (Hinton 2022)",
@@ -159,8 +164,13 @@ MODELS = Registry("model", [
           "digital encoder -> multimode fibre with trainable SLM control phases -> digital linear read-out",
           {"encoder_width": 4, "camera_pixels": 8}),
     Entry("fibre_goodness_net", "models.fibre_local:build_fibre_goodness_net",
-          "fixed fibre transforms + digital layers trained by local goodness objectives (PhyLL, forward-forward)",
+          "fibre front end, label embedded after it, digital blocks with mean-square goodness (forward-forward, "
+          "contrastive_local)",
           {"hidden": 8, "camera_pixels": 16}),
+    Entry("fibre_phyll_net", "models.fibre_local:build_fibre_phyll_net",
+          "PhyLL as published: label-embedded input through fixed fibres, [fibre(h), h] -> trainable linear, "
+          "cosine goodness (Momeni 2023)",
+          {"hidden": 8, "camera_pixels": 16, "n_modes": 32}),
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}

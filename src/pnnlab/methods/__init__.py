@@ -10,12 +10,12 @@ from .feedback_alignment import AugmentedDFA, DirectFeedbackAlignment, FeedbackA
 from .forward_forward import ForwardForward
 from .ideal import IdealBackprop
 from .in_silico import InSilico
-from .local_learning import PhysicalLocalLearning
+from .local_learning import ContrastiveLocalLearning, PhysicalLocalLearning
 from .multiplexed import CodeMultiplexed, FrequencyMultiplexed, MultiplexedGradientDescent, TimeMultiplexed
 from .physics_aware import PhysicsAwareTraining
 from .zeroth_order import SPSA, FiniteDifferences, NodePerturbation, WeightPerturbation, ZerothOrderMethod
 
-__all__ = ["AugmentedDFA", "BackpropThrough", "CMAES", "CentredNudging", "CodeMultiplexed", "CoupledLearning",
+__all__ = ["AugmentedDFA", "BackpropThrough", "CMAES", "CentredNudging", "CodeMultiplexed", "ContrastiveLocalLearning", "CoupledLearning",
            "DirectFeedbackAlignment", "EquilibriumPropagation", "FeedbackAlignment", "FiniteDifferences",
            "ForwardForward", "FrequencyMultiplexed", "IdealBackprop", "InSilico", "Method",
            "MethodRequirementError", "MultiplexedGradientDescent", "NeedsCapability", "NeedsTwin",

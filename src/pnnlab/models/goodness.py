@@ -52,20 +52,6 @@ class Standardise(nn.Module):
         return h / (h.std(dim=1, keepdim=True) + 1e-6)
 
 
-class TileFeatures(nn.Module):
-    """Fixed digital stand-in for a physical layer: repeat the input features to ``out_features``
-    (used by the digital-only baselines, which keep the same trainable layers)."""
-
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__()
-        self.in_features = check_int("in_features", in_features)
-        self.out_features = check_int("out_features", out_features)
-
-    def forward(self, u):
-        reps = -(-self.out_features // self.in_features)
-        return u.repeat(1, reps)[:, :self.out_features]
-
-
 class GoodnessNet(nn.Module):
     """Blocks trained by local goodness objectives; ``forward`` returns per-label scores."""
 
