@@ -140,9 +140,94 @@ def test_extra_coupling_is_fixed_symmetric_seeded_and_of_the_stated_size():
     ideal = CoupledOscillatorPlant(n_oscillators=80, t_end=0.1, n_steps=2)
     small = CoupledOscillatorPlant(n_oscillators=80, t_end=0.1, n_steps=2, mismatch=recipe, seed=5)
     s = torch.sin(x)
-    predicted = 0.5 * 0.1 ** 2 * (s @ extra.float().T - s * extra.float().sum(1))
+    # (the diagonal of dJ is an on-site stiffness: -dJ_ii sin q_i)
+    e32 = extra.float()
+    predicted = 0.5 * 0.1 ** 2 * (s @ e32.T - s * e32.sum(1) - s * torch.diagonal(e32))
     measured = small(x, controls) - ideal(x, controls)
     assert float((measured - predicted).norm() / predicted.norm()) < 0.05
+    diag = torch.diagonal(extra)
+    assert abs(float(diag.std()) - 0.2) < 0.05  # (C_ii + C_ii)/2 = C_ii: std s * coupling_limit
+
+
+def test_diagonal_of_the_extra_coupling_is_an_onsite_stiffness():
+    """One oscillator has no neighbours, so only the on-site term can act: q'' = -(1 + dJ_00) sin(k q),
+    a small-amplitude frequency sqrt((1 + dJ_00) k). Fails if the diagonal of the recipe is dropped."""
+    plant = CoupledOscillatorPlant(n_oscillators=1, t_end=2.0, n_steps=400,
+                                   mismatch=OscillatorMismatch(extra_coupling_std=0.2), seed=3)
+    d = float(plant._extra_coupling[0, 0])  # the hidden truth, read here only to verify the recipe
+    assert abs(d) > 0.05
+    q0 = 1e-5 * torch.ones(2, 1, dtype=F64)
+    q = plant(q0, _controls(1))
+    assert torch.allclose(q, q0 * math.cos(math.sqrt(1.0 + d) * 2.0), rtol=1e-6, atol=0)
+    assert not torch.allclose(q, q0 * math.cos(2.0), rtol=1e-3, atol=0)
+
+
+def _reference_recipe_output(x, coupling, drive, q_noise, eta, t_end=0.5, n_t=5):
+    """Example 2 of mcmahon-lab/Physics-Aware-Training (the notebook's C2Q, ode_exp_small and
+    ode_utils.rk_loop), written out here from its equations: state z = (q, p), RK4 on z,
+    p' = -sin((1+eta) q) + e + sin_q @ C2Q(C) + sin_q @ Q_noise, with C2Q(C) = Q = (C + C^T)/2 and
+    its diagonal replaced by minus its column sums."""
+    def c2q(c):
+        q = (c + c.T) / 2
+        q = q.clone()
+        q[range(q.shape[0]), range(q.shape[0])] = -q.sum(0)
+        return q
+
+    qc = c2q(coupling)
+
+    def ode(z):
+        q, p = z[..., 0], z[..., 1]
+        s = torch.sin((1 + eta) * q)
+        return torch.stack([p, -s + drive + s @ qc + s @ q_noise], dim=-1)
+
+    dt = t_end / n_t
+    z = torch.stack([x, torch.zeros_like(x)], dim=-1)
+    for _ in range(n_t):
+        k1 = ode(z)
+        k2 = ode(z + dt * k1 / 2)
+        k3 = ode(z + dt * k2 / 2)
+        k4 = ode(z + dt * k3)
+        z = z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return z[..., 0]
+
+
+def test_wright2022_recipe_equals_the_reference_code_recipe():
+    n = 9
+    recipe = OscillatorMismatch(extra_coupling_std=0.2, nonlinearity_error=0.1)  # noise off: deterministic
+    plant = CoupledOscillatorPlant(n_oscillators=n, mismatch=recipe, seed=4)
+    extra = plant._extra_coupling  # dJ = 0.2 (C + C^T)/2: the reference's Q_noise = C2Q(0.2 C) is C2Q(dJ)
+    # reference C2Q of a symmetric matrix: its diagonal becomes minus the column sums
+    q_noise = extra.clone()
+    q_noise[range(n), range(n)] = -extra.sum(0)
+    coupling = _sym(n, 0.3, seed=8)
+    coupling.fill_diagonal_(0.0)  # the trainable diagonal has no effect in pnnlab (documented)
+    drive = 0.2 * torch.randn(n, generator=_gen(9), dtype=F64)
+    x = 0.8 * torch.randn(6, n, generator=_gen(10), dtype=F64)
+    expected = _reference_recipe_output(x, coupling, drive, q_noise, eta=0.1)
+    torch.testing.assert_close(plant(x, _controls(n, coupling, drive)), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(plant.true_twin()(x, _controls(n, coupling, drive)), expected,
+                               rtol=1e-12, atol=1e-12)
+    full = OscillatorMismatch.wright2022()
+    assert (full.extra_coupling_std, full.nonlinearity_error, full.input_noise_std) == (0.2, 0.1, 0.02)
+
+
+def test_true_twin_is_the_noiseless_truth_and_differs_from_the_nominal_twin():
+    recipe = OscillatorMismatch.wright2022()
+    noisy = CoupledOscillatorPlant(n_oscillators=7, mismatch=recipe, seed=2)
+    quiet = CoupledOscillatorPlant(n_oscillators=7, seed=2,
+                                   mismatch=OscillatorMismatch(extra_coupling_std=0.2, nonlinearity_error=0.1))
+    controls = noisy.initial_controls(_gen(1))
+    controls["drive"] = 0.3 * torch.randn(7, generator=_gen(2))
+    x = noisy.example_inputs(12)
+    truth = noisy.true_twin()
+    # same seed, same fabrication draw: the true twin of the noisy plant is the noise-free plant
+    torch.testing.assert_close(truth(x, controls), quiet(x, controls), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(noisy(x, controls), quiet(x, controls), atol=1e-4)  # the input noise is real
+    gap = (truth(x, controls) - noisy.nominal_twin()(x, controls)).abs().max()
+    assert float(gap) > 1e-2
+    x64, c64 = x.double().requires_grad_(True), {k: v.double() for k, v in controls.items()}
+    truth.double()(x64, c64).sum().backward()
+    assert x64.grad is not None and bool(torch.isfinite(x64.grad).all())
 
 
 def test_nonlinearity_error_shifts_the_frequency_by_sqrt_one_plus_eta():

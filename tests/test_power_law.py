@@ -53,6 +53,17 @@ def test_plant_and_twin_are_the_power_law():
     check_plant(plant)
 
 
+def test_true_twin_is_the_noiseless_plant_and_differs_from_the_nominal_twin():
+    noisy = PowerLawPlant(features=2, noise_std=0.05, seed=1)
+    quiet = PowerLawPlant(features=2)
+    x = noisy.example_inputs(64).double()
+    theta = {"exponent": torch.tensor([1.2], dtype=torch.float64)}
+    torch.testing.assert_close(noisy.true_twin()(x, theta), quiet(x, theta), rtol=1e-12, atol=0.0)
+    assert not torch.allclose(noisy(x, theta), quiet(x, theta), rtol=1e-3)  # the noise is real
+    ratio = noisy.nominal_twin()(x, theta) / noisy.true_twin()(x, theta)
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 2.01 / 2.0), rtol=1e-12, atol=0.0)
+
+
 @pytest.mark.parametrize("depth, low, high", [(1, 0.0049, 0.0051), (5, 0.025, 0.035), (20, 0.25, 0.40)])
 def test_forward_error_compounds_with_depth_as_in_the_reference(depth, low, high):
     """log y_n = log c (theta^n - 1)/(theta - 1) + theta^n log x, so a coefficient error c'/c gives a

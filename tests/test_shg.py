@@ -74,6 +74,55 @@ def test_noiseless_mismatch_free_plant_equals_twin():
     assert plant.true_twin()(x, controls).shape == (16, 4)
 
 
+def test_true_twin_is_the_noiseless_truth_and_differs_from_the_nominal_twin():
+    # same seed, same per-pixel gain draw; the noisy plant's true twin is its noise-free copy
+    noisy = SHGPlant(n_inputs=5, n_outputs=4, mismatch=SHGMismatch.typical(),
+                     noise=DetectorNoise(read_noise=1e-3, shot_noise=1e-2), seed=7)
+    quiet = SHGPlant(n_inputs=5, n_outputs=4, mismatch=SHGMismatch.typical(), seed=7)
+    x, controls = quiet.example_inputs(16), controls_for(quiet)
+    truth = noisy.true_twin()
+    torch.testing.assert_close(truth(x, controls), quiet(x, controls), rtol=1e-6, atol=0.0)
+    assert not torch.allclose(noisy(x, controls), quiet(x, controls))
+    nominal = noisy.nominal_twin()(x, controls)
+    assert float(((truth(x, controls) - nominal).abs() / nominal.abs()).max()) > 0.1
+    xg = x.clone().requires_grad_(True)
+    cg = {k: v.clone().requires_grad_(True) for k, v in controls.items()}
+    truth(xg, cg).sum().backward()
+    assert all(bool(torch.isfinite(t.grad).all()) and float(t.grad.abs().max()) > 0 for t in (xg, *cg.values()))
+
+
+def test_shaper_is_passive_transmission_never_exceeds_one():
+    """With flat phases every SH bin is a sum of non-negative products of pixel amplitudes, so a pulse
+    through a passive shaper (every transmission <= 1) is nowhere brighter than the fully open,
+    transform-limited one. A gain error that let a pixel exceed 1 breaks this."""
+    common = dict(n_inputs=6, n_outputs=8, detector_span=1.0)
+    open_ = SHGPlant(**common)
+    gains = SHGPlant(**common, mismatch=SHGMismatch(shaper=ShaperError(gain_error_std=0.3)), seed=1)
+    assert float(gains._physics.gains.max()) > 1.2  # some pixels have a high gain (the hidden truth)
+    full = flat_phase(open_, amplitude=1.0)
+    y_open, y_gain = open_(torch.ones(1, 6), full), gains(torch.ones(1, 6), full)
+    assert bool((y_gain <= y_open * (1 + 1e-9)).all())
+    assert float(y_gain.max()) <= 1.0 + 1e-9  # P_ref is the brightest bin of the open pulse
+    # and the gains do act (below saturation, a pixel of gain > 1 transmits more than commanded)
+    half = flat_phase(open_, amplitude=0.5)
+    assert not torch.allclose(gains(torch.full((1, 6), 0.5), half), open_(torch.full((1, 6), 0.5), half))
+
+
+def test_phase_stroke_error_scales_every_phase():
+    """phi_true = (1 + e) phi: the plant with only a stroke error equals the design physics at the
+    scaled phases, and not at the commanded ones."""
+    e = 0.05
+    plant = SHGPlant(n_inputs=4, n_outputs=5, mismatch=SHGMismatch(shaper=ShaperError(phase_scale_error=e)))
+    twin = plant.nominal_twin()
+    x, controls = plant.example_inputs(8), controls_for(plant, seed=3)
+    controls["phase"] = 2.0 * controls["phase"]  # larger phases: the stroke error then matters more
+    scaled = {"amplitude": controls["amplitude"], "phase": (1 + e) * controls["phase"]}
+    y = plant(x, controls)
+    torch.testing.assert_close(y, twin(x, scaled), rtol=1e-6, atol=0.0)
+    assert float(((y - twin(x, controls)).abs() / y).max()) > 1e-3
+    torch.testing.assert_close(plant.true_twin()(x, controls), y, rtol=1e-6, atol=0.0)
+
+
 @pytest.mark.parametrize("dispersion", [SpectralPhase(group_delay_dispersion_fs2=500.0),
                                         SpectralPhase(third_order_dispersion_fs3=60000.0)])
 def test_flat_phase_maximises_sh_power(dispersion):

@@ -20,17 +20,28 @@ of one uncoupled oscillator; amplitudes in radians)::
 Mismatch recipe (:class:`OscillatorMismatch`, off by default; the values of example 2 of the
 reference code are :meth:`OscillatorMismatch.wright2022`). The plant then integrates::
 
-    d^2 q_i / dt^2 = -sin(k q_i) + sum_j (J_ij + dJ_ij) (sin(k q_j) - sin(k q_i)) + e_i,
+    d^2 q_i / dt^2 = -(1 + dJ_ii) sin(k q_i) + sum_{j != i} (J_ij + dJ_ij) (sin(k q_j) - sin(k q_i)) + e_i,
     q(0) = x + sigma * N(0, 1)
 
 with k = 1 + eta (nonlinearity error), dJ = s * coupling_limit * (C + C^T) / 2, C ~ N(0, 1) drawn
 once from the plant's seed (a fixed fabrication error the twin does not know) and sigma the input
-noise, drawn afresh on every call.
+noise, drawn afresh on every call. The diagonal of the random matrix is an on-site stiffness error
+(-dJ_ii sin q_i, standard deviation s * coupling_limit), as in the reference code: its ``C2Q``
+(example 2 notebook, "Example 2 Fashion MNIST classification with PNN and PAT.ipynb") replaces the
+diagonal of Q = (C + C^T)/2 by minus its column sums, so ``sin_q @ Q`` is
+sum_{j != i} Q_ji (sin q_j - sin q_i) - Q_ii sin q_i, and the experiment ODE adds
+``sin_q @ Q_noise`` with ``Q_noise = C2Q(J_noise * randn(N, N))``, ``J_noise = 0.2``.
+
+Two twins (:class:`pnnlab.plants.capabilities.Simulated`): ``nominal_twin()`` integrates the design
+equation (ideal pendula, the couplings as set, no noise); ``true_twin()`` integrates this plant's hidden
+equation (its extra coupling and on-site error, its nonlinearity error) with the input noise off, for
+diagnostics and the ideal bound only.
 
 Simplifications: no damping, no parametric noise on the couplings, no drift; the "real" plant is
 integrated with the same RK4 step as the twin, so a mismatch-free, noiseless plant equals its twin
-exactly (the gap is only what the recipe puts in); J_ii has no effect (it multiplies
-sin q_i - sin q_i = 0).
+exactly (the gap is only what the recipe puts in). The diagonal J_ii of the *trainable* couplings has
+no effect (it multiplies sin q_i - sin q_i = 0); in the reference code the diagonal of the trained
+matrix also acts as an on-site stiffness, a trainable degree of freedom this plant does not offer.
 """
 
 from __future__ import annotations
@@ -46,25 +57,33 @@ from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import Simulated
 
-__all__ = ["CoupledOscillatorPlant", "CoupledOscillatorTwin", "OscillatorMismatch", "integrate_oscillators",
-           "pendulum_energy"]
+__all__ = ["CoupledOscillatorPlant", "CoupledOscillatorTrueTwin", "CoupledOscillatorTwin", "OscillatorMismatch",
+           "integrate_oscillators", "pendulum_energy"]
 
 
 # ---------------------------------------------------------------------------------------------
 # physics
 # ---------------------------------------------------------------------------------------------
-def _stiffness(coupling: torch.Tensor) -> torch.Tensor:
-    """K = J - diag(1 + sum_j J_ij), so that the acceleration is a = sin(k q) @ K^T + e."""
-    return coupling - torch.diag(1.0 + coupling.sum(dim=1))
+def _stiffness(coupling: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """K = J - diag(1 + sum_j J_ij), so that the acceleration is a = sin(k q) @ K^T + e; with an extra
+    (fabrication) coupling dJ, the off-diagonal part of dJ adds to the couplings and its diagonal acts
+    as an on-site stiffness, K = K(J + dJ) - diag(dJ_ii) (the reference code's C2Q convention)."""
+    if extra is None:
+        return coupling - torch.diag(1.0 + coupling.sum(dim=1))
+    total = coupling + extra
+    return total - torch.diag(1.0 + total.sum(dim=1) + torch.diagonal(extra))
 
 
 def integrate_oscillators(q0: torch.Tensor, coupling: torch.Tensor, drive: torch.Tensor, *,
                           t_end: float, n_steps: int, frequency_factor: float = 1.0,
-                          p0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                          p0: torch.Tensor | None = None,
+                          extra_coupling: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrate d^2q_i/dt^2 = -sin(k q_i) + sum_j J_ij (sin(k q_j) - sin(k q_i)) + e_i with classical RK4.
 
     ``q0`` (batch, N) initial amplitudes, ``coupling`` (N, N), ``drive`` (N,), ``p0`` initial
-    velocities (zero if None), ``frequency_factor`` k (1 for the ideal pendulum). Returns
+    velocities (zero if None), ``frequency_factor`` k (1 for the ideal pendulum), ``extra_coupling``
+    a fixed symmetric dJ (None: none) whose off-diagonal adds to J and whose diagonal acts as an
+    on-site stiffness -dJ_ii sin(k q_i) (see :func:`_stiffness`). Returns
     ``(q, p)`` at ``t_end`` after ``n_steps`` equal steps. Differentiable; plain tensor operations.
 
     The second-order system is written in the Runge-Kutta-Nystrom form of RK4 (identical to RK4
@@ -74,7 +93,7 @@ def integrate_oscillators(q0: torch.Tensor, coupling: torch.Tensor, drive: torch
         q <- q + h p + h^2 (a1 + a2 + a3) / 6,    p <- p + h (a1 + 2 a2 + 2 a3 + a4) / 6
     """
     h = float(t_end) / int(n_steps)
-    stiffness_t = _stiffness(coupling).transpose(0, 1)
+    stiffness_t = _stiffness(coupling, extra_coupling).transpose(0, 1)
     k = float(frequency_factor)
 
     def accel(q):
@@ -151,8 +170,10 @@ class OscillatorMismatch:
     (zero) by default; :meth:`wright2022` gives the recipe of example 2 of the PAT reference code.
 
     extra_coupling_std:
-        a fixed random symmetric coupling dJ = s * coupling_limit * (C + C^T) / 2 with C ~ N(0, 1),
-        drawn once from the plant's seed (dimensionless, in units of the plant's coupling limit).
+        a fixed random symmetric matrix dJ = s * coupling_limit * (C + C^T) / 2 with C ~ N(0, 1),
+        drawn once from the plant's seed (dimensionless, in units of the plant's coupling limit): its
+        off-diagonal adds to the couplings, its diagonal (std s * coupling_limit) is an on-site
+        stiffness error -dJ_ii sin q_i, as in the reference code's ``C2Q`` (see the module docstring).
     nonlinearity_error:
         eta: the plant's nonlinearity is sin((1 + eta) q) instead of sin q.
     input_noise_std:
@@ -173,7 +194,9 @@ class OscillatorMismatch:
 
     @classmethod
     def wright2022(cls) -> "OscillatorMismatch":
-        """Extra coupling 0.2, eta = 0.1, input noise 0.02 (PAT reference code, example 2)."""
+        """Extra coupling 0.2 (with its on-site diagonal), eta = 0.1, input noise 0.02: ``J_noise``,
+        ``η`` and ``input_noise`` of mcmahon-lab/Physics-Aware-Training, "Example 2 Fashion MNIST
+        classification with PNN and PAT.ipynb" (with coupling_limit = 1)."""
         return cls(extra_coupling_std=0.2, nonlinearity_error=0.1, input_noise_std=0.02)
 
     @property
@@ -217,6 +240,24 @@ def _default_cost(n_oscillators: int, t_end: float, natural_frequency_hz: float)
                 f"time t_end/omega0 plus a ring-down of 100/omega0 (quality factor ~100); energy 1/2 k A^2 "
                 f"per oscillator with stiffness k = 1 N/m and amplitude A = 1 um; 1 ms to reprogram the "
                 f"controls per query. Illustrative orders of magnitude, not a measured device."))
+
+
+class CoupledOscillatorTrueTwin(CoupledOscillatorTwin):
+    """The hidden physics of one :class:`CoupledOscillatorPlant` with its input noise off, as returned by
+    :meth:`CoupledOscillatorPlant.true_twin` (diagnostics and the ideal upper bound only)."""
+
+    def __init__(self, *, n_oscillators: int, t_end: float, n_steps: int, extra_coupling: torch.Tensor | None,
+                 frequency_factor: float) -> None:
+        super().__init__(n_oscillators=n_oscillators, t_end=t_end, n_steps=n_steps)
+        self.register_buffer("extra_coupling", None if extra_coupling is None else extra_coupling.clone())
+        self.frequency_factor = float(frequency_factor)
+
+    def forward(self, x, controls):
+        extra = None if self.extra_coupling is None else self.extra_coupling.to(x.dtype)
+        q, _ = integrate_oscillators(x, controls["coupling"].to(x.dtype), controls["drive"].to(x.dtype),
+                                     t_end=self.t_end, n_steps=self.n_steps,
+                                     frequency_factor=self.frequency_factor, extra_coupling=extra)
+        return q
 
 
 class CoupledOscillatorPlant(Plant, Simulated):
@@ -295,17 +336,25 @@ class CoupledOscillatorPlant(Plant, Simulated):
 
     def _measure(self, x, controls, generator):
         coupling = controls["coupling"].to(x.dtype)
+        extra = None
         if self._mismatch.extra_coupling_std:
             extra = self._extra_coupling_f32 if x.dtype == torch.float32 else self._extra_coupling.to(x.dtype)
-            coupling = coupling + extra
         q0 = x
         if self._input_noise_std:
             q0 = torch.randn(x.shape, generator=generator, dtype=x.dtype).mul_(self._input_noise_std).add_(x)
-        return _integrate_lean(q0, _stiffness(coupling).T, controls["drive"].to(x.dtype), t_end=self.t_end,
+        return _integrate_lean(q0, _stiffness(coupling, extra).T, controls["drive"].to(x.dtype), t_end=self.t_end,
                                n_steps=self.n_steps, frequency_factor=self._frequency_factor)
 
     def nominal_twin(self) -> CoupledOscillatorTwin:
+        """The design equation: ideal pendula, the couplings as set, no noise (reads no hidden truth)."""
         return CoupledOscillatorTwin(n_oscillators=self.n_oscillators, t_end=self.t_end, n_steps=self.n_steps)
+
+    def true_twin(self) -> CoupledOscillatorTrueTwin:
+        """This plant's hidden equation (extra coupling with its on-site diagonal, nonlinearity error)
+        with the input noise off. Diagnostics and the ideal bound only."""
+        extra = self._extra_coupling if self._mismatch.extra_coupling_std else None
+        return CoupledOscillatorTrueTwin(n_oscillators=self.n_oscillators, t_end=self.t_end, n_steps=self.n_steps,
+                                         extra_coupling=extra, frequency_factor=self._frequency_factor)
 
     def describe(self) -> str:
         return (f"CoupledOscillatorPlant(n_oscillators={self.n_oscillators}, t_end={self.t_end}, "

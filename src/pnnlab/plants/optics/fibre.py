@@ -43,7 +43,10 @@ The crude twin (:meth:`FibrePlant.nominal_twin`) is what a lab would have: the T
 installation (simulated as ``T(0)`` plus a relative complex-Gaussian error ``twin_tm_error``),
 no quantisation, no crosstalk, no Kerr phase, no camera noise, saturation or drift. A scattering
 medium has no design values, so this one twin is necessarily derived from the hidden matrix; it
-stands in for a TM measurement (Popoff 2010) and carries its error.
+stands in for a TM measurement (Popoff 2010) and carries its error. The true twin
+(:meth:`FibrePlant.true_twin`) is the hidden physics at the current clock with the camera noise off
+(quantisation, crosstalk, Kerr step, saturation and ADC kept; the roundings pass gradients straight
+through): it equals the noiseless plant to float rounding, for diagnostics and the ideal bound only.
 """
 
 from __future__ import annotations
@@ -96,12 +99,22 @@ class SLM:
         return cls(phase_levels=None, crosstalk=0.0)
 
     def display(self, phases: torch.Tensor) -> torch.Tensor:
-        """Phases actually imprinted on the light for requested phases (batch, pixels)."""
+        """Phases actually imprinted on the light for requested phases (batch, pixels). The grey-level
+        rounding passes gradients straight through (value quantised, derivative 1), so the same code
+        serves the plant and its differentiable true twin."""
         phi = torch.remainder(phases, TWO_PI)
         if self.phase_levels is not None:
             step = TWO_PI / self.phase_levels
-            phi = torch.remainder(torch.round(phi / step), self.phase_levels) * step
+            phi = _straight_through(phi, torch.remainder(torch.round(phi / step), self.phase_levels) * step)
         return _crosstalk(phi, self.crosstalk)
+
+
+def _straight_through(value: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
+    """``rounded`` as the value, the derivative of ``value`` as the gradient (straight-through
+    estimator); exactly ``rounded`` where no gradient is needed (the plant's forward pass)."""
+    if not value.requires_grad:
+        return rounded
+    return value + (rounded - value).detach()
 
 
 def _crosstalk(phi: torch.Tensor, c: float) -> torch.Tensor:
@@ -152,12 +165,20 @@ class Camera:
             electrons = torch.poisson(electrons, generator=generator)
         if self.read_noise_electrons:
             electrons = electrons + self.read_noise_electrons * torch.randn(electrons.shape, generator=generator)
+        return self._digitise(electrons)
+
+    def response(self, intensity: torch.Tensor) -> torch.Tensor:
+        """The camera's deterministic response with its noise off: saturation at the full well and
+        ADC rounding (gradient passed straight through the rounding). Used by the true twin."""
+        return self._digitise(intensity * self.signal_electrons)
+
+    def _digitise(self, electrons: torch.Tensor) -> torch.Tensor:
         electrons = electrons.clamp_min(0.0)
         if self.full_well_electrons is not None:
             electrons = electrons.clamp_max(self.full_well_electrons)
         if self.bit_depth is not None:
             lsb = self.full_well_electrons / (2 ** self.bit_depth - 1)
-            electrons = torch.round(electrons / lsb) * lsb
+            electrons = _straight_through(electrons, torch.round(electrons / lsb) * lsb)
         return electrons / self.signal_electrons
 
 
@@ -199,24 +220,39 @@ def _propagate(phi_eff: torch.Tensor, tm: torch.Tensor, unitary: torch.Tensor | 
 
 
 class FibreTwin(Twin):
-    """Differentiable fibre model: continuous SLM phases with crosstalk ``crosstalk``, a given
-    transmission matrix (and optional unitary + Kerr step), noiseless linear camera."""
+    """Differentiable fibre model: a given transmission matrix (and optional unitary + Kerr step).
+
+    ``slm``: the SLM model (quantisation with straight-through gradients, crosstalk); None for
+    continuous phases with crosstalk ``crosstalk``. ``camera``: the camera's deterministic response
+    (saturation, ADC rounding with straight-through gradients; never its noise); None for a linear
+    camera."""
 
     def __init__(self, *, tm: torch.Tensor, in_features: int, crosstalk: float = 0.0,
-                 unitary: torch.Tensor | None = None, kerr_phase_rad: float = 0.0) -> None:
+                 unitary: torch.Tensor | None = None, kerr_phase_rad: float = 0.0,
+                 slm: SLM | None = None, camera: Camera | None = None) -> None:
         if not torch.is_complex(tm) or tm.ndim != 2:
             raise TypeError(f"tm must be a complex matrix (camera pixels, SLM pixels), got {tm.dtype} "
                             f"{tuple(tm.shape)}.")
+        if slm is not None and not isinstance(slm, SLM):
+            raise TypeError(f"slm must be a pnnlab SLM(...) or None, got {type(slm).__name__}.")
+        if camera is not None and not isinstance(camera, Camera):
+            raise TypeError(f"camera must be a pnnlab Camera(...) or None, got {type(camera).__name__}.")
         super().__init__(in_features=in_features, out_features=tm.shape[0])
         self.register_buffer("tm", tm.clone())
         self.register_buffer("unitary", None if unitary is None else unitary.clone())
         self.crosstalk = float(crosstalk)
         self.kerr_phase_rad = float(kerr_phase_rad)
+        self.slm = slm
+        self.camera = camera
 
     def forward(self, x, controls):
         phases = torch.cat([x, controls["phase"].expand(x.shape[0], -1)], dim=1)
-        phi = _crosstalk(torch.remainder(phases, TWO_PI), self.crosstalk)
-        return _propagate(phi, self.tm, self.unitary, self.kerr_phase_rad)
+        if self.slm is not None:
+            phi = self.slm.display(phases)
+        else:
+            phi = _crosstalk(torch.remainder(phases, TWO_PI), self.crosstalk)
+        intensity = _propagate(phi, self.tm, self.unitary, self.kerr_phase_rad)
+        return intensity if self.camera is None else self.camera.response(intensity)
 
 
 class FibrePlant(Plant, Simulated):
@@ -334,11 +370,14 @@ class FibrePlant(Plant, Simulated):
         return FibreTwin(tm=tm, in_features=self.in_features)
 
     def true_twin(self) -> FibreTwin:
-        """The noiseless physics at t = 0 with continuous phases (quantisation and camera left out
-        so that it stays differentiable)."""
-        return FibreTwin(tm=self._tm_segment(0), in_features=self.in_features,
-                         crosstalk=self.slm.crosstalk, unitary=self._unitary,
-                         kerr_phase_rad=self.kerr_phase_rad)
+        """The hidden physics with the camera noise off, frozen at the moment of the call: the
+        transmission matrix at the fibre's current clock (the one the next query would see), the SLM's
+        quantisation and crosstalk, the Kerr step, the camera's saturation and ADC rounding (both
+        roundings pass gradients straight through). It does not drift afterwards: call it again for a
+        later time. Diagnostics and the ideal bound only."""
+        return FibreTwin(tm=self._tm_at(self._elapsed_s), in_features=self.in_features,
+                         unitary=self._unitary, kerr_phase_rad=self.kerr_phase_rad,
+                         slm=self.slm, camera=self.camera)
 
     def describe(self):
         return (f"FibrePlant(in_features={self.in_features}, out_features={self.out_features}, "

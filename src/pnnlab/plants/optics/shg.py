@@ -37,12 +37,18 @@ computed with zero-padded FFTs. A spectrometer integrates the SH power spectrum 
 normalised by ``P_ref``, the largest bin power of the transform-limited, fully transmitted pulse (so
 outputs are of order 0.01-1).
 
-Hidden truth (the plant's, never the twin's): an :class:`SHGMismatch` recipe with an unknown spectral
-phase ``phi_d = GDD Omega^2 / 2 + TOD Omega^3 / 6`` (residual dispersion of lenses, windows and the
-crystal), a shaper transfer error (per-pixel amplitude-gain error, phase-stroke calibration error,
-extra blur/crosstalk of the Fourier-plane spot) and a saturating detector ``y -> L tanh(y / L)``; and
-:class:`DetectorNoise` (read noise, shot-like noise with variance proportional to the signal).
-All are off by default.
+Hidden truth (the plant's, never the nominal twin's): an :class:`SHGMismatch` recipe with an unknown
+spectral phase ``phi_d = GDD Omega^2 / 2 + TOD Omega^3 / 6`` (residual dispersion of lenses, windows and
+the crystal), a shaper transfer error (per-pixel amplitude-gain error, clipped so that a passive pixel
+never transmits more than 1; phase-stroke calibration error; extra blur/crosstalk of the Fourier-plane
+spot) and a saturating detector ``y -> L tanh(y / L)``; and :class:`DetectorNoise` (read noise,
+shot-like noise with variance proportional to the signal). All are off by default.
+
+Two twins (:class:`pnnlab.plants.capabilities.Simulated`): ``nominal_twin()`` is the design physics
+(no dispersion, ideal shaper of nominal resolution, linear noiseless detector) and never reads the
+truth; ``true_twin()`` is this plant's hidden physics (its dispersion, its drawn per-pixel gains, its
+phase-stroke error, blur and saturation) with the detector noise off: for diagnostics and the ideal
+bound only.
 
 Simplifications: pixels are linear in frequency (a real shaper is linear in position, close to
 linear in wavelength); the crystal is thin (no phase-matching envelope, no group-velocity mismatch, no
@@ -63,7 +69,7 @@ from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import Simulated
 
-__all__ = ["DetectorNoise", "DetectorSaturation", "SHGMismatch", "SHGPlant", "SHGTwin", "ShaperError",
+__all__ = ["DetectorNoise", "DetectorSaturation", "SHGMismatch", "SHGPlant", "SHGTrueTwin", "SHGTwin", "ShaperError",
            "SpectralPhase", "second_harmonic_field"]
 
 _FS = 1e-15
@@ -97,8 +103,10 @@ class SpectralPhase:
 class ShaperError:
     """Pulse-shaper transfer error.
 
-    ``gain_error_std``: relative standard deviation of a per-pixel amplitude-gain error
-    (a_true = a (1 + g_p), g_p ~ N(0, std), drawn once per plant from its seed; clipped at -0.9).
+    ``gain_error_std``: relative standard deviation of a per-pixel amplitude-gain (calibration) error,
+    g_p ~ N(0, std), drawn once per plant from its seed: a_true = min(a (1 + g_p), 1), with 1 + g_p
+    floored at 0.1. The shaper is passive, so no pixel transmits more than the full field (a_true <= 1);
+    a pixel whose gain is high saturates at full transmission.
     ``phase_scale_error``: relative error of the phase stroke (phi_true = (1 + e) phi), e.g. a
     liquid-crystal calibration made at another wavelength or temperature.
     ``extra_blur_pixels``: additional Gaussian blur of the Fourier-plane spot, in pixel widths (the true
@@ -278,7 +286,7 @@ class _SHGPhysics:
         a = a.index_copy(1, self.input_pixels, x.to(torch.float64))
         a = a.index_copy(1, self.control_pixels, amplitude.to(torch.float64).expand(batch, -1))
         if self.gains is not None:
-            a = a * self.gains
+            a = (a * self.gains).clamp_max(1.0)  # passive pixels: transmission <= 1
         phi = self.phase_scale * phase.to(torch.float64)
         pixels = torch.polar(a, phi.expand(batch, -1))
         y = self._bin_power(pixels @ self.transfer) / self.reference_power
@@ -320,6 +328,19 @@ class SHGTwin(Twin):
         self.layout = layout
         self._physics = _SHGPhysics(**layout, dispersion=SpectralPhase(), gains=None, phase_scale=1.0,
                                     blur_pixels=0.0, saturation=None)
+
+    def forward(self, x, controls):
+        return self._physics.forward(x, controls["amplitude"], controls["phase"])
+
+
+class SHGTrueTwin(Twin):
+    """The hidden physics of one :class:`SHGPlant` with its detector noise off, as returned by
+    :meth:`SHGPlant.true_twin` (diagnostics and the ideal upper bound only: no laboratory knows it).
+    Differentiable; equal to the noiseless plant to float rounding."""
+
+    def __init__(self, *, physics: "_SHGPhysics", in_features: int, out_features: int) -> None:
+        super().__init__(in_features=in_features, out_features=out_features)
+        self._physics = physics
 
     def forward(self, x, controls):
         return self._physics.forward(x, controls["amplitude"], controls["phase"])
@@ -432,7 +453,13 @@ class SHGPlant(Plant, Simulated):
         return self._noise.sample(y, generator)
 
     def nominal_twin(self) -> SHGTwin:
+        """The design physics (reads nothing of the hidden truth)."""
         return SHGTwin(**self.layout)
+
+    def true_twin(self) -> SHGTrueTwin:
+        """This plant's hidden physics (dispersion, its per-pixel gains, phase-stroke error, blur,
+        saturation) with the detector noise off. Diagnostics and the ideal bound only."""
+        return SHGTrueTwin(physics=self._physics, in_features=self.in_features, out_features=self.out_features)
 
     def describe(self) -> str:
         return (f"SHGPlant(n_inputs={self.in_features}, n_outputs={self.out_features}, "
