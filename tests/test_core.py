@@ -354,3 +354,23 @@ def test_ideal_bound_is_still_evaluated_on_the_true_physics():
     history = pnnlab.train(model, IdealBackprop(), small_task(), epochs=2, batch_size=24)
     assert history.final["evaluated_on"] == pnnlab.OnTrueTwin.label
     assert sum(p.meter.queries for p in pnnlab.plants_of(model)) == 0
+
+
+def test_methods_that_would_work_are_only_those_that_can_train_the_model():
+    from pnnlab.methods.base import NeedsDigitalModule, NeedsModel
+    model = two_layer(error_std=0.2)  # Sequential of physical layers and a ChannelAffine, no nn.Linear
+    working = pnnlab.Method.methods_that_can_train(model)
+    assert {"in_silico", "pat", "spsa"} <= set(working) and "ideal (upper bound)" in working
+    for unable in ("forward_forward", "dfa", "fa", "aug_dfa"):  # need a GoodnessNet / a digital nn.Linear
+        assert unable not in working
+    with pytest.raises(MethodRequirementError) as info:
+        pnnlab.ForwardForward().check(model)
+    message = str(info.value)
+    assert "the model needs to be a GoodnessNet (got Sequential)" in message
+    assert "build_fibre_goodness_net" in message and "forward_forward" not in message.split("would work")[1]
+    assert NeedsModel(nn.Sequential).missing_in(model) is None
+    assert NeedsDigitalModule(nn.Linear).missing_in(model) == "to contain a trainable digital Linear"
+    assert NeedsDigitalModule(nn.Linear).missing_in(nn.Sequential(model, nn.Linear(2, 2))) is None
+    # a frozen Linear does not count
+    frozen = nn.Linear(2, 2).requires_grad_(False)
+    assert NeedsDigitalModule(nn.Linear).missing_in(nn.Sequential(model, frozen)) is not None

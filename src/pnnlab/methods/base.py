@@ -30,6 +30,55 @@ class Requirement(abc.ABC):
         """A description of what is missing on ``layer``, or None if satisfied."""
 
 
+class ModelRequirement(Requirement):
+    """Something a method needs from the model as a whole (its type or its structure), checked once
+    per model rather than per physical layer."""
+
+    def missing(self, layer):
+        return None
+
+    @abc.abstractmethod
+    def missing_in(self, model: nn.Module) -> str | None:
+        """A description of what the model lacks, or None if satisfied."""
+
+
+class NeedsModel(ModelRequirement):
+    """The model must be an instance of ``model_type`` (for example a GoodnessNet for layer-local
+    goodness methods, an ``nn.Sequential`` for direct feedback alignment). ``build`` says how to get
+    one, for the error message."""
+
+    def __init__(self, model_type: type, *, build: str = "") -> None:
+        if not isinstance(model_type, type):
+            raise TypeError(f"model_type must be a class, got {model_type!r}.")
+        self.model_type, self.build = model_type, build
+
+    def missing_in(self, model):
+        if isinstance(model, self.model_type):
+            return None
+        hint = f"; build one with {self.build}" if self.build else ""
+        return f"to be a {self.model_type.__name__} (got {type(model).__name__}){hint}"
+
+
+class NeedsDigitalModule(ModelRequirement):
+    """The model must contain at least one trainable digital module of ``module_type`` outside its
+    physical layers (for example the ``nn.Linear`` layers whose backward pass feedback alignment
+    replaces)."""
+
+    def __init__(self, module_type: type = nn.Linear, *, why: str = "") -> None:
+        if not isinstance(module_type, type):
+            raise TypeError(f"module_type must be a class, got {module_type!r}.")
+        self.module_type, self.why = module_type, why
+
+    def missing_in(self, model):
+        inside = {id(m) for layer in physical_layers(model) for m in layer.modules()}
+        for module in model.modules():
+            if (id(module) not in inside and isinstance(module, self.module_type)
+                    and any(p.requires_grad for p in module.parameters(recurse=False))):
+                return None
+        why = f" ({self.why})" if self.why else ""
+        return f"to contain a trainable digital {self.module_type.__name__}{why}"
+
+
 class NeedsTwin(Requirement):
     def missing(self, layer):
         return None if layer.twin is not None else "a twin (pass twin=... to PhysicalLayer)"
@@ -68,22 +117,39 @@ class Method(abc.ABC):
 
     @classmethod
     def missing_for(cls, model: nn.Module) -> list[str]:
-        layers = physical_layers(model)
+        """Everything this method needs and ``model`` lacks (empty: the method can train it): per
+        physical layer (a twin, a capability) and for the model as a whole (its type, a digital
+        layer), see :class:`Requirement` and :class:`ModelRequirement`."""
         out = []
-        for index, layer in enumerate(layers):
+        for requirement in cls.requirements:
+            if isinstance(requirement, ModelRequirement):
+                what = requirement.missing_in(model)
+                if what is not None:
+                    out.append(f"the model needs {what}")
+        for index, layer in enumerate(physical_layers(model)):
             for requirement in cls.requirements:
                 what = requirement.missing(layer)
                 if what is not None:
                     out.append(f"physical layer {index} ({layer.plant.describe()}) lacks {what}")
         return out
 
+    @staticmethod
+    def methods_that_can_train(model: nn.Module) -> list[str]:
+        """Registered methods whose requirements ``model`` meets (model type and structure included);
+        the ideal bound is marked, since no hardware reaches it."""
+        from ..registry import METHODS
+        names = []
+        for entry in METHODS.entries():
+            method_cls = entry.load()
+            if not method_cls.missing_for(model):
+                names.append(entry.name + (" (upper bound)" if method_cls.upper_bound else ""))
+        return names
+
     def check(self, model: nn.Module) -> None:
         """Raise :class:`MethodRequirementError` if the model cannot be trained by this method."""
         missing = self.missing_for(model)
         if missing:
-            from ..registry import METHODS
-            working = [entry.name for entry in METHODS.entries()
-                       if not entry.load().missing_for(model)]
+            working = self.methods_that_can_train(model)
             raise MethodRequirementError(
                 f"method {self.name!r} cannot train this model: " + "; ".join(missing)
                 + f". Methods that would work with this model: {', '.join(working) or 'none'}.")

@@ -41,7 +41,7 @@ from torch import nn
 from .._validation import make_generator
 from ..execution import OnPlant, PhysicsAware, executing
 from ..layers import physical_layers
-from .base import Method, NeedsTwin
+from .base import Method, NeedsDigitalModule, NeedsModel, NeedsTwin
 
 
 class _FeedbackLinear(torch.autograd.Function):
@@ -84,7 +84,7 @@ def _execution(model):
 class FeedbackAlignment(Method):
     name = "fa"
     summary = "feedback alignment: fixed random feedback weights replace W^T in the backward pass (Lillicrap 2016)"
-    requirements = (NeedsTwin(),)
+    requirements = (NeedsTwin(), NeedsDigitalModule(nn.Linear, why="whose W^T the random feedback replaces"))
     plant_queries_per_step = "1 forward query per physical layer per batch"
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -169,7 +169,7 @@ class _DirectFeedbackBase(Method):
 class DirectFeedbackAlignment(_DirectFeedbackBase):
     name = "dfa"
     summary = "direct feedback alignment: output error sent by fixed random matrices to every layer (Nokland 2016)"
-    requirements = (NeedsTwin(),)
+    requirements = (NeedsTwin(), NeedsModel(nn.Sequential, build="nn.Sequential(...)"), NeedsDigitalModule(nn.Linear))
 
     def _segment_execution(self, model):
         return _execution(model)
@@ -191,7 +191,7 @@ class DirectFeedbackAlignment(_DirectFeedbackBase):
 class AugmentedDFA(_DirectFeedbackBase):
     name = "aug_dfa"
     summary = "augmented DFA: random error projection times an arbitrary g(a), no model of the physics (Nakajima 2022)"
-    requirements = ()
+    requirements = (NeedsModel(nn.Sequential, build="nn.Sequential(...)"), NeedsDigitalModule(nn.Linear))
 
     def __init__(self, *, derivative: Callable[[torch.Tensor], torch.Tensor] = torch.cos, seed: int = 0) -> None:
         if not callable(derivative):

@@ -29,13 +29,13 @@ from .._validation import check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
 from ..models.goodness import GoodnessNet, goodness
-from .base import Method
+from .base import Method, NeedsModel
 
 
 class GoodnessMethod(Method):
     """Shared loop of layer-local positive/negative training on a GoodnessNet."""
 
-    requirements = ()
+    requirements = (NeedsModel(GoodnessNet, build="pnnlab.models.fibre_local.build_fibre_goodness_net"),)
     plant_queries_per_step = "1 query per physical block (2 x batch samples: positive and negative)"
 
     def __init__(self, *, seed: int = 0) -> None:

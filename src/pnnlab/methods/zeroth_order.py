@@ -39,7 +39,7 @@ from torch import nn
 from .._validation import check_int, check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
-from .base import Method
+from .base import Method, NeedsDigitalModule
 
 
 # ---- shared helpers ------------------------------------------------------------------------
@@ -242,6 +242,7 @@ def digital_nodes(model: nn.Module) -> list[nn.Module]:
 class NodePerturbation(_GaussianPerturbation):
     name = "node_perturbation"
     summary = "perturb digital layer outputs, per-sample credit, local weight update (Fiete & Seung 2006)"
+    requirements = (NeedsDigitalModule(nn.Module, why="node perturbation trains digital layers only"),)
     plant_queries_per_step = "n_perturbations + 1 forward passes (each one query per physical layer)"
 
 
