@@ -11,8 +11,9 @@ import torch
 import pnnlab
 from pnnlab.execution import OnTwin, PhysicsAware, executing
 from pnnlab.methods.base import BackpropThrough
-from pnnlab.models.oscillator_classifier import (RECOMMENDED_TRAINING, build_oscillator_classifier,
-                                                 build_oscillator_digital_baseline)
+from pnnlab.models.digital_baselines import build_matched_mlp, trainable_parameter_count
+from pnnlab.models.oscillator_classifier import (RECOMMENDED_TRAINING, RandomSineMap, build_oscillator_classifier,
+                                                 build_oscillator_random_features)
 from pnnlab.plants.mechanics.oscillators import (CoupledOscillatorPlant, CoupledOscillatorTwin,
                                                  OscillatorMismatch, integrate_oscillators, pendulum_energy)
 from pnnlab.testing import check_plant
@@ -108,7 +109,7 @@ def test_couplings_must_be_symmetric_and_layers_keep_them_symmetric():
     bad["coupling"][0, 1] += 0.3
     with pytest.raises(ValueError, match="symmetric"):
         plant(plant.example_inputs(2), bad)
-    model = build_oscillator_classifier(in_features=6, n_classes=3, mismatch=True, seed=1)
+    model = build_oscillator_classifier(in_features=6, n_classes=3, mismatch=OscillatorMismatch.wright2022(), seed=1)
     data_x = torch.randn(16, 6, generator=_gen())
     data_y = torch.randint(0, 3, (16,), generator=_gen())
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
@@ -278,10 +279,16 @@ def test_mismatch_and_builder_validation():
         OscillatorMismatch(input_noise_std=-0.1)
     with pytest.raises(ValueError, match="nonlinearity_error"):
         OscillatorMismatch(nonlinearity_error=-1.0)
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(TypeError, match="OscillatorMismatch"):
         build_oscillator_classifier(in_features=4, n_classes=2, mismatch={"noise": 0.1})
-    with pytest.raises(TypeError, match="mismatch"):
+    with pytest.raises(TypeError, match="booleans are no longer accepted"):
+        build_oscillator_classifier(in_features=4, n_classes=2, mismatch=True)
+    with pytest.raises(ValueError, match="not a preset"):
         build_oscillator_classifier(in_features=4, n_classes=2, mismatch="yes")
+    preset = pnnlab.physical_layers(build_oscillator_classifier(in_features=4, n_classes=2,
+                                                                mismatch="wright2022"))[0].plant
+    assert preset._mismatch == OscillatorMismatch.wright2022()
+    assert pnnlab.physical_layers(build_oscillator_classifier(in_features=4, n_classes=2))[0].plant._mismatch.is_off
     with pytest.raises(ValueError, match="n_classes"):
         build_oscillator_classifier(in_features=4, n_classes=1)
     plant = CoupledOscillatorPlant(n_oscillators=3)
@@ -311,7 +318,7 @@ def _grads(model, method, x, y):
 
 
 def test_pat_with_perfect_twin_equals_backpropagation_on_two_layers():
-    model = build_oscillator_classifier(in_features=8, n_classes=3, mismatch=False, seed=2).double()
+    model = build_oscillator_classifier(in_features=8, n_classes=3, mismatch=None, seed=2).double()
     x = torch.randn(20, 8, generator=_gen(), dtype=F64)
     y = torch.randint(0, 3, (20,), generator=_gen())
     pat = _grads(model, pnnlab.PhysicsAwareTraining(), x, y)
@@ -323,7 +330,7 @@ def test_pat_with_perfect_twin_equals_backpropagation_on_two_layers():
 
 
 def test_pat_forward_is_the_plant_and_differs_from_backprop_under_mismatch():
-    recipe = {"extra_coupling_std": 0.2, "nonlinearity_error": 0.1}  # deterministic: no input noise
+    recipe = OscillatorMismatch(extra_coupling_std=0.2, nonlinearity_error=0.1)  # deterministic: no input noise
     model = build_oscillator_classifier(in_features=8, n_classes=3, mismatch=recipe, seed=2).double()
     x = torch.randn(20, 8, generator=_gen(), dtype=F64)
     layer = pnnlab.physical_layers(model)[0]
@@ -341,16 +348,36 @@ def test_pat_forward_is_the_plant_and_differs_from_backprop_under_mismatch():
 
 
 def test_model_architecture_and_digital_baseline():
-    model = build_oscillator_classifier(in_features=10, n_classes=4, mismatch=False)
+    model = build_oscillator_classifier(in_features=10, n_classes=4, mismatch=None)
     layers = pnnlab.physical_layers(model)
     assert [lay.plant.n_oscillators for lay in layers] == [10, 14]
     x = torch.randn(5, 10, generator=_gen())
     assert model(x).shape == (5, 4)
-    baseline = build_oscillator_digital_baseline(in_features=10, n_classes=4)
-    assert not pnnlab.physical_layers(baseline)
-    # without the physics nothing reaches the class channels: the output ignores the input
-    assert torch.equal(baseline(x), baseline(torch.randn(5, 10, generator=_gen(1))))
+    # couplings count n (n + 1) / 2 (symmetric), drives n, read-out 2 n_classes
+    assert trainable_parameter_count(model) == 55 + 10 + 105 + 14 + 8
+    control = build_oscillator_random_features(in_features=10, n_classes=4, seed=1)
+    assert not pnnlab.physical_layers(control)
+    assert trainable_parameter_count(control) == 8
+    # unlike wires, the frozen map carries the input to the class channels
+    assert not torch.allclose(control(x), control(torch.randn(5, 10, generator=_gen(1))))
+    mlp = build_matched_mlp(in_features=10, n_classes=4, parameters=trainable_parameter_count(model))
+    assert abs(trainable_parameter_count(mlp) - trainable_parameter_count(model)) <= 15 // 2 + 1
     assert set(RECOMMENDED_TRAINING) == {"epochs", "lr", "batch_size"}
+
+
+def test_random_sine_map_is_the_small_time_oscillator_map():
+    """For small t the oscillator network started at rest moves by (t^2/2) (K sin q0): the frozen
+    control has that form, with its own fixed random couplings."""
+    rmap = RandomSineMap(6, t_end=0.05, seed=2)
+    plant = CoupledOscillatorPlant(n_oscillators=6, t_end=0.05, n_steps=4)
+    coupling = rmap.weight.double().clone()
+    coupling.fill_diagonal_(0.0)
+    q0 = 1e-3 * torch.randn(3, 6, generator=_gen(), dtype=F64)
+    # linearised network: q(t) - q0 ~ t^2/2 (J - diag(1 + sum J)) q0; the map: t^2/2 W sin q0
+    moved = plant(q0, _controls(6, coupling)) - q0 * math.cos(0.05)
+    predicted = 0.5 * 0.05 ** 2 * (torch.sin(q0) @ coupling.T - q0 * coupling.sum(1))
+    assert float((moved - predicted).norm() / predicted.norm()) < 0.02
+    assert not any(p.requires_grad for p in rmap.parameters())
 
 
 def test_registered_model_builds_and_classifier_amplitudes_stay_bounded():

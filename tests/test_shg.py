@@ -10,8 +10,9 @@ import torch
 import pnnlab
 from pnnlab import InSilico, PhysicalLayer, PhysicsAwareTraining
 from pnnlab.layers import physical_layers
-from pnnlab.models.shg_classifier import (RECOMMENDED_TRAINING, build_shg_classifier,
-                                          build_shg_digital_baseline)
+from pnnlab.models.digital_baselines import build_matched_mlp, trainable_parameter_count
+from pnnlab.models.shg_classifier import (MISMATCH_PRESETS, RECOMMENDED_TRAINING, TYPICAL_NOISE,
+                                          RandomQuadraticPower, build_shg_classifier, build_shg_random_features)
 from pnnlab.plants.optics.shg import (DetectorNoise, DetectorSaturation, SHGMismatch, SHGPlant, SHGTwin,
                                       ShaperError, SpectralPhase, second_harmonic_field)
 from pnnlab.testing import check_method, check_plant
@@ -38,8 +39,11 @@ def test_plant_conforms_ideal_and_with_full_truth():
 def test_registry_entries_build():
     entry = pnnlab.PLANTS.get("shg")
     check_plant(pnnlab.PLANTS.build("shg", **entry.example))
-    model = pnnlab.MODELS.build("shg_classifier", in_features=12, n_classes=7, hidden_bins=[5])
+    model = pnnlab.MODELS.build("shg_classifier", in_features=12, n_classes=7, hidden_bins=[5],
+                                mismatch="typical", noise="typical")
     assert len(physical_layers(model)) == 2
+    plant = physical_layers(model)[0].plant
+    assert plant._mismatch == SHGMismatch.typical() and plant._noise == TYPICAL_NOISE
 
 
 # ---- physics --------------------------------------------------------------------------------
@@ -228,30 +232,38 @@ def test_inputs_outside_the_amplitude_range_are_refused():
 
 
 def test_builder_arguments_are_checked():
-    with pytest.raises(ValueError, match="accepted keys"):
+    with pytest.raises(TypeError, match="booleans are no longer accepted"):
+        build_shg_classifier(in_features=4, n_classes=3, mismatch=True)
+    with pytest.raises(TypeError, match="SHGMismatch"):
         build_shg_classifier(in_features=4, n_classes=3, mismatch={"dispersion": {"gdd": 1.0}})
-    with pytest.raises(ValueError, match="accepted keys"):
-        build_shg_classifier(in_features=4, n_classes=3, mismatch={"wobble": 1.0})
+    with pytest.raises(ValueError, match="not a preset"):
+        build_shg_classifier(in_features=4, n_classes=3, mismatch="wobbly")
+    with pytest.raises(TypeError, match="DetectorNoise"):
+        build_shg_classifier(in_features=4, n_classes=3, noise={"read_noise": 1e-5})
     with pytest.raises(TypeError, match="hidden_bins"):
         build_shg_classifier(in_features=4, n_classes=3, hidden_bins="12")
     with pytest.raises(ValueError, match="n_classes"):
         build_shg_classifier(in_features=4, n_classes=1)
 
 
-def test_builder_turns_plain_values_into_recipes():
-    model = build_shg_classifier(in_features=4, n_classes=3, hidden_bins=[5],
-                                 mismatch={"dispersion": {"group_delay_dispersion_fs2": 200.0},
-                                           "shaper": {"gain_error_std": 0.05}, "detector": 0.1},
-                                 noise={"read_noise": 1e-5}, seed=3)
+def test_builder_takes_recipe_objects_and_presets():
+    recipe = SHGMismatch(dispersion=SpectralPhase(group_delay_dispersion_fs2=200.0),
+                         shaper=ShaperError(gain_error_std=0.05), detector=DetectorSaturation(level=0.1))
+    model = build_shg_classifier(in_features=4, n_classes=3, hidden_bins=[5], mismatch=recipe,
+                                 noise=DetectorNoise(read_noise=1e-5), seed=3)
     plants = [layer.plant for layer in physical_layers(model)]
     assert [p.in_features for p in plants] == [4, 5] and [p.out_features for p in plants] == [5, 3]
-    recipe = plants[0]._mismatch
-    assert recipe.dispersion.group_delay_dispersion_fs2 == 200.0 and recipe.detector.level == 0.1
-    assert plants[0]._noise.read_noise == 1e-5
+    assert plants[0]._mismatch is recipe and plants[0]._noise.read_noise == 1e-5
     # each layer has its own hidden truth (its own per-pixel gains)
     assert not torch.equal(plants[0]._physics.gains[:5], plants[1]._physics.gains[:5])
     for layer in physical_layers(model):
         assert layer.twin is not None and layer.twin is not layer.plant
+    # the default is the ideal plant; the preset names map explicitly to the recipe objects
+    ideal = physical_layers(build_shg_classifier(in_features=4, n_classes=3))[0].plant
+    assert not ideal._mismatch.active and not ideal._noise.active
+    assert set(MISMATCH_PRESETS) == {"typical"}
+    typical = physical_layers(build_shg_classifier(in_features=4, n_classes=3, mismatch="typical"))[0].plant
+    assert typical._mismatch == SHGMismatch.typical()
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -259,8 +271,8 @@ def test_builder_turns_plain_values_into_recipes():
 @pytest.mark.parametrize("hidden", [None, [6]])
 def test_pat_with_a_perfect_plant_equals_backprop_through_the_twin(hidden):
     def gradients(method):
-        model = build_shg_classifier(in_features=5, n_classes=3, hidden_bins=hidden, mismatch=False,
-                                     noise=False, seed=2)
+        model = build_shg_classifier(in_features=5, n_classes=3, hidden_bins=hidden, mismatch=None,
+                                     noise=None, seed=2)
         gen = torch.Generator().manual_seed(0)
         x, y = torch.randn(12, 5, generator=gen), torch.randint(0, 3, (12,), generator=gen)
         model.zero_grad()
@@ -274,17 +286,40 @@ def test_pat_with_a_perfect_plant_equals_backprop_through_the_twin(hidden):
 
 
 def test_methods_run_one_step_on_the_mismatched_noisy_model():
-    model = build_shg_classifier(in_features=6, n_classes=3, seed=1)
+    model = build_shg_classifier(in_features=6, n_classes=3, mismatch="typical", noise="typical", seed=1)
     x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
     for method in (PhysicsAwareTraining(), InSilico(), pnnlab.IdealBackprop()):
         check_method(method, model, x, y)
 
 
-def test_digital_baseline_has_no_physics_and_only_the_readout_trains():
-    baseline = build_shg_digital_baseline(in_features=12, n_classes=7, hidden_bins=[9], mismatch=True)
-    assert not physical_layers(baseline)
-    assert sum(p.numel() for p in baseline.parameters()) == 2 * 7
-    assert baseline(torch.randn(4, 12)).shape == (4, 7)
+def test_random_feature_control_is_frozen_quartic_and_trains_only_the_readout():
+    control = build_shg_random_features(in_features=12, n_classes=7, hidden_bins=[9], seed=1)
+    assert not physical_layers(control)
+    assert trainable_parameter_count(control) == 2 * 7
+    assert control(torch.randn(4, 12)).shape == (4, 7)
+    # same nonlinearity class as SHG: quartic in the amplitudes, and it mixes them
+    layer = RandomQuadraticPower(5, 3, seed=0)
+    a = torch.rand(6, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(0.5 * a), layer(a) / 16)
+    single = torch.zeros(1, 5, dtype=torch.float64)
+    single[0, 1] = 1.0
+    pair = single.clone()
+    pair[0, 3] = 1.0
+    only3 = torch.zeros(1, 5, dtype=torch.float64)
+    only3[0, 3] = 1.0
+    assert not torch.allclose(layer(pair), layer(single) + layer(only3))  # cross terms a_1 a_3
+    # seeded: another seed is another map
+    assert not torch.allclose(RandomQuadraticPower(5, 3, seed=1)(a), layer(a))
+
+
+def test_trainable_parameters_of_the_physical_model_and_the_matched_mlp():
+    model = build_shg_classifier(in_features=12, n_classes=7)
+    # 24 control-pixel amplitudes, 36 pixel phases, per-class scale and offset
+    assert trainable_parameter_count(model) == 24 + 36 + 14
+    mlp = build_matched_mlp(in_features=12, n_classes=7, parameters=74, seed=0)
+    assert trainable_parameter_count(mlp) == 67  # 12 -> 3 -> 7, the closest MLP to 74
+    torch.testing.assert_close(build_matched_mlp(in_features=12, n_classes=7, parameters=74, seed=0)[0].weight,
+                               mlp[0].weight)
 
 
 def test_recommended_training_is_plain_values():
@@ -298,7 +333,7 @@ def test_pat_beats_in_silico_on_the_mismatched_plant():
     data = load_vowels(seed=1)
     accuracy = {}
     for method in (PhysicsAwareTraining(), InSilico()):
-        model = build_shg_classifier(in_features=12, n_classes=7, seed=1)
+        model = build_shg_classifier(in_features=12, n_classes=7, mismatch="typical", noise="typical", seed=1)
         history = pnnlab.train(model, method, data, seed=1, evaluate_every=1000, **RECOMMENDED_TRAINING)
         accuracy[method.name] = history.final["test_accuracy"]
     assert accuracy["pat"] >= 0.88

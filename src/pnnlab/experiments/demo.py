@@ -13,7 +13,7 @@ def demo_spec(*, seed: int = 0, epochs: int | None = None) -> dict:
         "name": "demo-shg-vowels",
         "seed": seed,
         "data": {"name": "vowels"},
-        "model": {"name": "shg_classifier", "mismatch": True},
+        "model": {"name": "shg_classifier", "mismatch": "typical", "noise": "typical"},
         "methods": [{"name": "in_silico"}, {"name": "pat"}],
         "train": train,
     }

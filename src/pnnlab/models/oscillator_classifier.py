@@ -10,8 +10,16 @@ The physics does the computing::
       --(read the n_classes extra oscillators)--> ChannelAffine (per-class scale and offset) -> logits
 
 The trainable parameters are the plants' controls (couplings and drives) and the per-class scale
-and offset of the read-out. :func:`build_oscillator_digital_baseline` is the same digital parts
-with the two oscillator networks replaced by wires.
+and offset of the read-out.
+
+Controls for a referee: :func:`build_oscillator_random_features` keeps the encoding, the padding, the
+read-out of the class channels and its trainable per-class scale and offset, with each oscillator
+network replaced by a frozen random map of the same width and the same sine nonlinearity (nothing of it
+trained); :func:`pnnlab.models.digital_baselines.build_matched_mlp` is a digital network with as many
+trainable parameters as the physical model.
+
+``mismatch`` is an :class:`OscillatorMismatch` or None; an experiment file names a preset instead
+(``mismatch = "wright2022"``, see :data:`MISMATCH_PRESETS`).
 """
 
 from __future__ import annotations
@@ -25,8 +33,8 @@ from .._validation import check_int, check_positive
 from ..layers import ChannelAffine, PhysicalLayer
 from ..plants.mechanics.oscillators import CoupledOscillatorPlant, OscillatorMismatch
 
-__all__ = ["AmplitudeEncoding", "PadAtRest", "ReadLast", "RECOMMENDED_TRAINING",
-           "build_oscillator_classifier", "build_oscillator_digital_baseline"]
+__all__ = ["AmplitudeEncoding", "MISMATCH_PRESETS", "PadAtRest", "RandomSineMap", "ReadLast",
+           "RECOMMENDED_TRAINING", "build_oscillator_classifier", "build_oscillator_random_features"]
 
 #: Adam settings used by the digits benchmark (benchmarks/bench_pat_oscillators.py).
 RECOMMENDED_TRAINING = {"epochs": 30, "lr": 0.02, "batch_size": 32}
@@ -69,22 +77,47 @@ class ReadLast(nn.Module):
         return x[:, -self.count:]
 
 
+#: preset names an experiment file can give for ``mismatch`` (explicit map to recipe objects)
+MISMATCH_PRESETS = {"wright2022": OscillatorMismatch.wright2022}
+
+
 def _mismatch(value) -> OscillatorMismatch | None:
-    if isinstance(value, bool):
-        return OscillatorMismatch.wright2022() if value else None
-    if isinstance(value, OscillatorMismatch):
+    if value is None or isinstance(value, OscillatorMismatch):
         return value
-    if isinstance(value, dict):
-        try:
-            return OscillatorMismatch(**value)
-        except TypeError as error:
-            raise ValueError(f"mismatch={value!r} has an unknown key; accepted keys: extra_coupling_std, "
-                             f"nonlinearity_error, input_noise_std.") from error
-    raise TypeError(f"mismatch must be True (the PAT reference recipe), False (ideal plant), a dict of "
-                    f"OscillatorMismatch fields or an OscillatorMismatch, got {type(value).__name__}.")
+    if isinstance(value, str):
+        if value not in MISMATCH_PRESETS:
+            raise ValueError(f"mismatch={value!r} is not a preset; the presets are {sorted(MISMATCH_PRESETS)} "
+                             f"(or pass an OscillatorMismatch, or None for ideal plants).")
+        return MISMATCH_PRESETS[value]()
+    hint = " (booleans are no longer accepted: True was the reference recipe)" if isinstance(value, bool) else ""
+    raise TypeError(f"mismatch must be an OscillatorMismatch, a preset name {sorted(MISMATCH_PRESETS)} or None, "
+                    f"got {type(value).__name__}{hint}; write mismatch=OscillatorMismatch.wright2022() or "
+                    f"mismatch='wright2022'.")
 
 
-def build_oscillator_classifier(*, in_features: int, n_classes: int, mismatch: bool | dict = True,
+class RandomSineMap(nn.Module):
+    """Frozen random stand-in for an oscillator network, with the same sine nonlinearity: the
+    small-time form of the oscillator map started at rest, q(t) ~ q0 + (t^2 / 2) (W sin q0), with a
+    fixed random symmetric W of the initial coupling scale (entries uniform in +-1/sqrt(N) before
+    symmetrising, drawn once from ``seed``). Nothing here is trainable."""
+
+    def __init__(self, n: int, *, t_end: float = 0.5, seed: int = 0) -> None:
+        super().__init__()
+        self.n = check_int("n", n)
+        self.t_end = check_positive("t_end", t_end)
+        gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        c = (2 * torch.rand(n, n, generator=gen) - 1) / math.sqrt(n)
+        self.register_buffer("weight", 0.5 * (c + c.T))
+
+    def forward(self, q0):
+        return q0 + 0.5 * self.t_end ** 2 * (torch.sin(q0) @ self.weight.T)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, t_end={self.t_end} (frozen)"
+
+
+def build_oscillator_classifier(*, in_features: int, n_classes: int,
+                                mismatch: OscillatorMismatch | str | None = None,
                                 seed: int = 0, t_end: float = 0.5, n_steps: int = 5,
                                 coupling_limit: float = 1.0, drive_limit: float = 1.0,
                                 amplitude_rad: float = math.pi / 2, readout_scale: float = 8.0) -> nn.Sequential:
@@ -92,8 +125,9 @@ def build_oscillator_classifier(*, in_features: int, n_classes: int, mismatch: b
     read out from the ``n_classes`` extra oscillators of layer 2 (see the module docstring).
 
     mismatch:
-        True: the PAT reference recipe (extra coupling 0.2, eta = 0.1, input noise 0.02) on both
-        plants; False: ideal plants; a dict: :class:`OscillatorMismatch` fields.
+        the hidden truth of both plants: an :class:`OscillatorMismatch` (e.g.
+        ``OscillatorMismatch.wright2022()``, the PAT reference recipe), a preset name
+        (``"wright2022"``) or None for ideal plants.
     seed:
         seeds the plants (their fixed extra couplings and noise) and the initial couplings.
     readout_scale:
@@ -119,22 +153,20 @@ def build_oscillator_classifier(*, in_features: int, n_classes: int, mismatch: b
     )
 
 
-def build_oscillator_digital_baseline(*, in_features: int, n_classes: int, amplitude_rad: float = math.pi / 2,
-                                      readout_scale: float = 8.0, seed: int = 0,
-                                      mismatch: bool | dict = True) -> nn.Sequential:
-    """The digital parts of :func:`build_oscillator_classifier` alone (encoding, padding, read-out
-    of the class channels, per-class scale and offset), with each oscillator network replaced by a
-    wire. The class channels are the padded zeros, so only the offsets can learn: this baseline sits
-    at the majority-class rate by construction and shows that the accuracy comes from the physics.
-    ``seed`` and ``mismatch`` are accepted so that an experiment can swap the two builders; they have
-    nothing to act on here (no plant, deterministic initialisation)."""
+def build_oscillator_random_features(*, in_features: int, n_classes: int, seed: int = 0, t_end: float = 0.5,
+                                     amplitude_rad: float = math.pi / 2, readout_scale: float = 8.0) -> nn.Sequential:
+    """The control for :func:`build_oscillator_classifier`: the same encoding, padding with class
+    channels at rest, read-out of the class channels and trainable per-class scale and offset, with
+    each oscillator network replaced by a frozen :class:`RandomSineMap` of the same width (64 then 74
+    for digits). Trainable: the read-out's 2 n_classes parameters; ``seed`` draws the random maps."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes, minimum=2)
-    check_int("seed", seed, minimum=0)
-    _mismatch(mismatch)
+    seed = check_int("seed", seed, minimum=0)
     return nn.Sequential(
         AmplitudeEncoding(amplitude_rad=amplitude_rad),
+        RandomSineMap(in_features, t_end=t_end, seed=2 * seed),
         PadAtRest(n_classes),
+        RandomSineMap(in_features + n_classes, t_end=t_end, seed=2 * seed + 1),
         ReadLast(n_classes),
         ChannelAffine(n_classes, scale=readout_scale),
     )

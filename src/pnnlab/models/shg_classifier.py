@@ -13,31 +13,39 @@ The physics does the computing::
 
 The trainable parameters are the plants' controls (control-pixel amplitudes and every pixel's spectral
 phase) and the per-class scale and offset of the read-out. Each SHG layer has its own plant, with its
-own hidden truth when the mismatch is on, and the plant's nominal twin as its twin.
-:func:`build_shg_digital_baseline` is the same digital parts with each SHG layer replaced by a fixed
-pass-through of the same output size.
+own hidden truth when a mismatch recipe is given, and the plant's nominal twin as its twin.
+
+Controls for a referee: :func:`build_shg_random_features` keeps every digital part and the trainable
+read-out but replaces each SHG layer by a frozen random map of the same width in the same nonlinearity
+class (a random complex quadratic form of the amplitudes, detected in power);
+:func:`pnnlab.models.digital_baselines.build_matched_mlp` is a digital network with as many trainable
+parameters as the physical model.
+
+Recipes are objects: ``mismatch`` is an :class:`SHGMismatch` or None, ``noise`` a :class:`DetectorNoise`
+or None. An experiment file, which cannot hold Python objects, names a preset instead
+(``mismatch = "typical"``, ``noise = "typical"``; see :data:`MISMATCH_PRESETS`, :data:`NOISE_PRESETS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
 
 import torch
 from torch import nn
 
 from .._validation import check_int, check_positive
 from ..layers import ChannelAffine, PhysicalLayer
-from ..plants.optics.shg import (DetectorNoise, DetectorSaturation, SHGMismatch, SHGPlant, ShaperError,
-                                 SpectralPhase)
+from ..plants.optics.shg import DetectorNoise, SHGMismatch, SHGPlant
 
-__all__ = ["BinNormalise", "LogRatio", "PassThrough", "RECOMMENDED_TRAINING", "SigmoidEncoding",
-           "build_shg_classifier", "build_shg_digital_baseline", "mismatch_from", "noise_from"]
+__all__ = ["BinNormalise", "LogRatio", "MISMATCH_PRESETS", "NOISE_PRESETS", "RECOMMENDED_TRAINING",
+           "RandomQuadraticPower", "SigmoidEncoding", "build_shg_classifier", "build_shg_random_features",
+           "mismatch_from", "noise_from"]
 
 #: Adam settings used by ``pnnlab demo`` and benchmarks/bench_pat_vowels.py (vowels, 7 classes).
 #: (about 8-12 s per run on one CPU thread; measured PAT ~94 %, in-silico ~60 %, ideal ~94 %).
 RECOMMENDED_TRAINING = {"epochs": 300, "lr": 0.005, "batch_size": 16}
 
-#: detector noise used when ``noise=True`` (units of P_ref). Assumed: the exposure is set for the
+#: the detector noise of the ``"typical"`` preset (units of P_ref). Assumed: the exposure is set for the
 #: operating level of trained networks (bins of about 3e-4 to 1e-3 P_ref), with P_ref worth 1e8
 #: photoelectrons summed over a bin, so shot-like noise is 1e-4 sqrt(y) (0.5 % of a 4e-4 bin), and
 #: read noise (summed over the binned detector pixels, with dark and ADC noise) is about 1000
@@ -84,66 +92,62 @@ class LogRatio(nn.Module):
         return torch.log(torch.maximum(y, self.floor * mean) / mean)
 
 
-class PassThrough(nn.Module):
-    """Fixed, non-trainable stand-in for a physical layer of ``out_features`` outputs: the mean of
-    ``out_features`` contiguous groups of the inputs (adaptive average pooling, or repetition when
-    there are fewer inputs than outputs)."""
+class RandomQuadraticPower(nn.Module):
+    """Frozen random stand-in for an SHG layer of ``out_features`` bins, in the same nonlinearity
+    class: y_j = |a^T Q_j a|^2, a random complex symmetric quadratic form of the input amplitudes
+    (the second-harmonic field is quadratic in the fundamental field) detected in power. The Q_j have
+    i.i.d. circular complex Gaussian entries of variance 1 / in_features^2, drawn once from ``seed``;
+    nothing here is trainable."""
 
-    def __init__(self, out_features: int) -> None:
+    def __init__(self, in_features: int, out_features: int, *, seed: int = 0) -> None:
         super().__init__()
+        self.in_features = check_int("in_features", in_features)
         self.out_features = check_int("out_features", out_features)
+        gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        shape = (out_features, in_features, in_features)
+        q = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+        q = 0.5 * (q + q.transpose(1, 2)) / (math.sqrt(2.0) * in_features)
+        self.register_buffer("forms", q)
 
-    def forward(self, x):
-        return nn.functional.adaptive_avg_pool1d(x.unsqueeze(1), self.out_features).squeeze(1)
+    def forward(self, a):
+        ac = a.to(self.forms.dtype)
+        field = torch.einsum("bi,jik,bk->bj", ac, self.forms, ac)
+        return field.abs().square().to(a.dtype)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features} (frozen)"
 
 
-def _from_dict(cls, value, name: str):
-    if isinstance(value, cls):
+def _preset(value, presets: dict, name: str, kind: type, example: str):
+    if value is None or isinstance(value, kind):
         return value
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a dict of {cls.__name__} fields, got {type(value).__name__}.")
-    accepted = [f.name for f in fields(cls)]
-    unknown = [k for k in value if k not in accepted]
-    if unknown:
-        raise ValueError(f"{name} has unknown key(s) {unknown}; accepted keys: {', '.join(accepted)}.")
-    return cls(**value)
+    if isinstance(value, str):
+        if value not in presets:
+            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass an "
+                             f"{kind.__name__} object, or None for none).")
+        return presets[value]()
+    hint = (" (booleans are no longer accepted: True was the typical recipe)" if isinstance(value, bool) else "")
+    raise TypeError(f"{name} must be an {kind.__name__}, a preset name {sorted(presets)} or None, got "
+                    f"{type(value).__name__}{hint}; write {name}={example}.")
+
+
+#: preset names an experiment file can give for ``mismatch`` (explicit map to recipe objects)
+MISMATCH_PRESETS = {"typical": SHGMismatch.typical}
+#: preset names an experiment file can give for ``noise``
+NOISE_PRESETS = {"typical": lambda: TYPICAL_NOISE}
 
 
 def mismatch_from(value) -> SHGMismatch | None:
-    """True: :meth:`SHGMismatch.typical`; False/None: none; a dict with optional keys ``dispersion``,
-    ``shaper`` (dicts of :class:`SpectralPhase` / :class:`ShaperError` fields) and ``detector``
-    (a dict of :class:`DetectorSaturation` fields, or a number: the saturation level); or an SHGMismatch."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return SHGMismatch.typical()
-    if isinstance(value, SHGMismatch):
-        return value
-    if not isinstance(value, dict):
-        raise TypeError(f"mismatch must be True (the typical recipe), False (ideal plant), a dict or an "
-                        f"SHGMismatch, got {type(value).__name__}.")
-    unknown = [k for k in value if k not in ("dispersion", "shaper", "detector")]
-    if unknown:
-        raise ValueError(f"mismatch has unknown key(s) {unknown}; accepted keys: dispersion, shaper, detector "
-                         f"(e.g. {{'dispersion': {{'group_delay_dispersion_fs2': 1000.0}}}}).")
-    detector = value.get("detector")
-    if isinstance(detector, (int, float)) and not isinstance(detector, bool):
-        detector = DetectorSaturation(level=float(detector))
-    elif detector is not None:
-        detector = _from_dict(DetectorSaturation, detector, "mismatch['detector']")
-    return SHGMismatch(dispersion=_from_dict(SpectralPhase, value.get("dispersion", {}), "mismatch['dispersion']"),
-                       shaper=_from_dict(ShaperError, value.get("shaper", {}), "mismatch['shaper']"),
-                       detector=detector)
+    """An :class:`SHGMismatch` or None as given, or the recipe of a preset name
+    (:data:`MISMATCH_PRESETS`: ``"typical"`` is :meth:`SHGMismatch.typical`)."""
+    return _preset(value, MISMATCH_PRESETS, "mismatch", SHGMismatch, "SHGMismatch.typical() or 'typical'")
 
 
 def noise_from(value) -> DetectorNoise | None:
-    """True: the typical detector noise (read 1e-3, shot 1e-2 in units of P_ref); False/None: none;
-    a dict of :class:`DetectorNoise` fields; or a DetectorNoise."""
-    if value is None or value is False:
-        return None
-    if value is True:
-        return TYPICAL_NOISE
-    return _from_dict(DetectorNoise, value, "noise")
+    """A :class:`DetectorNoise` or None as given, or a preset name (:data:`NOISE_PRESETS`:
+    ``"typical"`` is :data:`TYPICAL_NOISE`, read noise 1e-5 and shot noise 1e-4 in units of P_ref)."""
+    return _preset(value, NOISE_PRESETS, "noise", DetectorNoise,
+                   "DetectorNoise(read_noise=1e-5, shot_noise=1e-4) or 'typical'")
 
 
 def _widths(in_features: int, n_classes: int, hidden_bins) -> list[int]:
@@ -162,7 +166,8 @@ def _widths(in_features: int, n_classes: int, hidden_bins) -> list[int]:
 
 
 def build_shg_classifier(*, in_features: int, n_classes: int, hidden_bins: int | list[int] | None = None,
-                         mismatch: bool | dict = True, noise: bool | dict = True, seed: int = 0,
+                         mismatch: SHGMismatch | str | None = None, noise: DetectorNoise | str | None = None,
+                         seed: int = 0,
                          control_pixels_per_input: int = 2, points_per_pixel: int = 4,
                          resolution_pixels: float = 0.3, detector_span: float = 0.5,
                          input_scale: float = 1.0, readout_scale: float = 4.0) -> nn.Sequential:
@@ -170,9 +175,10 @@ def build_shg_classifier(*, in_features: int, n_classes: int, hidden_bins: int |
 
     in_features, n_classes: task size (12 formants and 7 vowels for the vowel task).
     hidden_bins: bins of each hidden SHG layer (None: a single SHG layer).
-    mismatch: True for :meth:`SHGMismatch.typical` on every plant (each plant draws its own per-pixel
-        gain errors from its seed), False for ideal plants, or a dict (see :func:`mismatch_from`).
-    noise: True for the typical detector noise, False for none, or a dict of DetectorNoise fields.
+    mismatch: the hidden truth of every plant, an :class:`SHGMismatch` (each plant draws its own
+        per-pixel gain errors from its seed), a preset name (``"typical"``) or None for ideal plants.
+    noise: detector noise of every plant, a :class:`DetectorNoise`, ``"typical"`` (:data:`TYPICAL_NOISE`)
+        or None for none.
     seed: seeds the plants' hidden truth and noise and the initial controls.
     control_pixels_per_input, points_per_pixel, resolution_pixels, detector_span: shaper and
         spectrometer layout, passed to every :class:`SHGPlant`.
@@ -199,19 +205,19 @@ def build_shg_classifier(*, in_features: int, n_classes: int, hidden_bins: int |
     return nn.Sequential(*modules)
 
 
-def build_shg_digital_baseline(*, in_features: int, n_classes: int, hidden_bins: int | list[int] | None = None,
-                               input_scale: float = 1.0, readout_scale: float = 4.0,
-                               **_ignored) -> nn.Sequential:
-    """The digital parts of :func:`build_shg_classifier` alone: the same fixed encoding, normalisations
-    and trainable per-class scale and offset, with each SHG layer replaced by a fixed
-    :class:`PassThrough` of the same output size. Extra keyword arguments of the physical model
-    (mismatch, noise, seed, layout) are accepted and ignored."""
+def build_shg_random_features(*, in_features: int, n_classes: int, hidden_bins: int | list[int] | None = None,
+                              seed: int = 0, input_scale: float = 1.0, readout_scale: float = 4.0) -> nn.Sequential:
+    """The control for :func:`build_shg_classifier`: the same fixed encoding, normalisations and trainable
+    per-class read-out, with each SHG layer replaced by a frozen :class:`RandomQuadraticPower` map of the
+    same width (the same nonlinearity class, nothing of it trained). Its trainable parameters are the
+    read-out's 2 n_classes; ``seed`` draws the random maps."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes, minimum=2)
+    seed = check_int("seed", seed, minimum=0)
     widths = _widths(in_features, n_classes, hidden_bins)
     modules: list[nn.Module] = [SigmoidEncoding(input_scale=input_scale)]
-    for index, n_out in enumerate(widths[1:]):
-        modules.append(PassThrough(n_out))
+    for index, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        modules.append(RandomQuadraticPower(n_in, n_out, seed=1000 * seed + index))
         modules.append(BinNormalise() if index < len(widths) - 2 else LogRatio())
     modules.append(ChannelAffine(n_classes, scale=readout_scale))
     return nn.Sequential(*modules)
