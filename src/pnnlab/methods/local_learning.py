@@ -58,7 +58,7 @@ from .._validation import check_int, check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
 from ..models.phyll import PhyLLNet
-from .base import Method
+from .base import Method, NeedsModel
 from .forward_forward import GoodnessMethod
 
 
@@ -72,7 +72,7 @@ class PhysicalLocalLearning(Method):
     name = "phyll"
     summary = ("physical local learning as published: label into the physics, cosine goodness against a fixed "
                "random unit vector, several Adam steps per block per batch, no model of the physics (Momeni 2023)")
-    requirements = ()
+    requirements = (NeedsModel(PhyLLNet, build="pnnlab.models.fibre_local.build_fibre_phyll_net"),)
     updates_parameters = True
     plant_queries_per_step = "1 query per physical block (2 x batch samples: positive and negative)"
 
