@@ -3,48 +3,86 @@ programming pulses.
 
 Device physics implemented (per device, all vectorised over the array)
 -----------------------------------------------------------------------
-Normalised state ``w = (G - G_min) / (G_max - G_min)`` in [0, 1].
+Normalised state ``w = (G - G_min,ij) / (G_max,ij - G_min,ij)`` in [0, 1], with each device's own
+bounds (device-to-device variation, below).
 
 * **Soft bounds (nonlinear, asymmetric pulse response).** One potentiating (SET) pulse moves
   ``w <- w + a_up (1 - w)``, one depressing (RESET) pulse ``w <- w - a_down w``: the step shrinks as
   the device approaches its bound, and ``a_up != a_down`` makes potentiation and depression
   asymmetric. This is the soft-bounds model of Fuller et al., Science 364, 570 (2019) and of the IBM
-  analog hardware kit (Rasch et al., IEEE AICAS 2021, doi:10.1109/AICAS51828.2021.9458494), and the
-  exponential pulse-response curves measured on TaOx/HfOx devices (Prezioso et al., Nature 521, 61
-  (2015), doi:10.1038/nature14441; Li et al., Nat. Commun. 9, 2385 (2018),
-  doi:10.1038/s41467-018-04484-2).
+  analog hardware kit (aihwkit ``SoftBoundsDevice``; Rasch et al., IEEE AICAS 2021,
+  doi:10.1109/AICAS51828.2021.9458494), and the exponential pulse-response curves measured on
+  TaOx/HfOx devices (Prezioso et al., Nature 521, 61 (2015), doi:10.1038/nature14441; Li et al.,
+  Nat. Commun. 9, 2385 (2018), doi:10.1038/s41467-018-04484-2).
   ``step_up``/``step_down`` are the steps at mid-range as a fraction of the range, so
   ``a = 2 * step``.
-* **Cycle-to-cycle noise.** Each pulse adds an independent Gaussian error of standard deviation
-  ``cycle_noise * step`` (in units of the range).
-* **Vectorised pulse statistics (exact).** The n-pulse update is a linear recurrence
-  ``w_{k+1} = (1 - a) w_k + c + eps_k`` (c = a for SET, 0 for RESET), so after n pulses
-  ``w_n = c/a + (1 - a)^n (w_0 - c/a) + N(0, s^2 (1 - (1 - a)^(2n)) / (1 - (1 - a)^2))``
-  exactly (s the per-pulse noise). Every device's n pulses are therefore drawn in O(1), instead
-  of simulating pulses one by one.
-* **Device-to-device variation.** Each device's ``a_up``, ``a_down`` are log-normally spread by
-  ``step_spread``; drift exponents by ``drift_nu_spread``.
-* **Programming (write) noise.** The first write of a target (write-verify) lands within
-  ``write_noise`` (standard deviation, fraction of the range) of it.
-* **Read noise.** Every read multiplies G by ``1 + read_noise * N(0, 1)`` (fresh each read).
-* **Power-law drift (retention).** After programming at time t_p, the conductance relaxes towards
-  G_min as ``G(t) - G_min = (G(t_p) - G_min) (1 + (t - t_p) / t0)^(-nu)``; this is the power-law
-  drift law of phase-change and filamentary devices (Ielmini et al., IEEE TED 54, 308 (2007),
-  doi:10.1109/TED.2006.888752) written relative to G_min so that the bounds hold.
-* **Stuck devices.** A fraction ``stuck_fraction`` of devices is stuck at G_min or G_max (half
-  each); pulses do not move them.
+* **Cycle-to-cycle noise**, standard deviation ``sigma = cycle_noise`` in units of the step, in one of
+  the two forms of aihwkit's ``LinearStepDevice``/``SoftBoundsDevice`` (``mult_noise``; aihwkit
+  ``src/aihwkit/simulator/configs/devices.py``, where ``dw_min_std`` is ``sigma``):
+
+  - *multiplicative* (``multiplicative_cycle_noise=True``, the default, as in aihwkit's
+    ``SoftBoundsDevice``): each pulse's soft-bounded step is scaled by ``(1 + sigma xi)``,
+    ``w <- w + a_up (1 - w)(1 + sigma xi)``, so the noise shrinks with the step near a bound;
+  - *additive*: ``w <- w + a_up (1 - w) + sigma step xi``, a noise of fixed size even where the mean
+    step has vanished.
+
+  Multiplicative is the default because it is aihwkit's default for the soft-bounds model used here,
+  and because with additive noise a device at its soft bound would keep jittering by a full
+  mid-range step per pulse although its mean response there is zero.
+* **Vectorised pulse statistics.** n identical pulses are drawn in O(1) per device, instead of
+  simulating pulses one by one.
+
+  - Additive: the recurrence ``w_{k+1} = (1 - a) w_k + c + eps_k`` (c = a for SET, 0 for RESET)
+    gives, exactly, ``w_n = c/a + (1 - a)^n (w_0 - c/a) + N(0, s^2 (1 - (1 - a)^(2n)) / (1 - (1 - a)^2))``
+    (s = sigma step).
+  - Multiplicative: the distance to the pulse's fixed point, ``u = 1 - w`` (SET) or ``u = w``
+    (RESET), follows ``u_{k+1} = u_k (1 - a - a sigma xi_k)``, so ``E[u_n] = u_0 (1 - a)^n`` and
+    ``E[u_n^2] = u_0^2 ((1 - a)^2 + a^2 sigma^2)^n`` exactly; ``u_n`` is drawn log-normal with exactly
+    this mean and variance (the log of a product of n factors tends to a Gaussian; for one pulse the
+    factor's relative spread is ``a sigma / (1 - a)``, below 1 %, where Gaussian and log-normal agree).
+* **Device-to-device variation** (aihwkit ``PulsedDevice``'s ``dw_min_dtod``, ``up_down_dtod``,
+  ``w_min_dtod``, ``w_max_dtod``): each device's step scale is log-normal with relative spread
+  ``step_spread`` (common to both directions); its up/down balance is ``a_up (1 + beta)``,
+  ``a_down (1 - beta)`` with ``beta ~ N(0, up_down_spread)``; its bounds are
+  ``G_min,ij = g_min_S * LN(g_min_spread)``, ``G_max,ij = g_max_S * LN(g_max_spread)`` (log-normal
+  factors of mean 1, the range kept at least 10 % of the design range); power-law drift exponents
+  vary by ``drift_nu_spread``.
+* **Programming (write) noise.** The first write-verify of a target lands within ``write_noise``
+  (standard deviation, fraction of the range) of it, inside the device's own bounds.
+* **Read noise.** Every read multiplies G by ``1 + read_noise * N(0, 1)`` (fresh each read, drawn
+  from the caller's generator: it is measurement noise).
+* **Retention.** Two laws, each off when its constants are zero, both measured from the device's
+  last programming time ``t_p`` on the device clock (:meth:`MemristorArray.advance`):
+
+  - RRAM conductance relaxation (:class:`LogTimeRelaxation`, used by the TaOx/HfOx presets): a
+    level-independent mean decrease and a spread that both grow with ``log t`` (Falcone et al.,
+    arXiv:2502.04524 (2025), CMO/HfOx ReRAM, as implemented in aihwkit's ``ReRamCMONoiseModel``);
+  - power-law drift (phase-change memory; Ielmini et al., IEEE TED 54, 308 (2007),
+    doi:10.1109/TED.2006.888752): ``w(t) = w(t_p) (1 + (t - t_p) / t0)^(-nu)``, written relative to
+    ``G_min`` so that the bounds hold. It is a PCM law and is off in the RRAM presets.
+* **Stuck devices.** A fraction ``stuck_fraction`` of devices is stuck at its own G_min or G_max
+  (half each); pulses do not move them.
+
+Randomness: the device-to-device draws come from the generator passed at construction; programming
+noise (write noise, cycle-to-cycle noise) and the per-device relaxation draws are *device state* and
+come from a generator the array owns (seeded from the construction generator), never from a
+measurement's generator, so evaluating a model cannot change its training. Read noise is measurement
+noise and uses the generator of the read.
 
 Programming from a requested target (the controller)
 ----------------------------------------------------
 The trainer asks for target conductances; the controller keeps a digital copy of what its pulses
-*should* have done (the nominal conductance, assuming the linear mid-range step) and sends
-``n = round((target - nominal) / step)`` pulses, so sub-step requests accumulate until they are worth
-a pulse. This is the mixed-precision scheme of Nandakumar et al., Front. Neurosci. 14, 406 (2020),
-doi:10.3389/fnins.2020.00406. Programming is open loop: the real conductance drifts away from the
-nominal one (soft bounds, asymmetry, noise) and nothing tells the trainer.
+*should* have done (the nominal conductance, assuming the linear mid-range step of the design
+range) and sends ``n = round((target - nominal) / step)`` pulses, so sub-step requests accumulate
+until they are worth a pulse. This is the mixed-precision scheme of Nandakumar et al., Front.
+Neurosci. 14, 406 (2020), doi:10.3389/fnins.2020.00406. Programming is open loop: the real
+conductance departs from the nominal one (soft bounds, asymmetry, noise, bounds, relaxation) and
+nothing tells the trainer.
 
 Simplifications: pulses have one fixed amplitude and width; the state is one variable per device
-(no second-order memristor dynamics); drift and read noise do not depend on the conductance level.
+(no second-order memristor dynamics); read noise does not depend on the level; all devices of a
+programming round are programmed at the same instant of the device clock; relaxation of a device
+restarts from its state at its latest pulse.
 """
 
 from __future__ import annotations
@@ -55,7 +93,62 @@ import torch
 
 from ..._validation import check_nonnegative, check_positive
 
-__all__ = ["MemristorArray", "MemristorDevice", "HFOX_LI_2018", "IDEAL_DEVICE", "TAOX_YI_2023"]
+__all__ = ["HFOX_LI_2018", "IDEAL_DEVICE", "LogTimeRelaxation", "MemristorArray", "MemristorDevice",
+           "TAOX_YI_2023", "program_arrays", "soft_bounds_after"]
+
+
+@dataclass(frozen=True)
+class LogTimeRelaxation:
+    """RRAM conductance relaxation after programming, in units of the device's conductance range.
+
+    A device programmed to ``w_p`` at device time ``t_p`` holds, ``dt = t - t_p`` later,
+
+        w(t) = w_p - mean_shift * L + (spread_fast * (1 - exp(-dt / t0_s)) + spread_log * L) * xi,
+        L = ln(1 + dt / t0_s),
+
+    clipped to [0, 1], with ``xi ~ N(0, 1)`` drawn once per device and programming event (each device
+    relaxes along its own trajectory; the array's own generator draws it). For ``dt >> t0_s`` this is
+    the law fitted by Falcone et al., arXiv:2502.04524 (2025) on analog CMO/HfOx ReRAM (8-90 uS) and
+    implemented in aihwkit's ``ReRamCMONoiseModel`` (``src/aihwkit/inference/noise/reram.py``):
+    mean ``G_prog - 0.089 uS ln t``, standard deviation ``0.042 uS ln t + 0.412 uS`` (t in seconds),
+    level independent. The fast part (``spread_fast``, the relaxation "within a few seconds" of that
+    work) is made to grow over ``t0_s`` instead of appearing at once, so that the law is continuous
+    at ``dt = 0``; that smoothing is an assumption.
+    """
+
+    mean_shift: float
+    spread_log: float
+    spread_fast: float = 0.0
+    t0_s: float = 1.0
+    source: str = "assumed"
+
+    def __post_init__(self) -> None:
+        for name in ("mean_shift", "spread_log", "spread_fast"):
+            check_nonnegative(f"LogTimeRelaxation.{name}", getattr(self, name))
+        check_positive("LogTimeRelaxation.t0_s", self.t0_s)
+
+    @classmethod
+    def falcone2025(cls, *, range_uS: float = 82.0) -> "LogTimeRelaxation":
+        """The CMO/HfOx fit of Falcone et al. (2025) (constants in uS, as in aihwkit's
+        ``ReRamCMONoiseModel``) expressed as fractions of a device range of ``range_uS`` microsiemens
+        (their devices span 8-90 uS, i.e. 82 uS)."""
+        range_uS = check_positive("range_uS", range_uS)
+        return cls(mean_shift=0.08900206 / range_uS, spread_log=0.04201137 / range_uS,
+                   spread_fast=0.41183342 / range_uS, t0_s=1.0,
+                   source=f"Falcone et al., arXiv:2502.04524 (2025), CMO/HfOx ReRAM fit (aihwkit "
+                          f"ReRamCMONoiseModel: -0.089 uS ln t, 0.042 uS ln t + 0.412 uS), scaled to a "
+                          f"{range_uS:g} uS range; t0 = 1 s smoothing assumed")
+
+    def mean(self, dt: torch.Tensor) -> torch.Tensor:
+        """Mean change of ``w`` after ``dt`` seconds (negative)."""
+        return -self.mean_shift * torch.log1p(dt / self.t0_s)
+
+    def spread(self, dt: torch.Tensor) -> torch.Tensor:
+        """Standard deviation of the device-to-device relaxation after ``dt`` seconds."""
+        return self.spread_fast * (-torch.expm1(-dt / self.t0_s)) + self.spread_log * torch.log1p(dt / self.t0_s)
+
+    def off(self) -> bool:
+        return self.mean_shift == 0 and self.spread_log == 0 and self.spread_fast == 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +171,15 @@ class MemristorDevice:
     pulse_duration_s: float = 1e-7
     name: str = "custom"
     source: str = "assumed"
+    #: cycle-to-cycle noise form: True = multiplicative (aihwkit SoftBoundsDevice default), False = additive
+    multiplicative_cycle_noise: bool = True
+    #: device-to-device relative spread of the up/down balance (aihwkit ``up_down_dtod``)
+    up_down_spread: float = 0.0
+    #: device-to-device relative spread of the bounds (aihwkit ``w_min_dtod``, ``w_max_dtod``)
+    g_min_spread: float = 0.0
+    g_max_spread: float = 0.0
+    #: RRAM conductance relaxation (None: none)
+    relaxation: LogTimeRelaxation | None = None
 
     def __post_init__(self) -> None:
         check_positive("g_min_S", self.g_min_S)
@@ -91,8 +193,18 @@ class MemristorDevice:
                 raise ValueError(f"{name} must be < 0.5 (a pulse moves at most the whole range from the "
                                  f"opposite bound), got {value}; typical analog devices have 0.001 to 0.05.")
         for name in ("step_spread", "cycle_noise", "write_noise", "read_noise", "drift_nu",
-                     "drift_nu_spread", "pulse_energy_J", "pulse_duration_s"):
+                     "drift_nu_spread", "pulse_energy_J", "pulse_duration_s", "up_down_spread",
+                     "g_min_spread", "g_max_spread"):
             check_nonnegative(name, getattr(self, name))
+        if self.up_down_spread >= 0.5:
+            raise ValueError(f"up_down_spread must be < 0.5 (a larger spread makes some devices' steps "
+                             f"negative), got {self.up_down_spread}; aihwkit's default up_down_dtod is 0.01.")
+        if not isinstance(self.multiplicative_cycle_noise, bool):
+            raise TypeError(f"multiplicative_cycle_noise must be True (multiplicative, aihwkit's default) or "
+                            f"False (additive), got {self.multiplicative_cycle_noise!r}.")
+        if self.relaxation is not None and not isinstance(self.relaxation, LogTimeRelaxation):
+            raise TypeError(f"relaxation must be a LogTimeRelaxation (for example "
+                            f"LogTimeRelaxation.falcone2025()) or None, got {type(self.relaxation).__name__}.")
         check_positive("drift_t0_s", self.drift_t0_s)
         if not 0.0 <= self.stuck_fraction <= 1.0:
             raise ValueError(f"stuck_fraction must lie in [0, 1], got {self.stuck_fraction}.")
@@ -107,10 +219,11 @@ class MemristorDevice:
         return 1.0 / (0.5 * (self.step_up + self.step_down))
 
     def ideal(self) -> "MemristorDevice":
-        """The same device without any noise, spread, drift or stuck devices (still pulsed and
-        soft-bounded)."""
+        """The same device without any noise, spread, drift, relaxation or stuck devices (still pulsed
+        and soft-bounded)."""
         return replace(self, step_spread=0.0, cycle_noise=0.0, write_noise=0.0, read_noise=0.0,
-                       drift_nu=0.0, drift_nu_spread=0.0, stuck_fraction=0.0, name=self.name + " (ideal)")
+                       drift_nu=0.0, drift_nu_spread=0.0, stuck_fraction=0.0, up_down_spread=0.0,
+                       g_min_spread=0.0, g_max_spread=0.0, relaxation=None, name=self.name + " (ideal)")
 
 
 #: noise-free, symmetric, fine-grained device (1000 levels): the limit in which pulsed programming
@@ -122,34 +235,48 @@ IDEAL_DEVICE = MemristorDevice(g_min_S=1e-6, g_max_S=1e-4, step_up=1e-3, step_do
 #: TaOx analog memristor of the kind used for in-situ energy-minimisation training by Yi et al.,
 #: Nature Electronics 6, 45 (2023), doi:10.1038/s41928-022-00869-w. The numerical values are
 #: representative of analog TaOx devices (tens of microsiemens, ~100 levels, SET steps larger than
-#: RESET steps, a few % cycle-to-cycle noise); they are assumed, not fitted to that paper's data.
+#: RESET steps); they are assumed, not fitted to that paper's data. The cycle-to-cycle noise 0.3 is
+#: aihwkit's default ``dw_min_std``; the relaxation is the CMO/HfOx fit of Falcone et al. (2025)
+#: scaled to this range (assumed to carry over to TaOx).
 TAOX_YI_2023 = MemristorDevice(g_min_S=5e-6, g_max_S=1e-4, step_up=0.012, step_down=0.008,
-                               step_spread=0.2, cycle_noise=0.3, write_noise=0.01, read_noise=0.005,
-                               drift_nu=0.005, drift_nu_spread=0.002, drift_t0_s=1.0,
+                               step_spread=0.2, up_down_spread=0.05, g_min_spread=0.1, g_max_spread=0.1,
+                               cycle_noise=0.3, write_noise=0.01, read_noise=0.005,
+                               relaxation=LogTimeRelaxation.falcone2025(range_uS=95.0),
                                stuck_fraction=0.005, pulse_energy_J=1e-12, pulse_duration_s=5e-8,
                                name="TaOx (Yi et al. 2023)",
                                source="Yi et al., Nat. Electron. 6, 45 (2023), doi:10.1038/s41928-022-00869-w "
-                                      "(device class); values assumed, representative of analog TaOx")
+                                      "(device class); values assumed, representative of analog TaOx; "
+                                      "cycle noise 0.3 = aihwkit default dw_min_std; relaxation from "
+                                      "Falcone et al., arXiv:2502.04524 (2025), scaled")
 
 #: Ta/HfO2 1T1R device of the in-situ trained 128x64 array of Li et al., Nat. Commun. 9, 2385
 #: (2018), doi:10.1038/s41467-018-04484-2. Values are representative (hundreds of microsiemens,
-#: stronger nonlinearity and noise than TaOx), assumed rather than fitted.
+#: stronger nonlinearity and noise than TaOx), assumed rather than fitted; relaxation as for TaOx.
 HFOX_LI_2018 = MemristorDevice(g_min_S=5e-5, g_max_S=8e-4, step_up=0.02, step_down=0.015,
-                               step_spread=0.3, cycle_noise=0.5, write_noise=0.02, read_noise=0.01,
-                               drift_nu=0.01, drift_nu_spread=0.005, drift_t0_s=1.0,
+                               step_spread=0.3, up_down_spread=0.1, g_min_spread=0.15, g_max_spread=0.15,
+                               cycle_noise=0.5, write_noise=0.02, read_noise=0.01,
+                               relaxation=LogTimeRelaxation.falcone2025(range_uS=750.0),
                                stuck_fraction=0.01, pulse_energy_J=5e-12, pulse_duration_s=2e-8,
                                name="HfOx (Li et al. 2018)",
                                source="Li et al., Nat. Commun. 9, 2385 (2018), doi:10.1038/s41467-018-04484-2 "
-                                      "(device class); values assumed, representative of Ta/HfO2 1T1R cells")
+                                      "(device class); values assumed, representative of Ta/HfO2 1T1R cells; "
+                                      "relaxation from Falcone et al., arXiv:2502.04524 (2025), scaled")
+
+
+def _seed_from(generator: torch.Generator) -> int:
+    return int(torch.randint(0, 2 ** 62, (1,), generator=generator))
 
 
 class MemristorArray:
     """The hidden physical state of an array of memristors of one technology.
 
-    Holds the true normalised states, the per-device spreads, the stuck devices and the
-    programming times. Plants own one array per conductance control and keep it private; training
-    methods reach it only through the plant (programming by sending targets, reading through
-    measurements).
+    Holds the true normalised states, the per-device spreads and bounds, the stuck devices, the
+    programming times and the device clock. Plants own one array per conductance control and keep it
+    private; training methods reach it only through the plant (programming by sending targets,
+    reading through measurements).
+
+    ``generator`` draws the device-to-device variation at construction and seeds the array's own
+    generator, which draws every programming-noise and relaxation sample afterwards.
     """
 
     def __init__(self, shape: tuple[int, ...], device: MemristorDevice, *, generator: torch.Generator,
@@ -157,6 +284,9 @@ class MemristorArray:
         if not isinstance(device, MemristorDevice):
             raise TypeError(f"device must be a MemristorDevice (for example TAOX_YI_2023), got "
                             f"{type(device).__name__}.")
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}; "
+                            f"create one with torch.Generator().manual_seed(0).")
         self.shape = tuple(shape)
         self.device = device
         self.dtype = dtype
@@ -167,13 +297,20 @@ class MemristorArray:
                 return torch.ones(self.shape, dtype=dtype)
             return torch.exp(spread * torch.randn(self.shape, generator=g, dtype=dtype) - 0.5 * spread ** 2)
 
-        self._a_up = (2 * d.step_up * lognormal(d.step_spread)).clamp(max=0.99)
-        self._a_down = (2 * d.step_down * lognormal(d.step_spread)).clamp(max=0.99)
+        scale = lognormal(d.step_spread)
+        beta = (d.up_down_spread * torch.randn(self.shape, generator=g, dtype=dtype) if d.up_down_spread
+                else torch.zeros(self.shape, dtype=dtype))
+        self._a_up = (2 * d.step_up * scale * (1 + beta)).clamp(1e-9, 0.99)
+        self._a_down = (2 * d.step_down * scale * (1 - beta)).clamp(1e-9, 0.99)
         self._nu = (d.drift_nu + d.drift_nu_spread * torch.randn(self.shape, generator=g, dtype=dtype)).clamp_min(0)
+        self._g_min = d.g_min_S * lognormal(d.g_min_spread)
+        self._g_max = torch.maximum(d.g_max_S * lognormal(d.g_max_spread), self._g_min + 0.1 * d.range_S)
         stuck = torch.rand(self.shape, generator=g, dtype=dtype) < d.stuck_fraction
         self._stuck = stuck
         self._stuck_value = (torch.rand(self.shape, generator=g, dtype=dtype) < 0.5).to(dtype)
+        self._own_generator = torch.Generator().manual_seed(_seed_from(g))
         self._w = torch.zeros(self.shape, dtype=dtype)
+        self._relax_xi = torch.zeros(self.shape, dtype=dtype)
         self._t_programmed = torch.zeros(self.shape, dtype=dtype)
         self._clock_s = 0.0
         self._nominal: torch.Tensor | None = None  # controller's digital copy (siemens)
@@ -185,27 +322,44 @@ class MemristorArray:
     # ---- time ---------------------------------------------------------------------------------
     @property
     def clock_s(self) -> float:
+        """The device clock: seconds since the array was made (drift and relaxation follow it)."""
         return self._clock_s
 
     def advance(self, seconds: float) -> None:
-        """Let ``seconds`` of wall time pass (drift)."""
+        """Let ``seconds`` of device time pass (drift, relaxation)."""
         self._clock_s += check_nonnegative("seconds", seconds)
 
-    def _drifted_w(self) -> torch.Tensor:
-        if self.device.drift_nu == 0 and self.device.drift_nu_spread == 0:
-            w = self._w
-        else:
+    def state(self) -> torch.Tensor:
+        """True normalised state now (drift and relaxation at the current clock, stuck devices at their
+        bound), in [0, 1] of each device's own range."""
+        d = self.device
+        w = self._w
+        drifting = d.drift_nu != 0 or d.drift_nu_spread != 0
+        relaxing = d.relaxation is not None and not d.relaxation.off()
+        if drifting or relaxing:
             elapsed = (self._clock_s - self._t_programmed).clamp_min(0)
-            w = self._w * (1 + elapsed / self.device.drift_t0_s).pow(-self._nu)
+            if drifting:
+                w = w * (1 + elapsed / d.drift_t0_s).pow(-self._nu)
+            if relaxing:
+                r = d.relaxation
+                w = (w + r.mean(elapsed) + r.spread(elapsed) * self._relax_xi).clamp(0, 1)
         return torch.where(self._stuck, self._stuck_value, w)
+
+    _drifted_w = state  # former private name
+
+    @property
+    def bounds_S(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each device's own (G_min, G_max) in siemens (hidden truth: diagnostics only)."""
+        return self._g_min, self._g_max
 
     # ---- state --------------------------------------------------------------------------------
     def conductance(self) -> torch.Tensor:
-        """The true conductance now (drift included, no read noise), in siemens."""
-        return self.device.g_min_S + self.device.range_S * self._drifted_w()
+        """The true conductance now (drift and relaxation included, no read noise), in siemens."""
+        return self._g_min + (self._g_max - self._g_min) * self.state()
 
     def read(self, generator: torch.Generator) -> torch.Tensor:
-        """One read of every device: true conductance times (1 + read noise)."""
+        """One read of every device: true conductance times (1 + read noise), the noise drawn from the
+        caller's ``generator`` (measurement noise)."""
         g = self.conductance()
         if self.device.read_noise:
             g = g * (1 + self.device.read_noise * torch.randn(self.shape, generator=generator, dtype=self.dtype))
@@ -216,32 +370,78 @@ class MemristorArray:
         """What the controller believes it has programmed (siemens); None before the first write."""
         return self._nominal
 
-    # ---- programming --------------------------------------------------------------------------
-    def write(self, target_S: torch.Tensor, generator: torch.Generator) -> None:
-        """Initial write-verify to ``target_S``: lands within the write noise of it."""
+    def pulse_counts(self, target_S: torch.Tensor) -> torch.Tensor:
+        """The signed pulse counts the controller would send to reach ``target_S`` (needs a first write)."""
         d = self.device
-        w = (target_S.to(self.dtype) - d.g_min_S) / d.range_S
+        delta = target_S.detach().to(self.dtype) - self._nominal
+        up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
+        return torch.where(delta >= 0, torch.round(delta / up_S), -torch.round(-delta / down_S))
+
+    def programmed_conductance(self, target_S: torch.Tensor) -> torch.Tensor:
+        """The conductance the devices would hold right after programming towards ``target_S`` now,
+        with all programming noise off (the true physics, noise switched off).
+
+        Differentiable in ``target_S``: the integer pulse count ``n`` is passed straight through
+        (``n + (n_c - n_c.detach())`` with ``n_c`` the unrounded count), so the gradient is the
+        devices' soft-bounded response to one more pulse, per siemens requested. Before the first
+        write it is the noise-free write-verify (the target clipped to each device's bounds).
+        Stuck devices give their stuck conductance and no gradient.
+        """
+        d = self.device
+        target = target_S.to(self.dtype)
+        g_lo, g_hi = self._g_min, self._g_max
+        if self._nominal is None:
+            w = ((target - g_lo) / (g_hi - g_lo)).clamp(0, 1)
+        else:
+            delta = target - self._nominal
+            up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
+            up = delta.detach() >= 0
+            n_c = torch.where(up, delta / up_S, delta / down_S)       # signed, continuous
+            n = self.pulse_counts(target)
+            n = n + (n_c - n_c.detach())
+            w0 = self.state()
+            a = torch.where(up, self._a_up, self._a_down)
+            fixed = up.to(self.dtype)                                  # 1 for SET, 0 for RESET
+            k = torch.where(up, n, -n)                                 # number of pulses, >= 0
+            w = fixed + torch.exp(k * torch.log1p(-a)) * (w0 - fixed)
+        w = torch.where(self._stuck, self._stuck_value, w)
+        return g_lo + (g_hi - g_lo) * w
+
+    # ---- programming --------------------------------------------------------------------------
+    def write(self, target_S: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Initial write-verify to ``target_S``: lands within the write noise of it (inside each
+        device's own bounds). The noise comes from the array's own generator unless one is given."""
+        d = self.device
+        gen = generator if generator is not None else self._own_generator
+        w = (target_S.to(self.dtype) - self._g_min) / (self._g_max - self._g_min)
         if d.write_noise:
-            w = w + d.write_noise * torch.randn(self.shape, generator=generator, dtype=self.dtype)
+            w = w + d.write_noise * torch.randn(self.shape, generator=gen, dtype=self.dtype)
         self._w = w.clamp(0, 1)
         self._t_programmed = torch.full(self.shape, self._clock_s, dtype=self.dtype)
+        self._relax_xi = self._relaxation_draw(gen)
         self._nominal = target_S.to(self.dtype).clone()
 
-    def program(self, target_S: torch.Tensor, generator: torch.Generator) -> dict:
+    def _relaxation_draw(self, generator):
+        r = self.device.relaxation
+        if r is None or (r.spread_log == 0 and r.spread_fast == 0):
+            return torch.zeros(self.shape, dtype=self.dtype)
+        return torch.randn(self.shape, generator=generator, dtype=self.dtype)
+
+    def program(self, target_S: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Send the pulses that move the controller's nominal conductance to ``target_S``.
 
         Returns ``{"pulses", "energy_J", "seconds"}`` for this programming round (row-parallel
-        programming: all devices of a row at once, rows one after another).
+        programming: all devices of a row at once, rows one after another). Programming noise comes
+        from the array's own generator unless one is given.
         """
         if self._nominal is None:
             self.write(target_S, generator)
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
         d = self.device
-        delta = target_S.to(self.dtype) - self._nominal
-        up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
-        n = torch.where(delta >= 0, torch.round(delta / up_S), -torch.round(-delta / down_S))
+        n = self.pulse_counts(target_S)
         if not bool((n != 0).any()):
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
+        up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
         self._nominal = self._nominal + torch.where(n > 0, n * up_S, n * down_S)
         self.apply_pulses(n, generator)
         count = int(n.abs().sum())
@@ -254,38 +454,51 @@ class MemristorArray:
         self.programming_seconds += seconds
         return {"pulses": count, "energy_J": energy, "seconds": seconds}
 
-    def apply_pulses(self, n: torch.Tensor, generator: torch.Generator) -> None:
-        """Apply ``n`` pulses to every device (n > 0 SET, n < 0 RESET), with the exact n-pulse
-        statistics of the soft-bounds model (module docstring)."""
+    def apply_pulses(self, n: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Apply ``n`` pulses to every device (n > 0 SET, n < 0 RESET), with the n-pulse statistics of
+        the soft-bounds model (module docstring). The noise comes from the array's own generator
+        unless one is given."""
         d = self.device
+        gen = generator if generator is not None else self._own_generator
         n = n.to(self.dtype)
         moved = (n != 0) & ~self._stuck
-        w0 = self._drifted_w()  # drift up to now is frozen into the state at programming
+        w0 = self.state()  # drift and relaxation up to now are frozen into the state at programming
         up = n > 0
         a = torch.where(up, self._a_up, self._a_down)
-        c_over_a = up.to(self.dtype)                       # fixed point: 1 for SET, 0 for RESET
-        decay = (1 - a).pow(n.abs())
-        w = c_over_a + decay * (w0 - c_over_a)
-        if d.cycle_noise:
-            step = torch.where(up, torch.full_like(a, d.step_up), torch.full_like(a, d.step_down))
-            s = d.cycle_noise * step
-            one_minus = (1 - a) ** 2
-            var = s ** 2 * (1 - decay ** 2) / (1 - one_minus).clamp_min(1e-12)
-            w = w + var.sqrt() * torch.randn(self.shape, generator=generator, dtype=self.dtype)
+        fixed = up.to(self.dtype)                      # fixed point: 1 for SET, 0 for RESET
+        k = n.abs()
+        decay = (1 - a).pow(k)
+        sigma = d.cycle_noise
+        if sigma and d.multiplicative_cycle_noise:
+            # u = |fixed - w| is multiplied by n i.i.d. factors (1 - a - a sigma xi): exact mean and
+            # variance, log-normal shape
+            s2 = k * torch.log1p((a * sigma / (1 - a)) ** 2)
+            factor = decay * torch.exp(s2.sqrt() * torch.randn(self.shape, generator=gen, dtype=self.dtype) - 0.5 * s2)
+            w = fixed + factor * (w0 - fixed)
+        else:
+            w = fixed + decay * (w0 - fixed)
+            if sigma:
+                step = torch.where(up, torch.full_like(a, d.step_up), torch.full_like(a, d.step_down))
+                s = sigma * step
+                var = s ** 2 * (1 - decay ** 2) / (1 - (1 - a) ** 2).clamp_min(1e-12)
+                w = w + var.sqrt() * torch.randn(self.shape, generator=gen, dtype=self.dtype)
         w = w.clamp(0, 1)
         # devices that received pulses start a new retention period; the others keep their stored
-        # (undrifted) state and programming time, so their drift continues undisturbed
+        # state, programming time and relaxation draw, so their drift continues undisturbed
         self._w = torch.where(moved, w, self._w)
         self._t_programmed = torch.where(moved, torch.full_like(self._t_programmed, self._clock_s),
                                          self._t_programmed)
+        if d.relaxation is not None and bool(moved.any()):
+            self._relax_xi = torch.where(moved, self._relaxation_draw(gen), self._relax_xi)
 
     def __repr__(self) -> str:
         return f"MemristorArray(shape={self.shape}, device={self.device.name!r})"
 
 
-def program_arrays(pairs, generator: torch.Generator, meter) -> dict:
+def program_arrays(pairs, generator: torch.Generator | None, meter) -> dict:
     """Program each ``(array, target_S)`` pair, charge the pulses' time and energy to ``meter`` and
-    return the totals ``{"pulses", "energy_J", "seconds"}``."""
+    return the totals ``{"pulses", "energy_J", "seconds"}``. ``generator`` None lets each array draw its
+    programming noise from its own generator (recommended: programming noise is device state)."""
     total = {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
     for array, target in pairs:
         stats = array.program(target, generator)
