@@ -9,9 +9,32 @@ import click
 from . import __version__
 
 
-def _fail(error: Exception) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(2)
+def _fail(error: BaseException, code: int = 2) -> None:
+    message = " ".join(str(error).split()) or type(error).__name__  # one line
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _run_or_exit(spec, *, out_dir: str, progress: bool):
+    """Run ``spec``; every failure becomes a one-line message and an exit code, never a traceback:
+    2 for a user error found before the run starts (bad spec, missing or invalid file, unusable
+    --out, a method that cannot train the model), 1 for a run that failed while training (its
+    traceback is in the run folder's error.txt), 130 for Ctrl-C and 143 for SIGTERM (the run folder is
+    marked failed in both cases)."""
+    from .experiments import run
+    from .experiments.run import RunTerminated
+    try:
+        return run(spec, out_dir=out_dir, progress=progress, echo=click.echo)
+    except (KeyboardInterrupt, RunTerminated) as error:
+        how, code = ("(Ctrl-C)", 130) if isinstance(error, KeyboardInterrupt) else ("(SIGTERM)", 143)
+        folder = getattr(error, "run_folder", None)
+        _fail(f"interrupted {how}; " + (f"run folder {folder} is marked failed" if folder is not None
+                                        else "no run folder was created"), code)
+    except Exception as error:
+        folder = getattr(error, "run_folder", None)
+        if folder is None:  # found before any folder existed: a user error
+            _fail(error)
+        _fail(f"the run failed: {type(error).__name__}: {error} (traceback in {folder}/error.txt)", 1)
 
 
 def _threads() -> None:
@@ -29,20 +52,18 @@ def main() -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="runs", show_default=True, help="Folder for run folders.")
-@click.option("--seed", default=0, show_default=True, help="Seed for data split, plants and training.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed for the data split, the plants and training.")
 @click.option("--epochs", default=None, type=int, help="Override the number of training epochs.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def demo(out_dir: str, seed: int, epochs: int | None, progress: bool) -> None:
     """Physics-aware vs in-silico training of a simulated SHG network on vowels (mismatched plant)."""
-    from .experiments import demo_spec, format_table, run
+    from .experiments import demo_spec, format_table
     _threads()
     click.echo("pnnlab demo: 7-vowel task (Hillenbrand 1995) on a simulated broadband-SHG physical network\n"
                "whose true physics (dispersion, shaper error, detector nonlinearity, noise) differs from its\n"
                "digital twin. Training in-silico (twin only) and physics-aware (Wright et al. 2022).")
-    try:
-        result = run(demo_spec(seed=seed, epochs=epochs), out_dir=out_dir, progress=progress, echo=click.echo)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        _fail(error)
+    result = _run_or_exit(demo_spec(seed=seed, epochs=epochs), out_dir=out_dir, progress=progress)
     click.echo("\n" + format_table(result.summary["results"]))
     click.echo(f"\nrun folder: {result.folder}  (plot: accuracy_vs_queries.png)")
 
@@ -53,12 +74,9 @@ def demo(out_dir: str, seed: int, epochs: int | None, progress: bool) -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def run_command(spec: str, out_dir: str, progress: bool) -> None:
     """Run the experiment described by the TOML file SPEC."""
-    from .experiments import format_table, run
+    from .experiments import format_table
     _threads()
-    try:
-        result = run(spec, out_dir=out_dir, progress=progress, echo=click.echo)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        _fail(error)
+    result = _run_or_exit(spec, out_dir=out_dir, progress=progress)
     click.echo("\n" + format_table(result.summary["results"]))
     click.echo(f"\nrun folder: {result.folder}")
 

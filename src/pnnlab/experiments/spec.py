@@ -72,6 +72,9 @@ def resolve_spec(spec: dict) -> dict:
     """Check an experiment spec and return it in canonical form:
     ``{name, seed, data: {name, args}, model: {name, args}, methods: [{name, args}], train: {...}}``.
 
+    ``seed`` seeds the plants, the model, training and the data split: it is passed to the dataset
+    loader as ``seed`` when the loader accepts one and ``[data]`` does not set it itself.
+
     Unknown sections, unknown component names and bad training settings raise :class:`SpecError`.
     Component arguments are checked when the components are built.
     """
@@ -109,5 +112,14 @@ def resolve_spec(spec: dict) -> dict:
     name = spec.get("name", "experiment")
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise SpecError(f"name must be letters, digits, '-' or '_', got {name!r}.")
-    return {"name": name, "seed": seed, "data": _component(spec, "data", DATASETS),
+    data = _component(spec, "data", DATASETS)
+    if "seed" not in data["args"] and _accepts(DATASETS.load(data["name"]), "seed"):
+        data["args"]["seed"] = seed  # the experiment's seed reaches the data split
+    return {"name": name, "seed": seed, "data": data,
             "model": _component(spec, "model", MODELS), "methods": methods, "train": resolved_train}
+
+
+def _accepts(target: Callable, argument: str) -> bool:
+    params = inspect.signature(target).parameters
+    return argument in params and params[argument].kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                             inspect.Parameter.POSITIONAL_OR_KEYWORD)
