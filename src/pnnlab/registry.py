@@ -108,13 +108,16 @@ METHODS = Registry("method", [
           "forward-forward: per-block goodness, positive vs negative (wrong-label) data (Hinton 2022)",
           {"conformance": "models.fibre_local:conformance_goodness"}),
     Entry("fa", "methods.feedback_alignment:FeedbackAlignment",
-          "feedback alignment: fixed random feedback weights replace W^T in the backward pass (Lillicrap 2016)",
+          "feedback alignment (model-based on physics: twin Jacobian): fixed random feedback weights replace W^T "
+          "in the backward pass (Lillicrap 2016)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
     Entry("dfa", "methods.feedback_alignment:DirectFeedbackAlignment",
-          "direct feedback alignment: output error sent by fixed random matrices to every layer (Nokland 2016)",
+          "direct feedback alignment (model-based on physics: twin Jacobian): output error sent by fixed random "
+          "matrices to every layer (Nokland 2016)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
     Entry("aug_dfa", "methods.feedback_alignment:AugmentedDFA",
-          "augmented DFA: random error projection times an arbitrary g(a), no model of the physics (Nakajima 2022)",
+          "augmented DFA (model-free): random error projection times an arbitrary g(a), no model of the physics; "
+          "physical controls not trained (Nakajima 2022)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
     Entry("spsa", "methods.zeroth_order:SPSA",
           "simultaneous-perturbation stochastic approximation, 2 plant evaluations per direction (Spall 1992)",

@@ -1,8 +1,13 @@
 """Feedback alignment (FA), direct feedback alignment (DFA) and augmented DFA.
 
 All three replace the transport of the forward weights in the backward pass by *fixed random*
-matrices, so no weight symmetry (and, for augmented DFA, no model of the physics) is needed.
-Forward passes always run on the plant; accuracy is measured on the plant.
+matrices, so no weight symmetry is needed. Forward passes always run on the plant; accuracy is
+measured on the plant.
+
+Model-based or model-free: FA and DFA carry the error *through* a physical layer with the twin's
+Jacobian (physics-aware execution), so on a physical model they are **model-based** (they need, and
+are only as good as, the twin PAT would use). Augmented DFA never differentiates a physical segment:
+it is **model-free** (no twin), and physical controls inside its segments are not trained.
 
 * :class:`FeedbackAlignment`: Lillicrap, Cownden, Tweed & Akerman, Nat. Commun. 7, 13276 (2016),
   doi:10.1038/ncomms13276. For every ``nn.Linear`` layer ``a = W h + b`` the backward pass sends
@@ -83,7 +88,8 @@ def _execution(model):
 
 class FeedbackAlignment(Method):
     name = "fa"
-    summary = "feedback alignment: fixed random feedback weights replace W^T in the backward pass (Lillicrap 2016)"
+    summary = ("feedback alignment (model-based on physics: twin Jacobian): fixed random feedback weights "
+               "replace W^T in the backward pass (Lillicrap 2016)")
     requirements = (NeedsTwin(), NeedsDigitalModule(nn.Linear, why="whose W^T the random feedback replaces"))
     plant_queries_per_step = "1 forward query per physical layer per batch"
 
@@ -168,7 +174,8 @@ class _DirectFeedbackBase(Method):
 
 class DirectFeedbackAlignment(_DirectFeedbackBase):
     name = "dfa"
-    summary = "direct feedback alignment: output error sent by fixed random matrices to every layer (Nokland 2016)"
+    summary = ("direct feedback alignment (model-based on physics: twin Jacobian): output error sent by fixed "
+               "random matrices to every layer (Nokland 2016)")
     requirements = (NeedsTwin(), NeedsModel(nn.Sequential, build="nn.Sequential(...)"), NeedsDigitalModule(nn.Linear))
 
     def _segment_execution(self, model):
@@ -190,7 +197,8 @@ class DirectFeedbackAlignment(_DirectFeedbackBase):
 
 class AugmentedDFA(_DirectFeedbackBase):
     name = "aug_dfa"
-    summary = "augmented DFA: random error projection times an arbitrary g(a), no model of the physics (Nakajima 2022)"
+    summary = ("augmented DFA (model-free): random error projection times an arbitrary g(a), no model of the "
+               "physics; physical controls not trained (Nakajima 2022)")
     requirements = (NeedsModel(nn.Sequential, build="nn.Sequential(...)"), NeedsDigitalModule(nn.Linear))
 
     def __init__(self, *, derivative: Callable[[torch.Tensor], torch.Tensor] = torch.cos, seed: int = 0) -> None:
