@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 
 def _plant(**kw):
     base = dict(in_features=3, out_features=2, hidden=(5, 4), dtype=torch.float64, tolerance_V=1e-13,
-                max_sweeps=20000, diode_low_V=-0.1, diode_high_V=0.4)
+                max_sweeps=20000, diode_low_V=-0.05, diode_high_V=0.1)
     base.update(kw)
     return ResistiveNetworkPlant(**base)
 
@@ -34,41 +34,44 @@ def test_steady_state_satisfies_kcl_and_minimises_co_content(nudge):
     x = torch.randn(7, 3, generator=torch.Generator().manual_seed(1))
     kind = None
     if nudge == "force":
-        kind = OutputForce(1e-4 * torch.randn(7, 2, generator=torch.Generator().manual_seed(2)))
+        kind = OutputForce(1e-5 * torch.randn(7, 2, generator=torch.Generator().manual_seed(2)))
     elif nudge == "clamp":
-        kind = OutputClamp(0.2 * torch.randn(7, 2, generator=torch.Generator().manual_seed(2)))
+        kind = OutputClamp(0.05 * torch.randn(7, 2, generator=torch.Generator().manual_seed(2)))
     state = plant.relax(x, controls, nudge=kind)
     V, sources = state.private["V"], state.private["sources"]
     G = _G(plant, controls)
     force = None
     if nudge == "force":
         force = plant.design.nodes_for(2 * kind.force.double())
-    residual = kcl_residual(V, sources, G, plant._diodes, bias_V=1.0, force=force)
+    residual = kcl_residual(V, sources, G, plant._diodes, bias_V=plant.design.bias_V, force=force)
     free_layers = residual if nudge != "clamp" else residual[:-1]
-    scale = max(float(g.max()) for g in G)  # current scale: 1 V across the largest conductance
+    scale = 0.2 * max(float(g.max()) for g in G)  # current scale: the read range across the largest conductance
     for r in free_layers:
         assert float(r.abs().max()) < 1e-9 * scale
     if nudge == "clamp":
         assert torch.allclose(plant.design.read_out(V[-1]), kind.value.double(), atol=1e-12)
     # the steady state is the minimum of the co-content: every perturbation of the free nodes raises it
-    E0 = co_content(V, sources, G, plant._diodes, bias_V=1.0, force=force)
+    E0 = co_content(V, sources, G, plant._diodes, bias_V=plant.design.bias_V, force=force)
     g = torch.Generator().manual_seed(3)
     for _ in range(20):
         W = [v + 1e-3 * torch.randn(v.shape, generator=g, dtype=v.dtype) for v in V]
         if nudge == "clamp":
             W[-1] = V[-1]
-        assert bool((co_content(W, sources, G, plant._diodes, bias_V=1.0, force=force) >= E0 - 1e-18).all())
+        assert bool((co_content(W, sources, G, plant._diodes, bias_V=plant.design.bias_V, force=force) >= E0 - 1e-18).all())
 
 
 def test_linear_limit_matches_laplacian_solve():
-    """With diodes that never conduct the network is linear: V_free = -L_ff^{-1} L_fs V_s."""
+    """With diodes that never conduct (threshold at the bottom of the read range, which no node of a
+    passive network can pass) the network is linear: V_free = -L_ff^{-1} L_fs V_s. The inputs are
+    encoded as 0.2 V * clip(x / 3, -1, 1)."""
     plant = ResistiveNetworkPlant(in_features=2, out_features=1, hidden=(3,), dtype=torch.float64,
-                                  diode_low_V=-100.0, tolerance_V=1e-14, max_sweeps=50000)
+                                  diode_low_V=-0.2, tolerance_V=1e-14, max_sweeps=50000)
     controls = plant.initial_controls()
     G0, G1 = _G(plant, controls)
     x = torch.tensor([[0.3, -0.7]], dtype=torch.float64)
-    # nodes: sources (6 = +-x, +-bias for layer 1) + bias for outputs (2), hidden (3), outputs (2)
-    vs = torch.tensor([0.3, -0.7, -0.3, 0.7, 1.0, -1.0], dtype=torch.float64)
+    v = 0.2 * x[0] / 3
+    # nodes: sources (6 = +-v, +-bias for layer 1) + bias for outputs (2), hidden (3), outputs (2)
+    vs = torch.tensor([v[0], v[1], -v[0], -v[1], 0.2, -0.2], dtype=torch.float64)
     n_h, n_o = 3, 2
     Lff = torch.zeros(n_h + n_o, n_h + n_o, dtype=torch.float64)
     rhs = torch.zeros(n_h + n_o, dtype=torch.float64)
@@ -82,11 +85,11 @@ def test_linear_limit_matches_laplacian_solve():
             Lff[n_h + o, k] -= G1[o, k]
             Lff[k, n_h + o] -= G1[o, k]
         Lff[n_h + o, n_h + o] += G1[o, n_h:].sum()
-        rhs[n_h + o] += G1[o, n_h] * 1.0 + G1[o, n_h + 1] * -1.0
+        rhs[n_h + o] += G1[o, n_h] * 0.2 + G1[o, n_h + 1] * -0.2
     V = torch.linalg.solve(Lff, rhs)
     expected = V[n_h] - V[n_h + 1]
     y = plant(x, controls)
-    assert abs(float(y[0, 0]) - float(expected)) < 1e-10
+    assert abs(float(y[0, 0]) - float(expected)) < 1e-12
 
 
 def test_nonlinearity_diode_clamps_hidden_nodes():
@@ -107,7 +110,7 @@ def test_local_measurements_are_the_exact_energy_derivatives():
     measured = plant.energy_gradients(state)
     G = [g.clone().requires_grad_(True) for g in _G(plant, controls)]
     V = state.private["V"]
-    E = co_content(V, state.private["sources"], G, plant._diodes, bias_V=1.0).mean()
+    E = co_content(V, state.private["sources"], G, plant._diodes, bias_V=plant.design.bias_V).mean()
     E.backward()
     for l, g in enumerate(G):
         assert torch.allclose(measured[f"conductance_{l}"], g.grad, atol=1e-12, rtol=1e-9)
@@ -119,8 +122,8 @@ def test_local_measurements_are_the_exact_energy_derivatives():
     bumped[name][i, j] += eps
     state2 = plant.relax(x, {k: v.double() for k, v in bumped.items()})
     G2 = _G(plant, {k: v.double() for k, v in bumped.items()})
-    E1 = float(co_content(V, state.private["sources"], _G(plant, controls), plant._diodes, bias_V=1.0).mean())
-    E2 = float(co_content(state2.private["V"], state2.private["sources"], G2, plant._diodes, bias_V=1.0).mean())
+    E1 = float(co_content(V, state.private["sources"], _G(plant, controls), plant._diodes, bias_V=plant.design.bias_V).mean())
+    E2 = float(co_content(state2.private["V"], state2.private["sources"], G2, plant._diodes, bias_V=plant.design.bias_V).mean())
     assert abs((E2 - E1) / eps - float(measured[name][i, j])) < 1e-5 * abs(float(measured[name][i, j])) + 1e-12
 
 
@@ -143,7 +146,7 @@ def test_read_noise_is_fresh_each_query():
 
 
 def test_memristive_conductances_are_programmed_with_pulses():
-    plant = _plant(device=IDEAL_DEVICE, dtype=torch.float32)
+    plant = _plant(device=IDEAL_DEVICE, dtype=torch.float32, tolerance_V=1e-6)
     controls = plant.initial_controls()
     x = torch.randn(4, 3)
     plant(x, controls)
@@ -171,3 +174,123 @@ def test_validation(kwargs, match):
     base.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
         ResistiveNetworkPlant(**base)
+
+
+# ---- true twin: the hidden truth with the read noise off -------------------------------------------
+
+def _truth_plant(**mismatch):
+    return _plant(mismatch=ResistiveMismatch(**mismatch))
+
+
+def test_noiseless_plant_equals_true_twin_and_differs_from_nominal_under_mismatch():
+    plant = _truth_plant(conductance_variation=0.2, diode_threshold_spread_V=0.02, diode_conductance_spread=0.3)
+    controls = plant.initial_controls()
+    x = torch.randn(9, 3, generator=torch.Generator().manual_seed(7))
+    y = plant(x, controls)
+    assert torch.allclose(plant.true_twin()(x, controls), y, atol=1e-12)
+    assert float((plant.nominal_twin()(x, controls) - y).abs().max()) > 1e-3 * float(y.abs().max())
+    # the true twin is differentiable
+    c = {k: v.clone().requires_grad_(True) for k, v in controls.items()}
+    plant.true_twin()(x, c).sum().backward()
+    assert all(float(v.grad.abs().sum()) > 0 for v in c.values())
+
+
+def test_diode_threshold_spread_is_part_of_the_truth():
+    """Fails if the threshold spread is removed from the plant's truth (the plant would equal its
+    nominal twin) or from the true twin (it would no longer equal the noiseless plant)."""
+    plant = _truth_plant(diode_threshold_spread_V=0.02)
+    controls = plant.initial_controls()
+    x = 3 * torch.randn(32, 3, generator=torch.Generator().manual_seed(8))
+    y = plant(x, controls)
+    gap = float((plant.nominal_twin()(x, controls) - y).abs().max())
+    assert gap > 1e-3 * float(y.abs().max())
+    assert torch.allclose(plant.true_twin()(x, controls), y, atol=1e-12)
+    spread = torch.cat([d.low_V - (-0.05) for d in plant._diodes] + [d.high_V - 0.1 for d in plant._diodes])
+    assert 0.01 < float(spread.std()) < 0.04  # the spread drawn is the one requested
+
+
+def test_memristive_true_twin_reads_the_device_state_at_call_time():
+    import dataclasses
+    device = dataclasses.replace(TAOX_YI_2023, read_noise=0.0)  # keep write noise, stuck devices, drift
+    plant = _plant(device=device, dtype=torch.float64, tolerance_V=1e-12)
+    controls = {k: v.double() for k, v in plant.initial_controls().items()}
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    y = plant(x, controls)  # the first write lands within the write noise of the request
+    twin = plant.true_twin()
+    assert torch.allclose(twin(x, controls), y, atol=1e-12)
+    assert float((plant.nominal_twin()(x, controls) - y).abs().max()) > 1e-4
+    plant.wait(1e4)  # drift acts on the truth, and the same (cached) twin object follows it
+    y_later = plant(x, controls)
+    assert float((y_later - y).abs().max()) > 1e-6
+    assert torch.allclose(twin(x, controls), y_later, atol=1e-12)
+
+
+# ---- operating regime: bounded voltages, low dissipation -------------------------------------------
+
+def test_sources_and_free_nodes_stay_in_the_read_range():
+    plant = _plant()
+    controls = plant.initial_controls()
+    x = 100 * torch.randn(16, 3, generator=torch.Generator().manual_seed(10))  # saturates the DAC
+    state = plant.relax(x, controls)
+    assert float(state.private["sources"].abs().max()) <= 0.2 + 1e-15
+    for v in state.private["V"]:  # maximum principle of a passive network
+        assert float(v.abs().max()) <= 0.2 + 1e-9
+    assert torch.allclose(plant.design.input_voltages(torch.tensor([[1.5, -9.0, 0.0]])).double(),
+                          torch.tensor([[0.1, -0.2, 0.0]], dtype=torch.float64))
+
+
+def test_a_large_network_dissipates_milliwatts_not_watts():
+    plant = ResistiveNetworkPlant(in_features=64, out_features=10, hidden=(700,))
+    from pnnlab.data.tabular import load_digits
+    x = load_digits(seed=0).x_train[:16]
+    state = plant.relax(x, plant.initial_controls())
+    assert float(state.power_W.max()) < 0.05  # the old +-12 V regime dissipated watts per sample
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"bias_V": 0.5}, "read range|read_range"),
+    ({"diode_low_V": -1.0}, "read range"),
+    ({"read_range_V": 0.0}, "read_range_V"),
+])
+def test_voltages_outside_the_read_range_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ResistiveNetworkPlant(in_features=3, out_features=2, **kwargs)
+
+
+# ---- solver: KCL stopping rule, reported residual, no silent exit ------------------------------------
+
+def _slow_network():
+    """Weak (random) ties to the sources and biases, strong ones between layers: the block sweeps
+    contract slowly, so the per-sweep change gets small long before the KCL residual does."""
+    plant = ResistiveNetworkPlant(in_features=3, out_features=2, hidden=(6, 6, 6), dtype=torch.float64,
+                                  tolerance_V=1e-9, max_sweeps=200000, conductance_range_S=(1e-9, 1e-3))
+    g = torch.Generator().manual_seed(12)
+    controls = {k: 1e-3 * (0.2 + 0.8 * torch.rand(s.shape, generator=g, dtype=torch.float64))
+                for k, s in plant.control_specs().items()}
+    controls["conductance_0"] = 1e-3 * controls["conductance_0"]
+    for k in list(controls)[1:]:
+        controls[k][:, -2:] = 1e-3 * controls[k][:, -2:]  # bias ties weak too
+    return plant, controls
+
+
+def test_solver_stops_on_the_kcl_residual_and_reports_it():
+    plant, controls = _slow_network()
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    state = plant.relax(x, controls)
+    G = _G(plant, controls)
+    residual = kcl_residual(state.private["V"], state.private["sources"], G, plant._diodes, bias_V=0.2)
+    from pnnlab.plants.electronics.resistive_network import _totals
+    T = _totals(G)
+    for r, t in zip(residual, T):
+        assert float((r.abs() / t).max()) <= 1e-9 * (1 + 1e-6)
+    assert state.residual == pytest.approx(max(float(r.abs().max()) for r in residual), rel=1e-3, abs=1e-30)
+    assert state.private["converged"]
+
+
+def test_solver_warns_with_the_residual_at_its_sweep_limit():
+    from pnnlab.plants.electronics.resistive_network import SteadyStateNotReached
+    plant, controls = _slow_network()
+    plant.max_sweeps = 3
+    with pytest.warns(SteadyStateNotReached, match=r"residual .* A"):
+        state = plant.relax(torch.randn(2, 3, dtype=torch.float64), controls)
+    assert state.residual > 0 and not state.private["converged"]

@@ -72,7 +72,7 @@ PLANTS = Registry("plant", [
           "toy plant y = c x^theta, the depth example of the physics-aware-training reference code",
           {}),
     Entry("resistive_network", "plants.electronics.resistive_network:ResistiveNetworkPlant",
-          "nonlinear resistive network (conductances, diodes, sources) solved exactly at steady state (Kendall 2020)",
+          "nonlinear resistive network (conductances, diodes, sources, 0.2 V read range) solved at steady state to a KCL tolerance (Kendall 2020)",
           {"in_features": 3, "out_features": 2, "hidden": (4,)}),
     Entry("memristor_crossbar", "plants.electronics.crossbar:MemristorCrossbarPlant",
           "memristor crossbar y = x W^T, differential pairs, pulsed asymmetric noisy in-situ updates",

@@ -7,7 +7,8 @@ read out by a per-class digital scale and offset.
 
 The same model trains with equilibrium propagation or coupled learning (which use only plant
 relaxations and local measurements) and with backpropagation through the plant's twin
-(``in_silico``, ``pat``) or through the mismatch-free copy (``ideal``), for reference.
+(``in_silico``, ``pat``) or through the plant's true physics with noise off (``ideal``, an upper
+bound), for reference.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ from ..plants.hopfield import HopfieldPlant
 __all__ = ["RECOMMENDED_TRAINING", "build_hopfield_classifier", "build_resistive_classifier",
            "conformance_example"]
 
-#: Adam settings of benchmarks/bench_ep_classification.py for digits on the ideal network (with
-#: memristive devices the benchmark uses lr 0.2: larger updates outrun the asymmetric-device drift)
+#: Adam settings for digits on the ideal network (benchmarks/bench_ep_classification.py tunes the
+#: learning rate per condition on the validation split)
 RECOMMENDED_TRAINING = {"epochs": 30, "lr": 0.05, "batch_size": 32}
 
 
 def build_resistive_classifier(*, in_features: int, n_classes: int, hidden: tuple[int, ...] = (32,),
                                device: MemristorDevice | None = None, mismatch: ResistiveMismatch | None = None,
-                               gain: float = 10.0, dtype: torch.dtype = torch.float32, seed: int = 0,
+                               gain: float = 50.0, dtype: torch.dtype = torch.float32, seed: int = 0,
                                **plant_kwargs) -> nn.Sequential:
     """A resistive network with ``hidden`` diode-node layers and ``n_classes`` differential outputs,
-    followed by a per-class digital gain (initialised to ``gain``) and offset. Extra keyword
-    arguments go to :class:`ResistiveNetworkPlant`."""
+    followed by a per-class digital gain (initialised to ``gain``, 1/V: the differential outputs of a
+    network read at +-0.2 V are tens of millivolts) and offset. Extra keyword arguments go to
+    :class:`ResistiveNetworkPlant`."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes)
     gain = check_positive("gain", gain)

@@ -73,7 +73,9 @@ class Equilibrium:
 
     ``output`` is the measured output (batch, out_features); ``nodes`` the measured node quantities
     (voltages, unit activities) in a plant-specific layout; ``power_W`` the power the system
-    dissipates in this state, per sample (batch,), where the plant can measure it. ``private`` is
+    dissipates in this state, per sample (batch,), where the plant can measure it. ``residual`` is
+    the solver's stopping residual where the state is computed to a tolerance (for a resistive
+    network the largest Kirchhoff current imbalance over nodes and samples, amperes). ``private`` is
     opaque plant-internal data (for example the exact state used to warm-start the next relaxation):
     methods pass the Equilibrium back to the plant and never read it.
     """
@@ -81,6 +83,7 @@ class Equilibrium:
     output: torch.Tensor
     nodes: tuple
     power_W: torch.Tensor | None = None
+    residual: float | None = None
     private: Any = field(default=None, repr=False)
 
 

@@ -17,18 +17,24 @@ conditionally independent, and each block minimisation is exact:
     s_l = clip(W_{l-1} s_{l-1} + W_l^T s_{l+1} + b_{l-1}, 0, 1)   (hidden layers)
     s_{L+1} = W_L s_L + b_L + f                                       (output layer)
 
-Relaxation alternates odd and even layers (exact block coordinate descent) until the state moves by
-less than ``tolerance``. The clip is the hard-sigmoid activation; with it the states live in a box
+Relaxation alternates odd and even layers (exact block coordinate descent) until every layer lies
+within ``tolerance`` of its own block minimiser given its neighbours (the fixed-point residual, which
+is zero exactly at a constrained minimum), to tolerance, not exactly; it warns if ``max_sweeps`` run
+out first. The clip is the hard-sigmoid activation; with it the states live in a box
 and the fixed-point dynamics of Scellier & Bengio become exact minimisation of E on that box.
 
 Local measurements: dE/dW_l = -s_{l+1} s_l^T and dE/db_l = -s_{l+1} (batch means).
 
 This is an abstract reference: no noise, no mismatch, no physical cost (its meter counts queries and
-samples only). The energy is not convex in general (bilinear couplings), so the relaxed state is a
+samples only). It has no hidden truth, so ``nominal_twin()`` (design values) and ``true_twin()``
+(hidden physics, noise off) are the same model; both names exist so that every simulated plant
+offers both with one meaning each. The energy is not convex in general (bilinear couplings), so the relaxed state is a
 local minimum reached from the zero state (or the given initial state).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 
@@ -38,7 +44,8 @@ from ..twins.base import Twin
 from .base import ControlSpec, Plant
 from .capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
 
-__all__ = ["HopfieldPlant", "HopfieldTwin", "hopfield_energy", "relax_hopfield"]
+__all__ = ["HopfieldPlant", "HopfieldTwin", "RelaxationNotConverged", "fixed_point_residual", "hopfield_energy",
+           "relax_hopfield"]
 
 
 def _sweep(s, x, W, b, force, clamp):
@@ -60,16 +67,45 @@ def _sweep(s, x, W, b, force, clamp):
     return s
 
 
+class RelaxationNotConverged(RuntimeWarning):
+    """The Hopfield relaxation used all its sweeps before its fixed-point residual met the tolerance."""
+
+
+def fixed_point_residual(s, x, W, b, force=None, clamp=None):
+    """Largest |s_l - argmin_l E(s)| over units and samples: the distance of every layer from its own
+    exact block minimiser given its neighbours (zero exactly at a constrained minimum of E; for the
+    box-constrained quadratic blocks this is the projected-gradient residual)."""
+    n = len(W)
+    worst = 0.0
+    for l in range(1, n + 1):
+        if l == n and clamp is not None:
+            continue
+        below = x if l == 1 else s[l - 2]
+        drive = below @ W[l - 1].T + b[l - 1]
+        if l < n:
+            target = (drive + s[l] @ W[l]).clamp(0, 1)
+        else:
+            target = drive + force if force is not None else drive
+        worst = max(worst, float((s[l - 1] - target).abs().max()))
+    return worst
+
+
 def relax_hopfield(x, W, b, *, force=None, clamp=None, init=None, tolerance=1e-7, max_sweeps=1000):
-    """Relaxed state (list of layers 1..L+1) by exact block coordinate descent; and sweeps used."""
+    """Relaxed state (list of layers 1..L+1) by exact block coordinate descent, and sweeps used.
+
+    Stops when the fixed-point residual (:func:`fixed_point_residual`, checked after each sweep) is
+    below ``tolerance``; warns (:class:`RelaxationNotConverged`) with the residual if ``max_sweeps``
+    run out first."""
     s = [torch.zeros(x.shape[0], w.shape[0], dtype=x.dtype) for w in W] if init is None else list(init)
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
-        new = _sweep(s, x, W, b, force, clamp)
-        change = max(float((a - c).abs().max()) for a, c in zip(new, s))
-        s = new
-        if change < tolerance:
-            break
+        s = _sweep(s, x, W, b, force, clamp)
+        if fixed_point_residual(s, x, W, b, force, clamp) < tolerance:
+            return s, sweeps
+    residual = fixed_point_residual(s, x, W, b, force, clamp)
+    warnings.warn(f"Hopfield relaxation not converged in max_sweeps={max_sweeps} sweeps: fixed-point residual "
+                  f"{residual:.3g} >= tolerance={tolerance:g}; raise max_sweeps or loosen the tolerance.",
+                  RelaxationNotConverged, stacklevel=2)
     return s, sweeps
 
 
@@ -161,7 +197,9 @@ class HopfieldPlant(Plant, Simulated, EnergyBased):
         init = list(initial.nodes) if initial is not None else None
         s, sweeps = relax_hopfield(xd, W, b, force=force, clamp=clamp, init=init, tolerance=self.tolerance,
                                    max_sweeps=self.max_sweeps)
-        return Equilibrium(output=s[-1].to(x.dtype), nodes=tuple(s), private={"x": xd, "sweeps": sweeps})
+        return Equilibrium(output=s[-1].to(x.dtype), nodes=tuple(s),
+                           residual=fixed_point_residual(s, xd, W, b, force, clamp),
+                           private={"x": xd, "sweeps": sweeps})
 
     def _measure(self, x, controls, generator):
         return self._relax(x, controls, None, None, generator).output
@@ -175,6 +213,12 @@ class HopfieldPlant(Plant, Simulated, EnergyBased):
             out[f"bias_{l}"] = -layers[l + 1].mean(0)
         return out
 
+    def true_twin(self, *, backward_sweeps: int = 40):
+        """The hidden physics with noise off: this abstract plant has neither, so it is the design
+        model (the same as :meth:`nominal_twin`). Diagnostics and the ideal bound only."""
+        return self.nominal_twin(backward_sweeps=backward_sweeps)
+
     def nominal_twin(self, *, backward_sweeps: int = 40):
+        """The design model (a relaxation with the requested weights and biases)."""
         return HopfieldTwin(sizes=self.sizes, tolerance=self.tolerance, max_sweeps=self.max_sweeps,
                             backward_sweeps=backward_sweeps, dtype=self.dtype)

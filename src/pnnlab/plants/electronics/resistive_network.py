@@ -1,5 +1,5 @@
 """Nonlinear resistive network (deep resistive network, DRN): trainable conductances, diodes and
-voltage sources, solved exactly at steady state.
+voltage sources, solved at steady state to a stated Kirchhoff-current-law tolerance.
 
 References: Kendall, Pantone, Manickavasagam, Bengio & Scellier, "Training end-to-end analog neural
 networks with equilibrium propagation", arXiv:2006.01981 (2020), doi:10.48550/arXiv.2006.01981;
@@ -9,13 +9,29 @@ doi:10.48550/arXiv.2402.11674.
 Circuit
 -------
 Layered. The input layer is a set of voltage sources: each feature x_i drives two sources
-``+A x_i`` and ``-A x_i`` (A = ``input_amplitude_V``) so that a pair of positive conductances acts
-as one signed weight (a differential pair), plus two bias sources ``+V_b`` and ``-V_b``. Every hidden
-layer l has n_l free nodes; each hidden node is tied by trainable conductances to every node of the
-layer below (and to the bias sources) and to every node of the layer above. Each hidden node also has
-a diode to a source at ``diode_low_V`` (it conducts when the node voltage falls below it) and,
-optionally, a diode to ``diode_high_V``: the nonlinearity. The output layer has 2 x ``out_features``
-free nodes read as differences ``y_k = V_{k+} - V_{k-}`` (a differential read-out).
+``+v_i`` and ``-v_i`` so that a pair of positive conductances acts as one signed weight (a
+differential pair), plus two bias sources ``+V_b`` and ``-V_b``. Every hidden layer l has n_l free
+nodes; each hidden node is tied by trainable conductances to every node of the layer below (and to
+the bias sources) and to every node of the layer above. Each hidden node also has a diode to a
+source at ``diode_low_V`` (it conducts when the node voltage falls below it) and, optionally, a diode
+to ``diode_high_V``: the nonlinearity. The output layer has 2 x ``out_features`` free nodes read as
+differences ``y_k = V_{k+} - V_{k-}`` (a differential read-out).
+
+Operating regime and input encoding
+-----------------------------------
+Memristive devices are read at a few hundred millivolts so that reading does not disturb their
+state: the 128 x 64 Ta/HfO2 array of Li et al., Nat. Commun. 9, 2385 (2018),
+doi:10.1038/s41467-018-04484-2, is read with 0.2 V pulses for its in-situ trained network, the
+default ``read_range_V`` here (the same value as the crossbar plant's ``read_voltage_V``). Every
+source stays within +-``read_range_V``: a feature is encoded by a DAC of that full scale,
+
+    v_i = read_range_V * clip(x_i / input_full_scale, -1, 1),
+
+(standardised features: ``input_full_scale = 3`` maps +-3 standard deviations onto the full scale and
+saturates beyond, as a real DAC does), the bias sources are +-``bias_V`` with |bias_V| <=
+read_range_V, and the diode thresholds lie inside the range. The network is passive, so by the
+maximum principle every free node of a free relaxation lies within the range of its sources (tested);
+nudged or clamped states that leave the range raise a warning.
 
 Physics
 -------
@@ -34,33 +50,43 @@ each node's 1-D problem is solved in closed form,
     V_k = S_k / T_k,  S_k = sum_j G_kj V_j + I_k,  T_k = sum_j G_kj;
     if V_k < theta:  V_k = (S_k + g_d theta) / (T_k + g_d)   (diode conducting),
 
-alternating odd and even layers until no node moves by more than ``tolerance_V``. Each sweep
-lowers E, and E is convex, so it converges to the unique steady state (the KCL residual is tested in
-tests/test_resistive_network.py). Everything is vectorised over the batch.
+alternating odd and even layers. Each sweep lowers E, and E is convex, so the iteration converges to
+the unique steady state. **Stopping rule**: the Kirchhoff residual r_k (net current into node k) is
+computed at every sweep; the solver stops when |r_k| <= tolerance_V x T_k at every free node (the
+imbalance is below the current a ``tolerance_V`` error would drive through the node's devices). After
+a sweep the layers updated last have zero residual by construction, so the check costs nothing extra.
+If ``max_sweeps`` pass first, a :class:`SteadyStateNotReached` warning reports the residual. The
+solution is therefore a steady state *to tolerance*, not an exact one; every :class:`Equilibrium`
+carries its residual (amperes, largest over nodes and samples).
 
 Local measurements (for equilibrium propagation and coupled learning): dE/dG_ij = 1/2 (V_i - V_j)^2,
-the squared voltage drop across each conductance, averaged over the batch.
+the squared voltage drop across each conductance, averaged over the batch, computed from the
+*measured* (noisy) node voltages.
 
 Hidden truth (never read by methods): device-to-device conductance variation (static,
 multiplicative), or, with a ``device``, a full memristor array per conductance matrix
 (:mod:`pnnlab.plants.electronics.memristor`: pulsed programming, drift, read noise, stuck devices);
-diode threshold and on-conductance spread; read noise on measured node voltages.
+diode threshold and on-conductance spread; read noise on measured node voltages. ``true_twin()`` is
+this truth with the read noise off (diagnostics and the ideal bound only).
 
-Energy and time: every relaxation dissipates P = sum_edges G (dV)^2 + sum_diodes g_d (overdrive)^2
-(measured per sample, added to the meter as P x t_settle). The settling time is the RC estimate
-``t = ln(1/precision) C_node / min_k T_k`` with an assumed node capacitance (``node_capacitance_F``,
-10 fF by default: assumed, the order of magnitude of an on-chip node with ~100 devices and its
-wiring). Programming pulses add their energy (device ``pulse_energy_J``) when conductances change.
+Energy and time (:mod:`pnnlab.plants.electronics.circuit_costs`): every relaxation records its
+steady-state power, its RC settling time (node capacitance growing with the number of attached
+devices, the conductances actually used, ln(V_range / tolerance) time constants), the capacitive
+energy of charging its nodes and source lines, one ADC conversion per node read and one DAC
+conversion per driven input; the meter is charged with the ``circuit`` constants (``NOMINAL`` by
+default). Programming pulses add the device's pulse energy.
 
 Simplifications: ideal voltage sources and wires (no line resistance, no sneak paths beyond the
 circuit drawn), piecewise-linear diodes instead of the Shockley law, no amplifiers between layers
 (so very deep networks attenuate, as Kendall et al. discuss), the measured voltage drop of a device
-is the difference of two noisy node-voltage reads.
+is the difference of two noisy node-voltage reads, node charging energy counted from 0 V for a
+free relaxation (not from the previous sample's state).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -70,10 +96,15 @@ from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
+from .circuit_costs import NOMINAL, CircuitConstants, CircuitLedger, settling_time_constants
 from .memristor import MemristorArray, MemristorDevice, program_arrays
 
-__all__ = ["ResistiveMismatch", "ResistiveNetworkPlant", "ResistiveNetworkTwin", "DiodeLayer",
-           "co_content", "kcl_residual", "settle"]
+__all__ = ["DiodeLayer", "ResistiveMismatch", "ResistiveNetworkPlant", "ResistiveNetworkTwin", "SteadyState",
+           "SteadyStateNotReached", "co_content", "kcl_residual", "settle"]
+
+
+class SteadyStateNotReached(RuntimeWarning):
+    """The steady-state solver used all its sweeps before the KCL residual met the tolerance."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +129,10 @@ class ResistiveMismatch:
             check_nonnegative(f"ResistiveMismatch.{name}", getattr(self, name))
 
 
-#: a typical mismatch: 5 % conductance variation, 20 mV diode threshold spread, 10 % diode
-#: on-conductance spread, 1 mV voltage read noise (assumed values, typical of analog test chips).
-TYPICAL_MISMATCH = ResistiveMismatch(conductance_variation=0.05, diode_threshold_spread_V=0.02,
-                                     diode_conductance_spread=0.1, read_noise_V=1e-3)
+#: a typical mismatch: 5 % conductance variation, 10 mV diode threshold spread, 10 % diode
+#: on-conductance spread, 0.5 mV voltage read noise (assumed values, scaled to the 0.2 V read range).
+TYPICAL_MISMATCH = ResistiveMismatch(conductance_variation=0.05, diode_threshold_spread_V=0.01,
+                                     diode_conductance_spread=0.1, read_noise_V=5e-4)
 
 
 @dataclass
@@ -114,12 +145,57 @@ class DiodeLayer:
     conductance_S: torch.Tensor
 
 
+@dataclass
+class SteadyState:
+    """Result of :func:`settle`: free-layer voltages, sweeps used, the largest KCL residual over
+    free nodes and samples (amperes) and the same normalised by each node's total conductance
+    (volts), and whether the tolerance was met."""
+
+    V: list
+    sweeps: int
+    residual_A: float
+    residual_V: float
+    converged: bool
+
+
 # ---- the physics, shared by plant and twin ---------------------------------------------------------
 
 def _prev_ext(V, l, sources, bias_pair):
     if l == 0:
         return sources
     return torch.cat([V[l - 1], bias_pair], dim=1)
+
+
+def _drive(V, l, sources, G, force, bias_pair):
+    """S_k = sum_j G_kj V_j (+ injected current) for every node of layer l."""
+    L = len(G) - 1
+    S = _prev_ext(V, l, sources, bias_pair) @ G[l].T
+    if l < L:
+        S = S + V[l + 1] @ G[l + 1][:, :V[l].shape[1]]
+    elif force is not None:
+        S = S + force
+    return S
+
+
+def _solve_node(S, T, d):
+    v = S / T
+    if d is not None:
+        if d.low_V is not None:
+            v = torch.where(v < d.low_V, (S + d.conductance_S * d.low_V) / (T + d.conductance_S), v)
+        if d.high_V is not None:
+            v = torch.where(v > d.high_V, (S + d.conductance_S * d.high_V) / (T + d.conductance_S), v)
+    return v
+
+
+def _node_residual(S, T, v, d):
+    """Net current into each node given its drive S (amperes)."""
+    current = S - T * v
+    if d is not None:
+        if d.low_V is not None:
+            current = current + d.conductance_S * torch.relu(d.low_V - v)
+        if d.high_V is not None:
+            current = current - d.conductance_S * torch.relu(v - d.high_V)
+    return current
 
 
 def _sweep(V, sources, G, T, diodes, force, clamp, bias_pair):
@@ -131,20 +207,8 @@ def _sweep(V, sources, G, T, diodes, force, clamp, bias_pair):
             if l == L and clamp is not None:
                 V[l] = clamp
                 continue
-            S = _prev_ext(V, l, sources, bias_pair) @ G[l].T
-            if l < L:
-                n_l = V[l].shape[1]
-                S = S + V[l + 1] @ G[l + 1][:, :n_l]
-            elif force is not None:
-                S = S + force
-            v = S / T[l]
-            if l < L:
-                d = diodes[l]
-                if d.low_V is not None:
-                    v = torch.where(v < d.low_V, (S + d.conductance_S * d.low_V) / (T[l] + d.conductance_S), v)
-                if d.high_V is not None:
-                    v = torch.where(v > d.high_V, (S + d.conductance_S * d.high_V) / (T[l] + d.conductance_S), v)
-            V[l] = v
+            S = _drive(V, l, sources, G, force, bias_pair)
+            V[l] = _solve_node(S, T[l], diodes[l] if l < L else None)
     return V
 
 
@@ -160,30 +224,60 @@ def _totals(G):
     return T
 
 
+def _bias_pair(bias_V, B, dtype):
+    return torch.tensor([bias_V, -bias_V], dtype=dtype).expand(B, 2)
+
+
 def settle(sources, G, diodes, *, bias_V, force=None, clamp=None, init=None, tolerance_V=1e-6,
-           max_sweeps=1000):
-    """Steady state of the network by exact block coordinate descent (no autograd needed).
+           max_sweeps=1000) -> SteadyState:
+    """Steady state of the network by exact block coordinate descent (no autograd needed), to the
+    KCL tolerance of the module docstring; warns (:class:`SteadyStateNotReached`) if ``max_sweeps``
+    run out first.
 
     ``sources`` (batch, n_sources) already holds the input and bias source voltages of layer 0;
-    ``G`` the conductance matrices; returns (list of free-layer voltages, sweeps used).
+    ``G`` the conductance matrices.
     """
     B = sources.shape[0]
-    bias_pair = torch.tensor([bias_V, -bias_V], dtype=sources.dtype).expand(B, 2)
+    bias_pair = _bias_pair(bias_V, B, sources.dtype)
     T = _totals(G)
+    L = len(G) - 1
     if init is None:
         V = [torch.zeros(B, g.shape[0], dtype=sources.dtype) for g in G]
     else:
         V = [v.to(sources.dtype) for v in init]
     if clamp is not None:
         V[-1] = clamp
+    free = [l for l in range(L + 1) if not (l == L and clamp is not None)]
+    first = [l for l in free if l % 2 == 0]
+    second = [l for l in free if l % 2 == 1]
+
+    def check(drives):
+        worst_A = worst_V = 0.0
+        for l, S in drives.items():
+            r = _node_residual(S, T[l], V[l], diodes[l] if l < L else None).abs()
+            if r.numel():
+                worst_A = max(worst_A, float(r.max()))
+                worst_V = max(worst_V, float((r / T[l].clamp_min(1e-300)).max()))
+        return worst_A, worst_V
+
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
-        new = _sweep(V, sources, G, T, diodes, force, clamp, bias_pair)
-        change = max(float((a - b).abs().max()) for a, b in zip(new, V))
-        V = new
-        if change < tolerance_V:
-            break
-    return V, sweeps
+        drives = {l: _drive(V, l, sources, G, force, bias_pair) for l in first}
+        if sweeps > 1:  # the second half-sweep layers are exact given the first; check the first
+            res_A, res_V = check(drives)
+            if res_V <= tolerance_V:
+                return SteadyState(V, sweeps - 1, res_A, res_V, True)
+        for l in first:
+            V[l] = _solve_node(drives[l], T[l], diodes[l] if l < L else None)
+        for l in second:
+            V[l] = _solve_node(_drive(V, l, sources, G, force, bias_pair), T[l], diodes[l] if l < L else None)
+    res_A, res_V = check({l: _drive(V, l, sources, G, force, bias_pair) for l in free})
+    if res_V <= tolerance_V:
+        return SteadyState(V, sweeps, res_A, res_V, True)
+    warnings.warn(f"resistive network steady state not reached in max_sweeps={max_sweeps} sweeps: largest KCL "
+                  f"residual {res_A:.3g} A ({res_V:.3g} V times the node conductance) > tolerance_V="
+                  f"{tolerance_V:g}; raise max_sweeps or loosen tolerance_V.", SteadyStateNotReached, stacklevel=3)
+    return SteadyState(V, sweeps, res_A, res_V, False)
 
 
 def _edge_terms(V, sources, G, bias_pair):
@@ -209,8 +303,7 @@ def _diode_terms(V, diodes):
 
 def co_content(V, sources, G, diodes, *, bias_V, force=None):
     """The network's energy E(V) per sample (batch,), see the module docstring."""
-    B = sources.shape[0]
-    bias_pair = torch.tensor([bias_V, -bias_V], dtype=sources.dtype).expand(B, 2)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
     E = 0.5 * _edge_terms(V, sources, G, bias_pair) + 0.5 * _diode_terms(V, diodes)
     if force is not None:
         E = E - (force * V[-1]).sum(1)
@@ -219,52 +312,39 @@ def co_content(V, sources, G, diodes, *, bias_V, force=None):
 
 def dissipated_power(V, sources, G, diodes, *, bias_V):
     """Power dissipated in the resistors and conducting diodes, per sample (watts)."""
-    B = sources.shape[0]
-    bias_pair = torch.tensor([bias_V, -bias_V], dtype=sources.dtype).expand(B, 2)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
     return _edge_terms(V, sources, G, bias_pair) + _diode_terms(V, diodes)
 
 
 def kcl_residual(V, sources, G, diodes, *, bias_V, force=None):
     """Net current into every free node (amperes), per layer: zero at the steady state."""
-    B = sources.shape[0]
-    bias_pair = torch.tensor([bias_V, -bias_V], dtype=sources.dtype).expand(B, 2)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
     T = _totals(G)
     L = len(G) - 1
-    out = []
-    for l in range(L + 1):
-        S = _prev_ext(V, l, sources, bias_pair) @ G[l].T
-        if l < L:
-            S = S + V[l + 1] @ G[l + 1][:, :V[l].shape[1]]
-        elif force is not None:
-            S = S + force
-        current = S - T[l] * V[l]
-        if l < L:
-            d = diodes[l]
-            if d.low_V is not None:
-                current = current + d.conductance_S * torch.relu(d.low_V - V[l])
-            if d.high_V is not None:
-                current = current - d.conductance_S * torch.relu(V[l] - d.high_V)
-        out.append(current)
-    return out
+    return [_node_residual(_drive(V, l, sources, G, force, bias_pair), T[l], V[l], diodes[l] if l < L else None)
+            for l in range(L + 1)]
 
 
 def _edge_gradients(V, sources, bias_pair):
-    """Batch mean of 1/2 (V_k - V_j)^2 for every conductance G_kj."""
-    out = []
+    """Batch mean of 1/2 (V_k - V_j)^2 for every conductance G_kj, and the FLOPs it took
+    (the a^T b products dominate: 2 n m B per layer)."""
+    out, flops = [], 0.0
     B = sources.shape[0]
     for l in range(len(V)):
         a, b = V[l], _prev_ext(V, l, sources, bias_pair)
         out.append(0.5 * ((a ** 2).mean(0)[:, None] + (b ** 2).mean(0)[None, :] - 2 * (a.T @ b) / B))
-    return out
+        n, m = a.shape[1], b.shape[1]
+        flops += 2.0 * n * m * B + 2.0 * (n + m) * B + 4.0 * n * m
+    return out, flops
 
 
 class _Design:
     """Design values shared by plant and twin."""
 
-    def __init__(self, *, in_features, hidden, out_features, input_amplitude_V, bias_V, diode_low_V,
-                 diode_high_V, diode_on_conductance_S, dtype):
+    def __init__(self, *, in_features, hidden, out_features, read_range_V, input_full_scale, bias_V,
+                 diode_low_V, diode_high_V, diode_on_conductance_S, dtype):
         self.in_features, self.hidden, self.out_features = in_features, hidden, out_features
-        self.input_amplitude_V, self.bias_V = input_amplitude_V, bias_V
+        self.read_range_V, self.input_full_scale, self.bias_V = read_range_V, input_full_scale, bias_V
         self.diode_low_V, self.diode_high_V = diode_low_V, diode_high_V
         self.diode_on_conductance_S = diode_on_conductance_S
         self.dtype = dtype
@@ -276,12 +356,14 @@ class _Design:
             shapes.append((sizes[l], sizes[l - 1] + 2))
         return shapes
 
+    def input_voltages(self, x):
+        """The DAC encoding: read_range_V * clip(x / input_full_scale, -1, 1)."""
+        return self.read_range_V * (x.to(self.dtype) / self.input_full_scale).clamp(-1.0, 1.0)
+
     def sources(self, x):
-        x = x.to(self.dtype)
-        B = x.shape[0]
-        bias = torch.tensor([self.bias_V, -self.bias_V], dtype=self.dtype).expand(B, 2)
-        A = self.input_amplitude_V
-        return torch.cat([A * x, -A * x, bias], dim=1)
+        v = self.input_voltages(x)
+        bias = _bias_pair(self.bias_V, x.shape[0], self.dtype)
+        return torch.cat([v, -v, bias], dim=1)
 
     def nominal_diodes(self):
         out = []
@@ -300,31 +382,59 @@ class _Design:
         return torch.cat([0.5 * value, -0.5 * value], dim=1)
 
 
-class ResistiveNetworkTwin(Twin):
-    """Differentiable model of the design (no mismatch). The forward pass settles without autograd,
-    then runs ``backward_sweeps`` block-coordinate sweeps *with* autograd starting from the detached
-    steady state: the gradient is the implicit-function gradient truncated after that many terms of
-    its Neumann series (the error shrinks geometrically with the sweep contraction factor)."""
+class _NominalPhysics:
+    """Design values: conductances as requested, diodes at their design thresholds."""
 
-    def __init__(self, design: _Design, *, tolerance_V: float, max_sweeps: int, backward_sweeps: int = 40) -> None:
+    def __init__(self, design):
+        self.design = design
+
+    def conductances(self, controls):
+        return [controls[f"conductance_{l}"].to(self.design.dtype) for l in range(len(self.design.shapes()))]
+
+    def diodes(self):
+        return self.design.nominal_diodes()
+
+
+class _TruePhysics:
+    """The plant's hidden truth, noise off, read at call time (see ResistiveNetworkPlant.true_twin)."""
+
+    def __init__(self, plant):
+        self.plant = plant
+
+    def conductances(self, controls):
+        return self.plant._true_conductances(controls)
+
+    def diodes(self):
+        return self.plant._diodes
+
+
+class ResistiveNetworkTwin(Twin):
+    """Differentiable model of a resistive network: the design (``nominal_twin()``) or the plant's
+    hidden truth with noise off (``true_twin()``). The forward pass settles without autograd (to the
+    solver tolerance), then runs ``backward_sweeps`` block-coordinate sweeps *with* autograd starting
+    from the detached steady state: the gradient is the implicit-function gradient truncated after
+    that many terms of its Neumann series (the error shrinks geometrically with the sweep
+    contraction factor)."""
+
+    def __init__(self, design: _Design, *, tolerance_V: float, max_sweeps: int, backward_sweeps: int = 40,
+                 physics=None) -> None:
         super().__init__(in_features=design.in_features, out_features=design.out_features)
         self.design = design
+        self.physics = _NominalPhysics(design) if physics is None else physics
         self.tolerance_V, self.max_sweeps = tolerance_V, max_sweeps
-        self.backward_sweeps = check_int("backward_sweeps", backward_sweeps)
+        self.backward_sweeps = check_int("backward_sweeps", backward_sweeps, minimum=0)
 
     def node_voltages(self, x, controls):
         d = self.design
-        names = [f"conductance_{l}" for l in range(len(d.shapes()))]
-        G = [controls[n].to(d.dtype) for n in names]
+        G = self.physics.conductances(controls)
         sources = d.sources(x)
-        diodes = d.nominal_diodes()
+        diodes = self.physics.diodes()
         with torch.no_grad():
-            V, _ = settle(sources.detach(), [g.detach() for g in G], diodes, bias_V=d.bias_V,
-                          tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
-        B = x.shape[0]
-        bias_pair = torch.tensor([d.bias_V, -d.bias_V], dtype=d.dtype).expand(B, 2)
+            state = settle(sources.detach(), [g.detach() for g in G], diodes, bias_V=d.bias_V,
+                           tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
+        bias_pair = _bias_pair(d.bias_V, x.shape[0], d.dtype)
         T = _totals(G)
-        V = [v.detach() for v in V]
+        V = [v.detach() for v in state.V]
         for _ in range(self.backward_sweeps):
             V = _sweep(V, sources, G, T, diodes, None, None, bias_pair)
         return V
@@ -343,27 +453,31 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     hidden: hidden-layer node counts, e.g. ``(64,)``.
     conductance_range_S: (G_min, G_max) of every trainable conductance; with a ``device`` the
         device's own range is used.
-    input_amplitude_V, bias_V: source voltages are +-A x_i and +-V_b.
-    diode_low_V, diode_high_V: diode thresholds of every hidden node (None: no such diode).
+    read_range_V: every source voltage stays within +-read_range_V (default 0.2 V: Li et al. 2018).
+    input_full_scale: the feature value mapped to +read_range_V (features beyond it saturate).
+    bias_V: bias sources +-V_b (|V_b| <= read_range_V; default read_range_V).
+    diode_low_V, diode_high_V: diode thresholds of every hidden node (None: no such diode), inside the
+        read range.
     diode_on_conductance_S: conductance of a conducting diode.
     device: a :class:`MemristorDevice`: the conductances are memristors, programmed with pulses
         (every change of the requested controls becomes pulses; see :meth:`program`).
     mismatch: hidden :class:`ResistiveMismatch` (fabrication errors, read noise).
-    tolerance_V, max_sweeps: stopping rule of the steady-state solver.
-    node_capacitance_F, settling_precision: RC settling-time estimate (assumed capacitance).
+    tolerance_V, max_sweeps: stopping rule of the steady-state solver (KCL residual, module docstring).
+    circuit: :class:`~pnnlab.plants.electronics.circuit_costs.CircuitConstants` charged to the meter.
     dtype: floating type of the physics (float64 for gradient checks).
     """
 
-    summary = "nonlinear resistive network (conductances, diodes, sources) solved exactly at steady state"
+    summary = ("nonlinear resistive network (conductances, diodes, sources, 0.2 V read range) solved at "
+               "steady state to a KCL tolerance")
 
     def __init__(self, *, in_features: int, out_features: int, hidden: tuple[int, ...] = (32,),
-                 conductance_range_S: tuple[float, float] = (1e-6, 1e-4), input_amplitude_V: float = 1.0,
-                 bias_V: float = 1.0, diode_low_V: float | None = 0.0, diode_high_V: float | None = None,
+                 conductance_range_S: tuple[float, float] = (1e-6, 1e-4), read_range_V: float = 0.2,
+                 input_full_scale: float = 3.0, bias_V: float | None = None,
+                 diode_low_V: float | None = 0.0, diode_high_V: float | None = None,
                  diode_on_conductance_S: float = 1e-2, device: MemristorDevice | None = None,
                  mismatch: ResistiveMismatch | None = None, tolerance_V: float = 1e-6,
-                 max_sweeps: int = 2000, node_capacitance_F: float = 1e-14,
-                 settling_precision: float = 1e-3, dtype: torch.dtype = torch.float32,
-                 seed: int | torch.Generator | None = 0) -> None:
+                 max_sweeps: int = 2000, circuit: CircuitConstants = NOMINAL,
+                 dtype: torch.dtype = torch.float32, seed: int | torch.Generator | None = 0) -> None:
         in_features = check_int("in_features", in_features)
         out_features = check_int("out_features", out_features)
         if isinstance(hidden, int) or not isinstance(hidden, (tuple, list)) or not hidden:
@@ -374,39 +488,53 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
                             f"or None, got {type(device).__name__}.")
         if mismatch is not None and not isinstance(mismatch, ResistiveMismatch):
             raise TypeError(f"mismatch must be a ResistiveMismatch or None, got {type(mismatch).__name__}.")
+        if not isinstance(circuit, CircuitConstants):
+            raise TypeError(f"circuit must be a CircuitConstants (e.g. pnnlab.plants.electronics.circuit_costs."
+                            f"NOMINAL), got {type(circuit).__name__}.")
         if device is not None:
             conductance_range_S = (device.g_min_S, device.g_max_S)
         lo = check_positive("conductance_range_S[0]", conductance_range_S[0])
         hi = check_positive("conductance_range_S[1]", conductance_range_S[1])
         if not lo < hi:
             raise ValueError(f"conductance_range_S must be (G_min, G_max) with G_min < G_max, got {conductance_range_S}.")
+        read_range_V = check_positive("read_range_V", read_range_V)
+        bias_V = read_range_V if bias_V is None else check_nonnegative("bias_V", bias_V)
+        if bias_V > read_range_V:
+            raise ValueError(f"bias_V={bias_V} exceeds read_range_V={read_range_V}: every source must stay "
+                             f"within the read range; pass bias_V <= read_range_V.")
         if diode_low_V is None and diode_high_V is None:
             raise ValueError("diode_low_V and diode_high_V are both None: the network would be linear; "
                              "give at least one diode threshold, e.g. diode_low_V=0.0.")
         if diode_low_V is not None and diode_high_V is not None and not diode_low_V < diode_high_V:
             raise ValueError(f"diode_low_V must be below diode_high_V, got {diode_low_V} and {diode_high_V}.")
+        for name, value in (("diode_low_V", diode_low_V), ("diode_high_V", diode_high_V)):
+            if value is not None and not -read_range_V <= value <= read_range_V:
+                raise ValueError(f"{name}={value} lies outside the read range +-{read_range_V} V, where no node "
+                                 f"can reach it; pass a threshold within +-read_range_V (or raise read_range_V).")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
         self.tolerance_V = check_positive("tolerance_V", tolerance_V)
         self.max_sweeps = check_int("max_sweeps", max_sweeps)
-        self.node_capacitance_F = check_positive("node_capacitance_F", node_capacitance_F)
-        self.settling_precision = check_positive("settling_precision", settling_precision)
+        self.circuit = circuit
         super().__init__(in_features=in_features, out_features=out_features,
-                         cost=CostModel(source="per relaxation: dissipated power x RC settling time "
-                                               "(node capacitance assumed); programming pulses: device "
-                                               "pulse energy. Added directly to the meter."),
+                         cost=CostModel(source="per relaxation: static dissipation over the RC settling and "
+                                               "ADC sampling time, node charging C dV^2, ADC and DAC conversions "
+                                               f"({circuit.label} circuit constants, see circuit_costs); "
+                                               "programming pulses: device pulse energy. Added to the meter."),
                          seed=seed)
         self.conductance_range_S = (lo, hi)
         self.design = _Design(in_features=in_features, hidden=hidden, out_features=out_features,
-                              input_amplitude_V=check_positive("input_amplitude_V", input_amplitude_V),
-                              bias_V=check_nonnegative("bias_V", bias_V), diode_low_V=diode_low_V,
-                              diode_high_V=diode_high_V,
+                              read_range_V=read_range_V,
+                              input_full_scale=check_positive("input_full_scale", input_full_scale),
+                              bias_V=bias_V, diode_low_V=diode_low_V, diode_high_V=diode_high_V,
                               diode_on_conductance_S=check_positive("diode_on_conductance_S",
                                                                     diode_on_conductance_S),
                               dtype=dtype)
         self.device = device
-        # a unit force moves an output node by about one volt
-        self.force_unit = float((hidden[-1] + 2) * 0.5 * (lo + hi))
+        self.ledger = CircuitLedger()
+        # a unit force moves an output node by about the read range
+        self.force_unit = float((hidden[-1] + 2) * 0.5 * (lo + hi) * read_range_V)
+        self._n_tau = settling_time_constants(read_range_V, self.tolerance_V)
         # ---- hidden truth ----
         m = mismatch or ResistiveMismatch()
         self._mismatch = m
@@ -426,6 +554,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
             cond = diode_on_conductance_S * torch.exp(m.diode_conductance_spread * torch.randn(n, generator=g, dtype=dtype))
             diodes.append(DiodeLayer(low, high, cond))
         self._diodes = diodes
+        self._degrees = self._node_degrees()
 
     # ---- description -----------------------------------------------------------------------------
     @property
@@ -433,8 +562,22 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return self.design.hidden
 
     @property
+    def read_range_V(self) -> float:
+        return self.design.read_range_V
+
+    @property
     def n_conductances(self) -> int:
         return sum(a * b for a, b in self._shapes)
+
+    @property
+    def equivalent_weights(self) -> int:
+        """Weights of the same network in digital form: a differential pair of conductances (to +-x, to
+        the +-bias pair, or into a differential output pair) is one weight."""
+        sizes = list(self.hidden)
+        n = sizes[0] * (self.in_features + 1)
+        for l in range(1, len(sizes)):
+            n += sizes[l] * (sizes[l - 1] + 1)
+        return n + self.out_features * (sizes[-1] + 1)
 
     def control_specs(self):
         lo, hi = self.conductance_range_S
@@ -446,7 +589,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     def describe(self):
         dev = f", device={self.device.name!r}" if self.device is not None else ""
         return (f"ResistiveNetworkPlant({self.in_features} -> {self.hidden} -> {self.out_features}, "
-                f"{self.n_conductances} conductances{dev})")
+                f"{self.n_conductances} conductances, +-{self.read_range_V:g} V{dev})")
 
     # ---- hidden physics --------------------------------------------------------------------------
     def program(self, controls) -> dict:
@@ -479,6 +622,44 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
             return [controls[f"conductance_{l}"].to(self.design.dtype) * self._gain[l] for l in range(len(self._shapes))]
         return [a.read(generator).clamp_min(0) for a in self._arrays]
 
+    def _true_conductances(self, controls):
+        """Differentiable true conductances for the requested ``controls``, noise off, device state now.
+
+        Without a device: requested x the hidden static gain. With memristors: the true conductance
+        now (drift, stuck devices, every past pulse's real effect) plus the part of the request not
+        yet programmed, taken at its requested size (a query would round it to whole pulses through
+        the soft-bounded response, which this does not model); an array never programmed is written
+        exactly (write-verify without write noise); stuck devices do not move."""
+        dtype = self.design.dtype
+        out = []
+        for l in range(len(self._shapes)):
+            c = controls[f"conductance_{l}"].to(dtype)
+            if self._arrays is None:
+                out.append(c * self._gain[l])
+                continue
+            array = self._arrays[l]
+            now = array.conductance().to(dtype)
+            g = c if array.nominal is None else now + (c - array.nominal.to(dtype))
+            stuck = getattr(array, "_stuck", None)  # the array's stuck devices (part of the hidden truth)
+            if stuck is not None:
+                g = torch.where(stuck, now, g)
+            lo, hi = array.device.g_min_S, array.device.g_max_S
+            out.append(g.clamp(lo, hi))
+        return out
+
+    def _node_degrees(self):
+        """Devices attached to every free node (conductances + diodes) and to every source line."""
+        L = len(self._shapes) - 1
+        deg = []
+        for l, (rows, cols) in enumerate(self._shapes):
+            d = torch.full((rows,), float(cols), dtype=torch.float64)
+            if l < L:
+                d = d + self._shapes[l + 1][0]
+                d = d + (self.design.diode_low_V is not None) + (self.design.diode_high_V is not None)
+            deg.append(d)
+        lines = torch.full((self._shapes[0][1],), float(self._shapes[0][0]), dtype=torch.float64)
+        return deg, lines
+
     def _settle(self, x, controls, force, clamp_y, initial, generator):
         d = self.design
         G = self._actual(controls, generator)
@@ -487,18 +668,17 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         clamp = None
         if clamp_y is not None:
             if initial is None:
-                free, _ = settle(sources, G, self._diodes, bias_V=d.bias_V, tolerance_V=self.tolerance_V,
-                                 max_sweeps=self.max_sweeps)
-                base = free[-1]
+                base = settle(sources, G, self._diodes, bias_V=d.bias_V, tolerance_V=self.tolerance_V,
+                              max_sweeps=self.max_sweeps).V[-1]
             else:
                 base = initial.private["V"][-1]
             k = d.out_features
             common = 0.5 * (base[:, :k] + base[:, k:])
             clamp = torch.cat([common, common], dim=1) + d.nodes_for(clamp_y.to(d.dtype))
         force_nodes = None if force is None else d.nodes_for(2 * force.to(d.dtype))
-        V, sweeps = settle(sources, G, self._diodes, bias_V=d.bias_V, force=force_nodes, clamp=clamp,
-                           init=init, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
-        return V, G, sources, sweeps
+        state = settle(sources, G, self._diodes, bias_V=d.bias_V, force=force_nodes, clamp=clamp,
+                       init=init, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
+        return state, G, sources, init
 
     def _measured(self, V, generator):
         sigma = self._mismatch.read_noise_V
@@ -506,44 +686,98 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
             return list(V)
         return [v + sigma * torch.randn(v.shape, generator=generator, dtype=v.dtype) for v in V]
 
-    def _account(self, V, G, sources):
+    def _check_range(self, V, what):
+        limit = self.read_range_V * (1 + 1e-6) + self.tolerance_V
+        worst = max(float(v.abs().max()) for v in V)
+        if worst > limit:
+            warnings.warn(f"a {what} drove resistive-network nodes outside the read range of +-read_range_V "
+                          f"(the devices would be disturbed); use a smaller nudge (beta or eta).",
+                          RuntimeWarning, stacklevel=4)
+        return worst
+
+    def _account(self, state, G, sources, init, *, adc_reads, dac_drives):
+        """Record this relaxation in the ledger and charge the meter (module docstring)."""
         d = self.design
+        V = state.V
+        B = sources.shape[0]
         power = dissipated_power(V, sources, G, self._diodes, bias_V=d.bias_V)
-        T = _totals(G)
-        t_settle = math.log(1 / self.settling_precision) * self.node_capacitance_F / float(min(t.min() for t in T).clamp_min(1e-30))
-        self.meter.charge(seconds=t_settle * V[0].shape[0], joules=float(power.sum()) * t_settle)
+        T = [t.double() for t in _totals(G)]
+        deg, lines = self._degrees
+        a = max(float((dk / tk.clamp_min(1e-300)).max()) for dk, tk in zip(deg, T))
+        b = max(float((1 / tk.clamp_min(1e-300)).max()) for tk in T)
+        p_sum = float(power.sum())
+        ledger = self.ledger
+        ledger.relaxations += 1
+        ledger.samples += B
+        ledger.power_W_s_per_F += p_sum * self._n_tau * a
+        ledger.power_W_s_per_F_wire += p_sum * self._n_tau * b
+        ledger.power_W += p_sum
+        before = [torch.zeros_like(v) for v in V] if init is None else init
+        dv2 = [((v - w) ** 2).double() for v, w in zip(V, before)]
+        charge_dev = sum(float((x @ dk).sum()) for x, dk in zip(dv2, deg))
+        charge_wire = sum(float(x.sum()) for x in dv2)
+        if init is None:  # source lines charge from 0 V (a nudged phase keeps them where they are)
+            s2 = sources[:, :lines.shape[0]].double() ** 2
+            charge_dev += float((s2 @ lines).sum())
+            charge_wire += float(s2.sum())
+        ledger.charge_V2_dev += charge_dev
+        ledger.charge_V2_wire += charge_wire
+        ledger.adc_conversions += int(adc_reads) * B
+        ledger.dac_conversions += int(dac_drives) * B
+        c = self.circuit
+        tau = c.device_capacitance_F * a + c.wire_capacitance_F * b
+        t_settle = self._n_tau * tau
+        t_hold = t_settle + c.adc_time_s
+        joules = (p_sum * t_hold + c.device_capacitance_F * charge_dev + c.wire_capacitance_F * charge_wire
+                  + int(adc_reads) * B * c.adc_energy_J + int(dac_drives) * B * c.dac_energy_J)
+        self.meter.charge(seconds=t_hold * B, joules=joules)
         return power, t_settle
 
     def _measure(self, x, controls, generator):
-        V, G, sources, _ = self._settle(x, controls, None, None, None, generator)
-        self._account(V, G, sources)
-        V = self._measured(V, generator)
+        state, G, sources, init = self._settle(x, controls, None, None, None, generator)
+        # inference: one differential ADC conversion per output, one DAC per input feature
+        self._account(state, G, sources, init, adc_reads=self.out_features, dac_drives=self.in_features)
+        V = self._measured(state.V, generator)
         return self.design.read_out(V[-1]).to(x.dtype)
 
     def _relax(self, x, controls, nudge, initial, generator):
         force = nudge.force if isinstance(nudge, OutputForce) else None
         clamp = nudge.value if isinstance(nudge, OutputClamp) else None
-        V, G, sources, sweeps = self._settle(x, controls, force, clamp, initial, generator)
-        power, t_settle = self._account(V, G, sources)
-        measured = self._measured(V, generator)
+        state, G, sources, init = self._settle(x, controls, force, clamp, initial, generator)
+        n_hidden = sum(self.hidden)
+        n_out = 2 * self.out_features
+        adc = n_hidden + (0 if clamp is not None else n_out)  # every free node is read
+        dac = self.in_features + (n_out if nudge is not None else 0)
+        power, t_settle = self._account(state, G, sources, init, adc_reads=adc, dac_drives=dac)
+        if nudge is not None:
+            self._check_range(state.V, "clamp" if clamp is not None else "nudge")
+        measured = self._measured(state.V, generator)
         if clamp is not None:
-            measured[-1] = V[-1]  # clamped nodes sit at the applied voltages
+            measured[-1] = state.V[-1]  # clamped nodes sit at the applied voltages
         return Equilibrium(output=self.design.read_out(measured[-1]).to(x.dtype), nodes=tuple(measured),
-                           power_W=power, private={"V": V, "sources": sources, "sweeps": sweeps,
-                                                  "settling_time_s": t_settle})
+                           power_W=power, residual=state.residual_A,
+                           private={"V": state.V, "sources": sources, "sweeps": state.sweeps,
+                                    "settling_time_s": t_settle, "converged": state.converged})
 
     def energy_gradients(self, state):
+        """Batch mean of 1/2 dV^2 per conductance from the *measured* node voltages (digital work in
+        the controller: its FLOPs go to ``ledger.local_rule_flops``)."""
         d = self.design
         sources = state.private["sources"]
-        B = sources.shape[0]
-        bias_pair = torch.tensor([d.bias_V, -d.bias_V], dtype=d.dtype).expand(B, 2)
-        grads = _edge_gradients(list(state.nodes), sources, bias_pair)
+        bias_pair = _bias_pair(d.bias_V, sources.shape[0], d.dtype)
+        grads, flops = _edge_gradients(list(state.nodes), sources, bias_pair)
+        self.ledger.local_rule_flops += flops
         return {f"conductance_{l}": g for l, g in enumerate(grads)}
 
     # ---- twins -------------------------------------------------------------------------------
     def nominal_twin(self, *, backward_sweeps: int = 40):
+        """Design values only: requested conductances, design diode thresholds and conductances."""
         return ResistiveNetworkTwin(self.design, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps,
                                     backward_sweeps=backward_sweeps)
 
-    def true_twin(self):
-        return self.nominal_twin()
+    def true_twin(self, *, backward_sweeps: int = 40):
+        """The hidden truth with read noise off: conductance variation (or the memristor arrays' state
+        at call time, :meth:`_true_conductances`), the real diode thresholds and conductances.
+        Diagnostics and the ideal bound only."""
+        return ResistiveNetworkTwin(self.design, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps,
+                                    backward_sweeps=backward_sweeps, physics=_TruePhysics(self))
