@@ -71,11 +71,20 @@ def demo(out_dir: str, seed: int, epochs: int | None, progress: bool) -> None:
 @main.command(name="run")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", default="runs", show_default=True, help="Folder for run folders.")
+@click.option("--epochs", default=None, type=click.IntRange(min=1),
+              help="Override [train] epochs (for a quick check of an experiment file).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def run_command(spec: str, out_dir: str, progress: bool) -> None:
+def run_command(spec: str, out_dir: str, epochs: int | None, progress: bool) -> None:
     """Run the experiment described by the TOML file SPEC."""
-    from .experiments import format_table
+    from .experiments import format_table, load_spec
     _threads()
+    if epochs is not None:
+        try:
+            spec = load_spec(spec)
+        except ValueError as error:
+            _fail(error)
+        if isinstance(spec.get("train", {}), dict):
+            spec["train"] = {**spec.get("train", {}), "epochs": epochs}
     result = _run_or_exit(spec, out_dir=out_dir, progress=progress)
     click.echo("\n" + format_table(result.summary["results"]))
     click.echo(f"\nrun folder: {result.folder}")
