@@ -41,15 +41,35 @@ def test_rule_follows_the_gradient_direction_in_the_linear_single_output_limit()
     """Linear network, one differential output: (M_C - M_F) / eta is (almost) parallel to the MSE
     gradient (Stern et al. 2021). Not exactly: the plant holds the output pair's common mode at its
     free value while clamping the difference, which adds a small common-mode term."""
-    model = _model(out=1, diode_low_V=-100.0)
+    model = _model(out=1, diode_low_V=-0.2)  # never conducts: a linear network
     x, y = _batch(out=1)
     true = estimate_gradients(InSilico(), model, x, y, nn.functional.mse_loss)
     cosines = []
     for eta in (1e-3, 0.5):
         est = estimate_gradients(CoupledLearning(eta=eta), model, x, y, nn.functional.mse_loss)
         cosines.append(compare_gradients(est, true)["overall"]["cosine"])
-    assert cosines[0] > 0.999 and cosines[1] > 0.95
+    assert cosines[0] > 0.999 and cosines[1] > 0.85
     assert cosines[0] > cosines[1]  # closer to the gradient as eta -> 0
+
+
+def _norm(grads):
+    return sum(float(v.norm() ** 2) for k, v in grads.items() if "conductance" in k) ** 0.5
+
+
+def test_the_one_over_eta_scale_makes_the_rule_independent_of_eta():
+    """(M_C - M_F) grows linearly with the clamp step eta; Stern's 1/eta makes the estimate the same
+    for every small eta (a fixed multiple of the gradient: the network's output stiffness, in
+    siemens). Fails if the 1/eta is removed (the estimates would differ tenfold)."""
+    model = _model(out=1, diode_low_V=-0.2)
+    x, y = _batch(out=1)
+    true = estimate_gradients(InSilico(), model, x, y, nn.functional.mse_loss)
+    small = estimate_gradients(CoupledLearning(eta=1e-3), model, x, y, nn.functional.mse_loss)
+    large = estimate_gradients(CoupledLearning(eta=1e-2), model, x, y, nn.functional.mse_loss)
+    assert _norm(small) == pytest.approx(_norm(large), rel=0.01)
+    stiffness = _norm(small) / _norm(true)  # siemens: the conductance the outputs see
+    plant = model[0].plant
+    lo, hi = plant.conductance_range_S
+    assert lo < stiffness < hi * (plant.hidden[-1] + 2)
 
 
 def test_rule_is_a_descent_direction_for_a_nonlinear_network():
@@ -75,8 +95,9 @@ def test_learns_iris():
     from pnnlab.data.tabular import load_iris
     data = load_iris(seed=0)
     plant = ResistiveNetworkPlant(in_features=4, out_features=3, hidden=(16,))
-    model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), ChannelAffine(3, scale=10.0))
-    train(model, CoupledLearning(eta=0.1), data, epochs=60, lr=0.05, batch_size=32, evaluate_every=60)
+    model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), ChannelAffine(3, scale=50.0))
+    # eta small enough that the clamped outputs stay inside the 0.2 V read range
+    train(model, CoupledLearning(eta=0.003), data, epochs=60, lr=0.05, batch_size=32, evaluate_every=60)
     assert evaluate(model, data.x_test, data.y_test)["accuracy"] >= 0.9
 
 
