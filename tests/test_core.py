@@ -374,3 +374,16 @@ def test_methods_that_would_work_are_only_those_that_can_train_the_model():
     # a frozen Linear does not count
     frozen = nn.Linear(2, 2).requires_grad_(False)
     assert NeedsDigitalModule(nn.Linear).missing_in(nn.Sequential(model, frozen)) is not None
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 0.02])
+def test_conformance_catches_a_true_twin_that_is_the_nominal_one(noise_std):
+    from pnnlab.testing import check_true_twin
+
+    class Mislabelled(TanhPlant):
+        def true_twin(self):  # the old ambiguity: "ideal" twin = design values
+            return self.nominal_twin()
+
+    check_true_twin(TanhPlant(error_std=0.3, noise_std=noise_std))
+    with pytest.raises(AssertionError, match="true_twin"):
+        check_true_twin(Mislabelled(error_std=0.3, noise_std=noise_std))

@@ -68,6 +68,37 @@ def check_plant(plant: Plant, *, batch: int = 5) -> None:
     if isinstance(plant, Simulated):
         check_twin(plant.nominal_twin(), plant)
         check_twin(plant.true_twin(), plant)
+        check_true_twin(plant)
+
+
+def check_true_twin(plant: Plant, *, batch: int = 64, factor: float = 2.0) -> None:
+    """``plant.true_twin()`` is the plant's hidden physics with noise off: it matches the plant's
+    output to rounding where the plant is noiseless, and otherwise lies within the plant's own noise.
+
+    Two plant calls with independent generators give y1, y2 and the true twin t. A noiseless plant
+    (y1 == y2) must give t == y1 (relative tolerance 1e-4). A noisy one must satisfy
+    mean|y1 - t|^2 <= factor * mean|y1 - y2|^2 / 2: for the true physics both sides estimate the
+    noise variance, while a twin that misses part of the truth adds its error to the left side.
+    (Only noise that the per-call generator draws can be told apart this way.)"""
+    name = type(plant).__name__
+    x = plant.example_inputs(batch, generator=torch.Generator().manual_seed(11))
+    controls = plant.initial_controls(generator=torch.Generator().manual_seed(12))
+    y1 = plant(x, controls, generator=torch.Generator().manual_seed(13)).double()
+    y2 = plant(x, controls, generator=torch.Generator().manual_seed(14)).double()
+    with torch.no_grad():
+        t = plant.true_twin()(x, controls).double()
+    scale = float(y1.abs().max()) or 1.0
+    if torch.equal(y1, y2):
+        error = float((t - y1).abs().max())
+        if error > 1e-4 * scale + 1e-12:
+            _fail(f"{name}.true_twin() differs from the noiseless plant output by {error:.3g} (output scale "
+                  f"{scale:.3g}); true_twin() must be the hidden physics with noise off")
+        return
+    noise = float((y1 - y2).pow(2).mean()) / 2
+    miss = float((y1 - t).pow(2).mean())
+    if miss > factor * noise:
+        _fail(f"{name}.true_twin() is further from the plant (mean square {miss:.3g}) than the plant's own "
+              f"noise explains ({noise:.3g}); true_twin() must be the hidden physics with noise off")
 
 
 def check_twin(twin: Twin, plant: Plant, *, batch: int = 4) -> None:
