@@ -91,7 +91,7 @@ METHODS = Registry("method", [
     Entry("pat", "methods.physics_aware:PhysicsAwareTraining",
           "physics-aware training: plant forward pass, twin backward pass (Wright et al. 2022)"),
     Entry("ideal", "methods.ideal:IdealBackprop",
-          "upper bound: backpropagation through a noiseless, mismatch-free plant copy"),
+          "upper bound: backpropagation through the plant's true physics with noise off"),
     Entry("equilibrium_propagation", "methods.equilibrium_propagation:EquilibriumPropagation",
           "equilibrium propagation: gradients from free and nudged relaxations of an energy-based plant"),
     Entry("coupled_learning", "methods.coupled_learning:CoupledLearning",
