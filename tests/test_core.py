@@ -387,3 +387,16 @@ def test_conformance_catches_a_true_twin_that_is_the_nominal_one(noise_std):
     check_true_twin(TanhPlant(error_std=0.3, noise_std=noise_std))
     with pytest.raises(AssertionError, match="true_twin"):
         check_true_twin(Mislabelled(error_std=0.3, noise_std=noise_std))
+
+
+def test_the_true_physics_is_asked_afresh_so_a_changing_truth_is_followed():
+    model = two_layer(error_std=0.3)
+    layer = model[0]
+    x = torch.randn(5, 3)
+    with executing(pnnlab.OnTrueTwin()):
+        before = layer(x).detach()
+    layer.plant._error += 0.5  # the device drifted (or was reprogrammed) since
+    with executing(pnnlab.OnTrueTwin()):
+        after = layer(x).detach()
+    torch.testing.assert_close(after, layer.plant(x, layer.control_values()))
+    assert not torch.allclose(before, after)

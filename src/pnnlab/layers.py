@@ -113,7 +113,6 @@ class PhysicalLayer(nn.Module):
                              f"{plant.in_features}->{plant.out_features}; build the twin for this plant.")
         self.plant = plant
         object.__setattr__(self, "_twin", twin)
-        object.__setattr__(self, "_true", None)
         specs = plant.control_specs()
         init = dict(initial_controls) if initial_controls is not None else plant.initial_controls()
         init = plant.validate_controls(init)
@@ -146,13 +145,13 @@ class PhysicalLayer(nn.Module):
         return self._twin
 
     def true_twin(self) -> Twin:
-        """The plant's hidden physics with noise off (cached). For diagnostics and the ideal bound only."""
+        """The plant's hidden physics with noise off *now* (``plant.true_twin()``, asked afresh on every
+        call, since the truth of a drifting or reprogrammed plant changes). For diagnostics and the
+        ideal bound only."""
         if not isinstance(self.plant, Simulated):
             raise RuntimeError(f"{self.plant.describe()} is not a simulated plant, so its true physics is "
                                f"unknown; the true gradient and the ideal bound need a simulated plant.")
-        if self._true is None:
-            object.__setattr__(self, "_true", self.plant.true_twin())
-        return self._true
+        return self.plant.true_twin()
 
     def control_values(self) -> dict[str, torch.Tensor]:
         """Current physical control values (differentiable with respect to the raw parameters)."""
