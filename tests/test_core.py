@@ -400,3 +400,13 @@ def test_the_true_physics_is_asked_afresh_so_a_changing_truth_is_followed():
         after = layer(x).detach()
     torch.testing.assert_close(after, layer.plant(x, layer.control_values()))
     assert not torch.allclose(before, after)
+
+
+def test_conformance_catches_a_plant_that_ignores_the_call_generator():
+    class Stubborn(TanhPlant):
+        def _measure(self, x, controls, generator):
+            return super()._measure(x, controls, self._generator)  # evaluation would change training
+
+    check_plant(TanhPlant(noise_std=0.01))
+    with pytest.raises(AssertionError, match="drew from its own generator"):
+        check_plant(Stubborn(noise_std=0.01))

@@ -47,6 +47,13 @@ def check_plant(plant: Plant, *, batch: int = 5) -> None:
         _fail(f"{name}'s meter did not count the call (1 query, {batch} samples): {before} -> {after}")
     if after["device_seconds"] < before["device_seconds"] or after["joules"] < before["joules"]:
         _fail(f"{name}'s meter went backwards")
+    # a call that brings its own generator (as evaluation does) must leave the plant's own noise stream
+    # alone once the controls are set, or evaluating would change the training that follows
+    own = plant._generator.get_state()
+    plant(plant.example_inputs(batch), controls, generator=torch.Generator().manual_seed(1))
+    if not torch.equal(own, plant._generator.get_state()):
+        _fail(f"{name} drew from its own generator although the call passed one: measurement noise must "
+              f"come from the per-call generator (device state from a generator the plant owns apart)")
     for bad, why in ((torch.full((batch, plant.in_features), float("nan")), "NaN inputs"),
                      (torch.zeros(batch, plant.in_features + 1), "a wrong input width")):
         try:
