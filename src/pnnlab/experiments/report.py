@@ -61,7 +61,7 @@ def plot_accuracy_vs_queries(metrics_path: str | Path, out_path: str | Path) -> 
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("test accuracy measured on the plant (the ideal bound on its mismatch-free copy)", fontsize=9)
+    fig.suptitle("test accuracy measured on the plant (the ideal bound on the true physics, noise off)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out_path, dpi=120)
     plt.close(fig)

@@ -110,7 +110,7 @@ class Method(abc.ABC):
     plant_queries_per_step: ClassVar[str] = ""
     #: True for methods that change parameters themselves instead of filling .grad
     updates_parameters: ClassVar[bool] = False
-    #: True for reference methods no hardware can reach (the ideal, mismatch-free copy)
+    #: True for reference methods no hardware can reach (the ideal bound on the true physics, noise off)
     upper_bound: ClassVar[bool] = False
     #: where accuracy is measured after training; always the plant, except for the ideal bound
     evaluation: ClassVar[Execution] = OnPlant()
