@@ -223,6 +223,15 @@ def test_memristive_true_twin_reads_the_device_state_at_call_time():
     y_later = plant(x, controls)
     assert float((y_later - y).abs().max()) > 1e-6
     assert torch.allclose(twin(x, controls), y_later, atol=1e-12)
+    # a pending change: the true twin predicts what the (cycle-noise-free) devices will hold once pulsed
+    quiet = _plant(device=dataclasses.replace(device, cycle_noise=0.0), dtype=torch.float64, tolerance_V=1e-12)
+    quiet(x, controls)
+    new = {k: v.clone() for k, v in controls.items()}
+    new["conductance_0"] = (new["conductance_0"] + 7.3 * TAOX_YI_2023.step_up * TAOX_YI_2023.range_S).clamp(
+        max=TAOX_YI_2023.g_max_S)
+    predicted = quiet.true_twin()(x, new)
+    assert torch.allclose(quiet(x, new), predicted, atol=1e-12)
+    assert quiet.pulses > 0
 
 
 # ---- operating regime: bounded voltages, low dissipation -------------------------------------------

@@ -282,8 +282,14 @@ def measure_energy(model: nn.Module, method, x: torch.Tensor, y: torch.Tensor, *
         return float(sum(p.pulses for p in plants))
 
     def flush():
-        for layer in layers:
-            layer.plant.program({k: v.detach() for k, v in layer.control_values().items()})
+        # program the current targets; a second round sends the controller's corrections (with
+        # unequal up/down steps a rounded step can leave a residue worth one pulse the other way)
+        for _ in range(3):
+            before = pulses()
+            for layer in layers:
+                layer.plant.program({k: v.detach() for k, v in layer.control_values().items()})
+            if pulses() == before:
+                break
 
     flush()
     start, p0 = _ledgers(plants), pulses()

@@ -602,8 +602,9 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     def _program(self, controls):
         if self._arrays is None:
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
+        # programming noise is device state: each array draws it from its own generator
         return program_arrays(((array, controls[f"conductance_{l}"]) for l, array in enumerate(self._arrays)),
-                              self._generator, self.meter)
+                              None, self.meter)
 
     def wait(self, seconds: float) -> None:
         """Let time pass (memristor drift)."""
@@ -625,27 +626,16 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     def _true_conductances(self, controls):
         """Differentiable true conductances for the requested ``controls``, noise off, device state now.
 
-        Without a device: requested x the hidden static gain. With memristors: the true conductance
-        now (drift, stuck devices, every past pulse's real effect) plus the part of the request not
-        yet programmed, taken at its requested size (a query would round it to whole pulses through
-        the soft-bounded response, which this does not model); an array never programmed is written
-        exactly (write-verify without write noise); stuck devices do not move."""
+        Without a device: requested x the hidden static gain. With memristors: what each array would
+        hold right after programming towards the request now, with its programming noise off
+        (:meth:`MemristorArray.programmed_conductance`: every past pulse's real effect, drift and
+        relaxation to date, the soft-bounded response to the pending pulses, stuck devices, each
+        device's own bounds)."""
         dtype = self.design.dtype
-        out = []
-        for l in range(len(self._shapes)):
-            c = controls[f"conductance_{l}"].to(dtype)
-            if self._arrays is None:
-                out.append(c * self._gain[l])
-                continue
-            array = self._arrays[l]
-            now = array.conductance().to(dtype)
-            g = c if array.nominal is None else now + (c - array.nominal.to(dtype))
-            stuck = getattr(array, "_stuck", None)  # the array's stuck devices (part of the hidden truth)
-            if stuck is not None:
-                g = torch.where(stuck, now, g)
-            lo, hi = array.device.g_min_S, array.device.g_max_S
-            out.append(g.clamp(lo, hi))
-        return out
+        if self._arrays is None:
+            return [controls[f"conductance_{l}"].to(dtype) * self._gain[l] for l in range(len(self._shapes))]
+        return [array.programmed_conductance(controls[f"conductance_{l}"].to(dtype)).to(dtype)
+                for l, array in enumerate(self._arrays)]
 
     def _node_degrees(self):
         """Devices attached to every free node (conductances + diodes) and to every source line."""
