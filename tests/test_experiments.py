@@ -236,24 +236,26 @@ def test_a_run_failing_while_training_exits_1_with_one_line(tmp_path, monkeypatc
 
 
 def test_sigterm_marks_the_run_failed(tmp_path):
+    """A real process (the command line) receives SIGTERM mid-training: the folder says failed, the
+    command prints one line and exits 143, no traceback."""
     import os
     import signal
     import subprocess
     import sys
     import time
-    script = (
-        "import torch; torch.set_num_threads(1)\n"
-        "from pnnlab.experiments import run\n"
-        f"run({{'name': 'long', 'data': {{'name': 'iris'}}, 'model': {{'name': 'oscillator_classifier'}},"
-        f" 'method': {{'name': 'pat'}}, 'train': {{'epochs': 100000, 'batch_size': 8}}}}, out_dir={str(tmp_path)!r})\n"
-    )
+    spec_file = tmp_path / "long.toml"
+    spec_file.write_text('name = "long"\n[data]\nname = "iris"\n[model]\nname = "oscillator_classifier"\n'
+                         '[method]\nname = "pat"\n[train]\nepochs = 100000\nbatch_size = 8\n')
+    out = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "pnnlab.cli", "run", str(spec_file), "--out", str(out),
+                                "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:  # wait until training has started
-            folders = list(tmp_path.iterdir())
-            if folders and (folders[0] / "metrics.jsonl").exists() and (folders[0] / "metrics.jsonl").stat().st_size:
+            folders = list(out.iterdir()) if out.exists() else []
+            metrics = folders[0] / "metrics.jsonl" if folders else None
+            if metrics is not None and metrics.exists() and metrics.stat().st_size:
                 break
             time.sleep(0.2)
         else:
@@ -265,8 +267,9 @@ def test_sigterm_marks_the_run_failed(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0
-    assert b"RunTerminated" in stderr
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and stderr.strip().count("\n") == 0
+    assert "interrupted (SIGTERM)" in stderr and "marked failed" in stderr
     status = json.loads((folders[0] / "status.json").read_text())
     assert status["status"] == "failed" and "SIGTERM" in status["error"]
     assert "RunTerminated" in (folders[0] / "error.txt").read_text()
