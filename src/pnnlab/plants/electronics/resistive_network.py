@@ -43,7 +43,8 @@ stationarity condition of the network's *co-content*
            (+ 1/2 g_d relu(V - theta_high)^2) - sum_outputs I_k V_k,
 
 (I_k currents injected into output nodes, the nudge), a convex piecewise-quadratic function of the
-free node voltages. Its minimum is found by *exact block coordinate descent* (Scellier 2024): the free
+free node voltages. Its minimum is found by *block coordinate descent* with each block minimised in
+closed form (Scellier 2024): the free
 layers form a bipartite chain, so all nodes of every other layer are conditionally independent and
 each node's 1-D problem is solved in closed form,
 
@@ -230,7 +231,7 @@ def _bias_pair(bias_V, B, dtype):
 
 def settle(sources, G, diodes, *, bias_V, force=None, clamp=None, init=None, tolerance_V=1e-6,
            max_sweeps=1000) -> SteadyState:
-    """Steady state of the network by exact block coordinate descent (no autograd needed), to the
+    """Steady state of the network by block coordinate descent (closed-form blocks, no autograd), to the
     KCL tolerance of the module docstring; warns (:class:`SteadyStateNotReached`) if ``max_sweeps``
     run out first.
 
