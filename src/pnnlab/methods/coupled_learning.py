@@ -18,6 +18,12 @@ Algorithm (per physical layer, per batch)
    ``.grad`` and the optimizer supplies alpha; on a memristive plant the new conductances become
    programming pulses at the next query.
 
+Scale: (M_C - M_F) grows linearly with eta, so the 1/eta makes the estimate independent of small eta;
+it is then the loss gradient times the network's output stiffness (a conductance, siemens), not the
+gradient itself: use an optimizer that is insensitive to the scale (Adam) or fold it into the
+learning rate. The clamp step eta B |dL/dy| is in volts for a loss on volts; keep it well inside the
+plant's read range (a resistive network warns when clamped nodes leave it).
+
 Unlike equilibrium propagation's force, the clamp is a hard constraint: the estimate is a descent
 direction of the loss with a positive-definite output metric (the network's output stiffness), equal
 to the gradient only up to that metric, and is exact only as eta -> 0 for linear networks

@@ -28,8 +28,10 @@ Algorithm (per physical layer, per batch)
    the optimizer's new conductances become programming pulses at the next query (see
    :mod:`pnnlab.plants.electronics.memristor`): the update is never an exact float write.
 
-Only what the plant measures is used: outputs, node voltages (local measurements) and the plant's
-response to injected currents. No twin and no hidden truth.
+Only what the plant measures is used: outputs, the *measured* (noisy) node voltages (local
+measurements, through ``plant.energy_gradients``) and the plant's response to injected currents. No
+twin and no hidden truth. The nudge ``beta u B |dL/dy|`` must stay well inside the plant's operating
+range (a resistive network warns when nudged nodes leave its read range).
 
 Simplification: the nudge linearises the loss at the free state (a fixed current injection). The
 estimate's limit beta -> 0 is the same; for MSE the exact nudge would be a conductance to the target.
