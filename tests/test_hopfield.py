@@ -90,3 +90,26 @@ def test_validation():
         HopfieldPlant(sizes=(3, 2))
     with pytest.raises(TypeError, match="dtype"):
         HopfieldPlant(sizes=(3, 4, 2), dtype=torch.int32)
+
+
+def test_true_twin_is_the_design_model_and_equals_the_plant():
+    """The abstract Hopfield plant has no hidden truth and no noise: true and nominal twins agree with it."""
+    plant = _plant()
+    controls = {k: v.double() for k, v in plant.initial_controls().items()}
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    y = plant(x, controls)
+    assert torch.allclose(plant.true_twin()(x, controls), y, atol=1e-9)
+    assert torch.allclose(plant.nominal_twin()(x, controls), y, atol=1e-9)
+
+
+def test_relaxation_reports_its_residual_and_warns_at_the_sweep_limit():
+    from pnnlab.plants.hopfield import RelaxationNotConverged
+    plant = _plant()
+    controls = {k: 2 * v for k, v in plant.initial_controls().items()}
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    state = plant.relax(x, controls)
+    assert state.residual < 1e-13
+    plant.max_sweeps = 1
+    with pytest.warns(RelaxationNotConverged, match="residual"):
+        short = plant.relax(x, controls)
+    assert short.residual > 1e-13
