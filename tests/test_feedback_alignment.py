@@ -121,3 +121,24 @@ def test_dfa_explains_unsupported_models():
                                        nn.functional.cross_entropy)
     with pytest.raises(TypeError, match="derivative"):
         AugmentedDFA(derivative=3)
+
+
+def test_fa_and_dfa_are_model_based_augmented_dfa_is_not():
+    """On a physical model FA and DFA send the error through the twin's Jacobian (model-based, as the
+    benchmarks label them): a different twin changes their encoder update. Augmented DFA's update
+    does not depend on the twin at all (model-free)."""
+    model = build_fibre_mlp(in_features=6, n_classes=3, encoder_width=4, camera_pixels=8, n_modes=100,
+                            slm=SLM.ideal(), camera=Camera.ideal())
+    other = build_fibre_mlp(in_features=6, n_classes=3, encoder_width=4, camera_pixels=8, n_modes=100,
+                            slm=SLM.ideal(), camera=Camera.ideal(), seed=5)
+    x, y = _task(16)
+    physical = model[1]
+    own_twin, wrong_twin = physical.twin, other[1].twin
+    for make, model_based in ((lambda: FeedbackAlignment(seed=0), True), (lambda: DirectFeedbackAlignment(seed=0), True),
+                              (lambda: AugmentedDFA(seed=0), False)):
+        physical.set_twin(own_twin)
+        g_own = estimate_gradients(make(), model, x, y)["0.weight"]
+        physical.set_twin(wrong_twin)
+        g_wrong = estimate_gradients(make(), model, x, y)["0.weight"]
+        assert torch.allclose(g_own, g_wrong) != model_based
+    physical.set_twin(own_twin)
