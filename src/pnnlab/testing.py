@@ -7,6 +7,7 @@ registered one. Each check raises ``AssertionError`` with a message saying what 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -142,7 +143,7 @@ def check_method(method, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     for p in params:
         p.grad = None
     loss = method.step(model, x, y, loss_fn)
-    if not isinstance(loss, float) or loss != loss:
+    if not isinstance(loss, float) or not math.isfinite(loss):
         _fail(f"{name}.step must return the batch loss as a finite float, got {loss!r}")
     if method.updates_parameters:
         if all(torch.equal(a, p.detach()) for a, p in zip(snapshot, params)):
