@@ -199,7 +199,7 @@ def main():
         for name, r in rows.items():
             if name == "fibre":
                 continue
-            diff = 100 * (statistics.mean(base) - statistics.mean(r["selected"]))
+            diff = round(100 * (statistics.mean(base) - statistics.mean(r["selected"])), 6) + 0.0
             sd = 100 * max(statistics.stdev(base) if len(base) > 1 else 0.0,
                            statistics.stdev(r["selected"]) if len(r["selected"]) > 1 else 0.0)
             flag = []
