@@ -36,7 +36,8 @@ from ..plants.mechanics.oscillators import CoupledOscillatorPlant, OscillatorMis
 __all__ = ["AmplitudeEncoding", "MISMATCH_PRESETS", "PadAtRest", "RandomSineMap", "ReadLast",
            "RECOMMENDED_TRAINING", "build_oscillator_classifier", "build_oscillator_random_features"]
 
-#: Adam settings used by the digits benchmark (benchmarks/bench_pat_oscillators.py).
+#: Adam settings for digits; benchmarks/bench_pat_oscillators.py uses the epochs and batch size and tunes
+#: the learning rate per method on validation (its TUNED_LR).
 RECOMMENDED_TRAINING = {"epochs": 30, "lr": 0.02, "batch_size": 32}
 
 

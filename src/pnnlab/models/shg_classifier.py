@@ -41,8 +41,9 @@ __all__ = ["BinNormalise", "LogRatio", "MISMATCH_PRESETS", "NOISE_PRESETS", "REC
            "RandomQuadraticPower", "SigmoidEncoding", "build_shg_classifier", "build_shg_random_features",
            "mismatch_from", "noise_from"]
 
-#: Adam settings used by ``pnnlab demo`` and benchmarks/bench_pat_vowels.py (vowels, 7 classes).
-#: (about 8-12 s per run on one CPU thread; measured PAT ~94 %, in-silico ~60 %, ideal ~94 %).
+#: Adam settings used by ``pnnlab demo`` (vowels, 7 classes; about 8-12 s per run on one CPU thread).
+#: benchmarks/bench_pat_vowels.py uses the epochs and batch size and tunes the learning rate per method
+#: on validation (see its TUNED_LR and docs/substrates/shg.md for the measured figures).
 RECOMMENDED_TRAINING = {"epochs": 300, "lr": 0.005, "batch_size": 16}
 
 #: the detector noise of the ``"typical"`` preset (units of P_ref). Assumed: the exposure is set for the
