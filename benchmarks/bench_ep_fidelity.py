@@ -8,7 +8,10 @@ Two plants: an ideal network (no mismatch: the nominal twin is the truth), and a
 (10 % conductance variation, 10 mV diode threshold spread, 10 % diode conductance spread; read noise
 off so that the figures show bias, not noise). Every ``--every`` steps each estimator is evaluated on
 the same batch without changing the parameters. Cosines are over the conductances only (the
-read-out gradient is exact for every method and would flatter the physical estimate).
+read-out gradient is exact for every method and would flatter the physical estimate). On the
+mismatched network EP's relative error includes the hidden static conductance gain: EP measures
+dL/dG at the actual conductances, while the true gradient with respect to the *requested*
+conductance carries that gain (unknowable in situ), so compare cosines there.
 
 Run: python benchmarks/bench_ep_fidelity.py [--steps 60] [--every 20] [--smoke]
 """
