@@ -280,3 +280,14 @@ def test_contrastive_local_trains_through_an_unknown_fibre_without_touching_it()
     assert final > 0.85 and final > start
     after = [p.detach() for layer in physical_layers(model) for p in layer.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(controls, after))
+
+
+def test_no_step_on_a_non_finite_loss():
+    model = _tanh_net()
+    with torch.no_grad():
+        model.linears[0].weight[0, 0] = float("nan")
+    before = [p.detach().clone() for p in model.linears[0].parameters()]
+    with pytest.raises(FloatingPointError, match="no step was taken"):
+        PhysicalLocalLearning().step(model, *_blobs(6, d=4), None)
+    after = list(model.linears[0].parameters())
+    assert torch.equal(after[1], before[1]) and torch.equal(after[0][1:], before[0][1:])

@@ -135,6 +135,10 @@ class PhysicalLocalLearning(Method):
                 for _ in range(self.inner_steps):
                     g = model.goodness(i, linear(z))
                     loss = self.local_loss(g[:batch], g[batch:])
+                    if not bool(torch.isfinite(loss)):
+                        raise FloatingPointError(
+                            f"phyll: block {i}'s local loss is {float(loss.detach())} (non-finite measurements or "
+                            f"weights); no step was taken. Check the plant's outputs or lower lr (lr={self.lr}).")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
