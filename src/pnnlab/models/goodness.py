@@ -1,4 +1,5 @@
-"""Networks trained by layer-local goodness objectives (forward-forward, physical local learning).
+"""Networks trained by layer-local goodness objectives (forward-forward, contrastive local learning;
+the published PhyLL network, with the label inside the physics, is :class:`pnnlab.models.phyll.PhyLLNet`).
 
 A :class:`GoodnessNet` is an ordinary ``nn.Module`` with an explicit list of blocks. The input is the
 sample with its (candidate) label embedded, ``u = [f(x), s * onehot(c)]`` (Hinton 2022 overwrites the
