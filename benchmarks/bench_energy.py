@@ -36,7 +36,7 @@ def main():
     parser.add_argument("--hidden", type=int, nargs="*", default=[64, 700])
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5, help="training steps averaged in the table")
-    parser.add_argument("--beta", type=float, default=0.001)
+    parser.add_argument("--beta", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="tiny settings (a 64-16-10 network, 2 steps)")
     args = parser.parse_args()

@@ -42,7 +42,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--hidden", nargs="*", default=["8", "64", "256", "700", "1400", "256,256"],
                         help="hidden layer sizes, one network each; '256,256' is two hidden layers")
-    parser.add_argument("--beta", type=float, default=0.001)
+    parser.add_argument("--beta", type=float, default=1e-4)
     parser.add_argument("--smoke", action="store_true", help="two small networks, one repeat")
     args = parser.parse_args()
     if args.smoke:

@@ -32,11 +32,12 @@ RECOMMENDED_TRAINING = {"epochs": 30, "lr": 0.05, "batch_size": 32}
 
 def build_resistive_classifier(*, in_features: int, n_classes: int, hidden: tuple[int, ...] = (32,),
                                device: MemristorDevice | None = None, mismatch: ResistiveMismatch | None = None,
-                               gain: float = 50.0, dtype: torch.dtype = torch.float32, seed: int = 0,
+                               gain: float = 500.0, dtype: torch.dtype = torch.float32, seed: int = 0,
                                **plant_kwargs) -> nn.Sequential:
     """A resistive network with ``hidden`` diode-node layers and ``n_classes`` differential outputs,
     followed by a per-class digital gain (initialised to ``gain``, 1/V: the differential outputs of a
-    network read at +-0.2 V are tens of millivolts) and offset. Extra keyword arguments go to
+    network read at +-0.2 V are millivolts to tens of millivolts; 500 was chosen over 50 on seed 0's
+    digits validation split, with centred EP, ideal and memristive) and offset. Extra keyword arguments go to
     :class:`ResistiveNetworkPlant`."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes)
