@@ -67,6 +67,8 @@ __all__ = ["AIHWKIT_PERIPHERY", "CrossbarPeriphery", "CrossbarTrueTwin", "Crossb
 def _quantise(v: torch.Tensor, step: float) -> torch.Tensor:
     """Round to a multiple of ``step``; the gradient passes straight through (as in aihwkit's
     ``UniformQuantize``)."""
+    if not (v.requires_grad and torch.is_grad_enabled()):
+        return torch.round(v / step).mul_(step)
     return v + (torch.round(v / step) * step - v).detach()
 
 

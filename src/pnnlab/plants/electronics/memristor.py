@@ -263,6 +263,10 @@ HFOX_LI_2018 = MemristorDevice(g_min_S=5e-5, g_max_S=8e-4, step_up=0.02, step_do
                                       "relaxation from Falcone et al., arXiv:2502.04524 (2025), scaled")
 
 
+#: above this fraction of pulsed devices, apply_pulses computes every device (cheaper than gather/scatter)
+_DENSE_FRACTION = 0.5
+
+
 def _seed_from(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2 ** 62, (1,), generator=generator))
 
@@ -302,18 +306,28 @@ class MemristorArray:
                 else torch.zeros(self.shape, dtype=dtype))
         self._a_up = (2 * d.step_up * scale * (1 + beta)).clamp(1e-9, 0.99)
         self._a_down = (2 * d.step_down * scale * (1 - beta)).clamp(1e-9, 0.99)
+        # per-device constants of the n-pulse draw: ln(1 - a) and, for multiplicative noise,
+        # c = ln(1 + (a sigma / (1 - a))^2), the log-variance added per pulse
+        self._log_keep_up, self._log_keep_down = torch.log1p(-self._a_up), torch.log1p(-self._a_down)
+        sigma = d.cycle_noise
+        self._c_up = torch.log1p((self._a_up * sigma / (1 - self._a_up)) ** 2)
+        self._c_down = torch.log1p((self._a_down * sigma / (1 - self._a_down)) ** 2)
         self._nu = (d.drift_nu + d.drift_nu_spread * torch.randn(self.shape, generator=g, dtype=dtype)).clamp_min(0)
         self._g_min = d.g_min_S * lognormal(d.g_min_spread)
         self._g_max = torch.maximum(d.g_max_S * lognormal(d.g_max_spread), self._g_min + 0.1 * d.range_S)
+        self._g_range = self._g_max - self._g_min
         stuck = torch.rand(self.shape, generator=g, dtype=dtype) < d.stuck_fraction
         self._stuck = stuck
+        self._any_stuck = bool(stuck.any())
         self._stuck_value = (torch.rand(self.shape, generator=g, dtype=dtype) < 0.5).to(dtype)
         self._own_generator = torch.Generator().manual_seed(_seed_from(g))
         self._w = torch.zeros(self.shape, dtype=dtype)
         self._relax_xi = torch.zeros(self.shape, dtype=dtype)
         self._t_programmed = torch.zeros(self.shape, dtype=dtype)
         self._clock_s = 0.0
-        self._nominal: torch.Tensor | None = None  # controller's digital copy (siemens)
+        # controller's digital copy (siemens), kept in float64 so that the sub-step residual it carries
+        # is exact and a repeated request never triggers a spurious pulse through rounding
+        self._nominal: torch.Tensor | None = None
         #: counters for energy accounting (public: they are what the programming circuit counts)
         self.pulses = 0
         self.programming_energy_J = 0.0
@@ -332,18 +346,31 @@ class MemristorArray:
     def state(self) -> torch.Tensor:
         """True normalised state now (drift and relaxation at the current clock, stuck devices at their
         bound), in [0, 1] of each device's own range."""
+        return self._state_of(None)
+
+    def _state_of(self, idx: torch.Tensor | None) -> torch.Tensor:
+        """``state()`` of all devices (``idx`` None) or of the devices at flat indices ``idx`` (1-D)."""
+        def take(t):
+            return t if idx is None else t.reshape(-1)[idx]
+
         d = self.device
-        w = self._w
+        w = take(self._w)
         drifting = d.drift_nu != 0 or d.drift_nu_spread != 0
         relaxing = d.relaxation is not None and not d.relaxation.off()
         if drifting or relaxing:
-            elapsed = (self._clock_s - self._t_programmed).clamp_min(0)
+            elapsed = (self._clock_s - take(self._t_programmed)).clamp_min(0)
             if drifting:
-                w = w * (1 + elapsed / d.drift_t0_s).pow(-self._nu)
+                w = w * (1 + elapsed / d.drift_t0_s).pow(-take(self._nu))
             if relaxing:
                 r = d.relaxation
-                w = (w + r.mean(elapsed) + r.spread(elapsed) * self._relax_xi).clamp(0, 1)
-        return torch.where(self._stuck, self._stuck_value, w)
+                log_t = torch.log1p(elapsed / r.t0_s)
+                spread = r.spread_log * log_t
+                if r.spread_fast:
+                    spread = spread - r.spread_fast * torch.expm1(-elapsed / r.t0_s)
+                w = (w - r.mean_shift * log_t).addcmul_(spread, take(self._relax_xi)).clamp_(0, 1)
+        if self._any_stuck:
+            w = torch.where(take(self._stuck), take(self._stuck_value), w)
+        return w.clone() if w is self._w else w
 
     _drifted_w = state  # former private name
 
@@ -355,14 +382,15 @@ class MemristorArray:
     # ---- state --------------------------------------------------------------------------------
     def conductance(self) -> torch.Tensor:
         """The true conductance now (drift and relaxation included, no read noise), in siemens."""
-        return self._g_min + (self._g_max - self._g_min) * self.state()
+        return torch.addcmul(self._g_min, self._g_range, self.state())
 
     def read(self, generator: torch.Generator) -> torch.Tensor:
         """One read of every device: true conductance times (1 + read noise), the noise drawn from the
         caller's ``generator`` (measurement noise)."""
         g = self.conductance()
         if self.device.read_noise:
-            g = g * (1 + self.device.read_noise * torch.randn(self.shape, generator=generator, dtype=self.dtype))
+            noise = torch.randn(self.shape, generator=generator, dtype=self.dtype)
+            g = g.addcmul_(g, noise, value=self.device.read_noise)
         return g
 
     @property
@@ -371,9 +399,10 @@ class MemristorArray:
         return self._nominal
 
     def pulse_counts(self, target_S: torch.Tensor) -> torch.Tensor:
-        """The signed pulse counts the controller would send to reach ``target_S`` (needs a first write)."""
+        """The signed pulse counts (float64) the controller would send to reach ``target_S`` (needs a
+        first write)."""
         d = self.device
-        delta = target_S.detach().to(self.dtype) - self._nominal
+        delta = target_S.detach().double() - self._nominal
         up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
         return torch.where(delta >= 0, torch.round(delta / up_S), -torch.round(-delta / down_S))
 
@@ -393,11 +422,11 @@ class MemristorArray:
         if self._nominal is None:
             w = ((target - g_lo) / (g_hi - g_lo)).clamp(0, 1)
         else:
-            delta = target - self._nominal
+            delta = (target.double() - self._nominal).to(self.dtype)
             up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
             up = delta.detach() >= 0
             n_c = torch.where(up, delta / up_S, delta / down_S)       # signed, continuous
-            n = self.pulse_counts(target)
+            n = self.pulse_counts(target).to(self.dtype)
             n = n + (n_c - n_c.detach())
             w0 = self.state()
             a = torch.where(up, self._a_up, self._a_down)
@@ -419,7 +448,7 @@ class MemristorArray:
         self._w = w.clamp(0, 1)
         self._t_programmed = torch.full(self.shape, self._clock_s, dtype=self.dtype)
         self._relax_xi = self._relaxation_draw(gen)
-        self._nominal = target_S.to(self.dtype).clone()
+        self._nominal = target_S.detach().double().clone()
 
     def _relaxation_draw(self, generator):
         r = self.device.relaxation
@@ -442,7 +471,7 @@ class MemristorArray:
         if not bool((n != 0).any()):
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
         up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
-        self._nominal = self._nominal + torch.where(n > 0, n * up_S, n * down_S)
+        self._nominal = self._nominal + torch.where(n > 0, n * up_S, n * down_S)   # float64
         self.apply_pulses(n, generator)
         count = int(n.abs().sum())
         rows = self.shape[0] if len(self.shape) > 1 else 1
@@ -457,39 +486,67 @@ class MemristorArray:
     def apply_pulses(self, n: torch.Tensor, generator: torch.Generator | None = None) -> None:
         """Apply ``n`` pulses to every device (n > 0 SET, n < 0 RESET), with the n-pulse statistics of
         the soft-bounds model (module docstring). The noise comes from the array's own generator
-        unless one is given."""
+        unless one is given. Only the devices that receive pulses are computed."""
         d = self.device
         gen = generator if generator is not None else self._own_generator
-        n = n.to(self.dtype)
-        moved = (n != 0) & ~self._stuck
-        w0 = self.state()  # drift and relaxation up to now are frozen into the state at programming
+        n = n.to(self.dtype).reshape(-1)
+        moved = n != 0
+        if self._any_stuck:
+            moved &= ~self._stuck.reshape(-1)
+        count = int(moved.sum())
+        if count == 0:
+            return
+        # many moved devices: compute all of them densely; few: only those (gather / scatter)
+        idx = None if count > _DENSE_FRACTION * moved.numel() else moved.nonzero().squeeze(1)
+
+        def take(t):
+            return t.reshape(-1) if idx is None else t.reshape(-1)[idx]
+
+        n = take(n)
+        w0 = self._state_of(idx).reshape(-1)  # drift and relaxation up to now are frozen into the state
         up = n > 0
-        a = torch.where(up, self._a_up, self._a_down)
         fixed = up.to(self.dtype)                      # fixed point: 1 for SET, 0 for RESET
         k = n.abs()
-        decay = (1 - a).pow(k)
+
+        def pick(up_values, down_values):
+            return torch.where(up, take(up_values), take(down_values))
+
+        log_decay = k * pick(self._log_keep_up, self._log_keep_down)   # ln (1 - a)^k
         sigma = d.cycle_noise
         if sigma and d.multiplicative_cycle_noise:
-            # u = |fixed - w| is multiplied by n i.i.d. factors (1 - a - a sigma xi): exact mean and
-            # variance, log-normal shape
-            s2 = k * torch.log1p((a * sigma / (1 - a)) ** 2)
-            factor = decay * torch.exp(s2.sqrt() * torch.randn(self.shape, generator=gen, dtype=self.dtype) - 0.5 * s2)
-            w = fixed + factor * (w0 - fixed)
+            # u = |fixed - w| is multiplied by k i.i.d. factors (1 - a - a sigma xi): exact mean and
+            # variance, log-normal shape: u_k = u_0 (1 - a)^k exp(sqrt(k c) xi - k c / 2)
+            s2 = k * pick(self._c_up, self._c_down)
+            xi = torch.randn(n.shape, generator=gen, dtype=self.dtype)
+            factor = torch.exp(log_decay.sub_(s2, alpha=0.5).addcmul_(s2.sqrt_(), xi))
+            w = (w0 - fixed).mul_(factor).add_(fixed)
         else:
+            decay = torch.exp(log_decay)
             w = fixed + decay * (w0 - fixed)
             if sigma:
-                step = torch.where(up, torch.full_like(a, d.step_up), torch.full_like(a, d.step_down))
-                s = sigma * step
-                var = s ** 2 * (1 - decay ** 2) / (1 - (1 - a) ** 2).clamp_min(1e-12)
-                w = w + var.sqrt() * torch.randn(self.shape, generator=gen, dtype=self.dtype)
-        w = w.clamp(0, 1)
+                a = pick(self._a_up, self._a_down)
+                step = torch.where(up, d.step_up, d.step_down).to(self.dtype)
+                var = (sigma * step) ** 2 * (1 - decay ** 2) / (1 - (1 - a) ** 2).clamp_min(1e-12)
+                w = w + var.sqrt() * torch.randn(n.shape, generator=gen, dtype=self.dtype)
+        w = w.clamp_(0, 1)
         # devices that received pulses start a new retention period; the others keep their stored
         # state, programming time and relaxation draw, so their drift continues undisturbed
-        self._w = torch.where(moved, w, self._w)
-        self._t_programmed = torch.where(moved, torch.full_like(self._t_programmed, self._clock_s),
-                                         self._t_programmed)
-        if d.relaxation is not None and bool(moved.any()):
-            self._relax_xi = torch.where(moved, self._relaxation_draw(gen), self._relax_xi)
+        r = d.relaxation
+        relax_draw = r is not None and (r.spread_log or r.spread_fast)
+        if idx is None:
+            m = moved.reshape(self.shape)
+            self._w = torch.where(m, w.reshape(self.shape), self._w)
+            self._t_programmed = self._t_programmed.masked_fill(m, self._clock_s)
+            if relax_draw:
+                self._relax_xi = torch.where(m, torch.randn(self.shape, generator=gen, dtype=self.dtype),
+                                             self._relax_xi)
+        else:
+            for name in ("_w", "_t_programmed", "_relax_xi"):
+                setattr(self, name, getattr(self, name).contiguous())
+            self._w.view(-1)[idx] = w
+            self._t_programmed.view(-1)[idx] = self._clock_s
+            if relax_draw:
+                self._relax_xi.view(-1)[idx] = torch.randn(idx.shape, generator=gen, dtype=self.dtype)
 
     def __repr__(self) -> str:
         return f"MemristorArray(shape={self.shape}, device={self.device.name!r})"
