@@ -337,3 +337,13 @@ def test_device_validation():
         MemristorCrossbarPlant(in_features=2, out_features=2, device="HfOx")
     ideal = TAOX_YI_2023.ideal()
     assert ideal.relaxation is None and ideal.up_down_spread == 0 and ideal.g_max_spread == 0
+
+
+def test_write_verify_lands_within_the_write_noise():
+    device = MemristorDevice(write_noise=0.02)
+    N = 30000
+    a, _ = _array(device, shape=(N,))
+    _write_w(a, torch.full((N,), 0.5, dtype=torch.float64))
+    err = a.state() - 0.5
+    assert float(err.std()) == pytest.approx(0.02, rel=0.03)
+    assert abs(float(err.mean())) < 5 * 0.02 / math.sqrt(N)
