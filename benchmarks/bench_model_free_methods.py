@@ -35,7 +35,8 @@ initialisation and the batch order; mean +- sd over them. Before training, each 
 fidelity to the true gradient (backprop through the fibre's true physics, noise off) is printed for
 seed 1 (``pnnlab.diagnostics.gradient_fidelity``).
 
-Kept short (CPU, 2 cores shared): vowels only by default, finite differences (2P = 780 plant
+Kept short (CPU, 2 cores shared): vowels only by default (about 2 min; ``--tasks vowels digits`` about 12 min),
+finite differences (2P = 780 plant
 evaluations per step) only on request (``--methods ... finite_differences``).
 
 Run:  python benchmarks/bench_model_free_methods.py [--tasks vowels digits] [--epochs 15] [--seeds 3]
