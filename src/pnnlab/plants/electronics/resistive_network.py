@@ -35,34 +35,12 @@ nudged or clamped states that leave the range raise a warning.
 
 Physics
 -------
-Diodes are piecewise linear: off below their threshold, conductance ``g_d`` above it (the ideal diode
-of Scellier 2024 is the limit g_d -> inf). Kirchhoff's current law at every free node is the
-stationarity condition of the network's *co-content*
-
-    E(V) = 1/2 sum_edges G_ij (V_i - V_j)^2 + sum_diodes 1/2 g_d relu(theta - V)^2
-           (+ 1/2 g_d relu(V - theta_high)^2) - sum_outputs I_k V_k,
-
-(I_k currents injected into output nodes, the nudge), a convex piecewise-quadratic function of the
-free node voltages. Its minimum is found by *block coordinate descent* with each block minimised in
-closed form (Scellier 2024): the free
-layers form a bipartite chain, so all nodes of every other layer are conditionally independent and
-each node's 1-D problem is solved in closed form,
-
-    V_k = S_k / T_k,  S_k = sum_j G_kj V_j + I_k,  T_k = sum_j G_kj;
-    if V_k < theta:  V_k = (S_k + g_d theta) / (T_k + g_d)   (diode conducting),
-
-alternating odd and even layers. Each sweep lowers E, and E is convex, so the iteration converges to
-the unique steady state. **Stopping rule**: the Kirchhoff residual r_k (net current into node k) is
-computed at every sweep; the solver stops when |r_k| <= tolerance_V x T_k at every free node (the
-imbalance is below the current a ``tolerance_V`` error would drive through the node's devices). After
-a sweep the layers updated last have zero residual by construction, so the check costs nothing extra.
-If ``max_sweeps`` pass first, a :class:`SteadyStateNotReached` warning reports the residual. The
-solution is therefore a steady state *to tolerance*, not an exact one; every :class:`Equilibrium`
-carries its residual (amperes, largest over nodes and samples).
-
-Local measurements (for equilibrium propagation and coupled learning): dE/dG_ij = 1/2 (V_i - V_j)^2,
-the squared voltage drop across each conductance, averaged over the batch, computed from the
-*measured* (noisy) node voltages.
+The steady state (Kirchhoff's current law at every free node, the minimum of the network's
+co-content) is computed by :mod:`pnnlab.plants.electronics.steady_state` (closed-form block
+coordinate descent, Scellier 2024) to a stated KCL tolerance: the solution is a steady state *to
+tolerance*, and every :class:`Equilibrium` carries its residual. Local measurements (for
+equilibrium propagation and coupled learning): dE/dG_ij = 1/2 (V_i - V_j)^2 from the *measured*
+(noisy) node voltages, averaged over the batch.
 
 Hidden truth (never read by methods): device-to-device conductance variation (static,
 multiplicative), or, with a ``device``, a full memristor array per conductance matrix
@@ -86,7 +64,6 @@ free relaxation (not from the previous sample's state).
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -94,18 +71,16 @@ import torch
 
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
-from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
 from .circuit_costs import NOMINAL, CircuitConstants, CircuitLedger, settling_time_constants
 from .memristor import MemristorArray, MemristorDevice, program_arrays
+from .resistive_twin import ResistiveNetworkTwin, _Design, _TruePhysics
+from .steady_state import (DiodeLayer, SteadyState, SteadyStateNotReached, _bias_pair, _edge_gradients, _totals,
+                           co_content, dissipated_power, kcl_residual, kcl_residual_V, settle)
 
 __all__ = ["DiodeLayer", "ResistiveMismatch", "ResistiveNetworkPlant", "ResistiveNetworkTwin", "SteadyState",
-           "SteadyStateNotReached", "co_content", "kcl_residual", "settle"]
-
-
-class SteadyStateNotReached(RuntimeWarning):
-    """The steady-state solver used all its sweeps before the KCL residual met the tolerance."""
+           "SteadyStateNotReached", "TYPICAL_MISMATCH", "co_content", "kcl_residual", "settle"]
 
 
 @dataclass(frozen=True)
@@ -134,315 +109,6 @@ class ResistiveMismatch:
 #: on-conductance spread, 0.5 mV voltage read noise (assumed values, scaled to the 0.2 V read range).
 TYPICAL_MISMATCH = ResistiveMismatch(conductance_variation=0.05, diode_threshold_spread_V=0.01,
                                      diode_conductance_spread=0.1, read_noise_V=5e-4)
-
-
-@dataclass
-class DiodeLayer:
-    """Diodes of one hidden layer: thresholds (volts, per node; None = no such diode) and
-    on-conductance (siemens, per node)."""
-
-    low_V: torch.Tensor | None
-    high_V: torch.Tensor | None
-    conductance_S: torch.Tensor
-
-
-@dataclass
-class SteadyState:
-    """Result of :func:`settle`: free-layer voltages, sweeps used, the largest KCL residual over
-    free nodes and samples (amperes) and the same normalised by each node's total conductance
-    (volts), and whether the tolerance was met."""
-
-    V: list
-    sweeps: int
-    residual_A: float
-    residual_V: float
-    converged: bool
-
-
-# ---- the physics, shared by plant and twin ---------------------------------------------------------
-
-def _prev_ext(V, l, sources, bias_pair):
-    if l == 0:
-        return sources
-    return torch.cat([V[l - 1], bias_pair], dim=1)
-
-
-def _drive(V, l, sources, G, force, bias_pair):
-    """S_k = sum_j G_kj V_j (+ injected current) for every node of layer l."""
-    L = len(G) - 1
-    S = _prev_ext(V, l, sources, bias_pair) @ G[l].T
-    if l < L:
-        S = S + V[l + 1] @ G[l + 1][:, :V[l].shape[1]]
-    elif force is not None:
-        S = S + force
-    return S
-
-
-def _solve_node(S, T, d):
-    v = S / T
-    if d is not None:
-        if d.low_V is not None:
-            v = torch.where(v < d.low_V, (S + d.conductance_S * d.low_V) / (T + d.conductance_S), v)
-        if d.high_V is not None:
-            v = torch.where(v > d.high_V, (S + d.conductance_S * d.high_V) / (T + d.conductance_S), v)
-    return v
-
-
-def _node_residual(S, T, v, d):
-    """Net current into each node given its drive S (amperes)."""
-    current = S - T * v
-    if d is not None:
-        if d.low_V is not None:
-            current = current + d.conductance_S * torch.relu(d.low_V - v)
-        if d.high_V is not None:
-            current = current - d.conductance_S * torch.relu(v - d.high_V)
-    return current
-
-
-def _sweep(V, sources, G, T, diodes, force, clamp, bias_pair):
-    """One red-black block-coordinate sweep; returns the new list of free-layer voltages."""
-    V = list(V)
-    L = len(G) - 1
-    for parity in (0, 1):
-        for l in range(parity, L + 1, 2):
-            if l == L and clamp is not None:
-                V[l] = clamp
-                continue
-            S = _drive(V, l, sources, G, force, bias_pair)
-            V[l] = _solve_node(S, T[l], diodes[l] if l < L else None)
-    return V
-
-
-def _totals(G):
-    """T_k: total conductance at every free node of every layer (diodes excluded)."""
-    L = len(G) - 1
-    T = []
-    for l in range(L + 1):
-        t = G[l].sum(dim=1)
-        if l < L:
-            t = t + G[l + 1][:, :G[l].shape[0]].sum(dim=0)
-        T.append(t)
-    return T
-
-
-def _bias_pair(bias_V, B, dtype):
-    return torch.tensor([bias_V, -bias_V], dtype=dtype).expand(B, 2)
-
-
-def settle(sources, G, diodes, *, bias_V, force=None, clamp=None, init=None, tolerance_V=1e-6,
-           max_sweeps=1000) -> SteadyState:
-    """Steady state of the network by block coordinate descent (closed-form blocks, no autograd), to the
-    KCL tolerance of the module docstring; warns (:class:`SteadyStateNotReached`) if ``max_sweeps``
-    run out first.
-
-    ``sources`` (batch, n_sources) already holds the input and bias source voltages of layer 0;
-    ``G`` the conductance matrices.
-    """
-    B = sources.shape[0]
-    bias_pair = _bias_pair(bias_V, B, sources.dtype)
-    T = _totals(G)
-    L = len(G) - 1
-    if init is None:
-        V = [torch.zeros(B, g.shape[0], dtype=sources.dtype) for g in G]
-    else:
-        V = [v.to(sources.dtype) for v in init]
-    if clamp is not None:
-        V[-1] = clamp
-    free = [l for l in range(L + 1) if not (l == L and clamp is not None)]
-    first = [l for l in free if l % 2 == 0]
-    second = [l for l in free if l % 2 == 1]
-
-    def check(drives):
-        worst_A = worst_V = 0.0
-        for l, S in drives.items():
-            r = _node_residual(S, T[l], V[l], diodes[l] if l < L else None).abs()
-            if r.numel():
-                worst_A = max(worst_A, float(r.max()))
-                worst_V = max(worst_V, float((r / T[l].clamp_min(1e-300)).max()))
-        return worst_A, worst_V
-
-    sweeps = 0
-    for sweeps in range(1, max_sweeps + 1):
-        drives = {l: _drive(V, l, sources, G, force, bias_pair) for l in first}
-        if sweeps > 1:  # the second half-sweep layers are exact given the first; check the first
-            res_A, res_V = check(drives)
-            if res_V <= tolerance_V:
-                return SteadyState(V, sweeps - 1, res_A, res_V, True)
-        for l in first:
-            V[l] = _solve_node(drives[l], T[l], diodes[l] if l < L else None)
-        for l in second:
-            V[l] = _solve_node(_drive(V, l, sources, G, force, bias_pair), T[l], diodes[l] if l < L else None)
-    res_A, res_V = check({l: _drive(V, l, sources, G, force, bias_pair) for l in free})
-    if res_V <= tolerance_V:
-        return SteadyState(V, sweeps, res_A, res_V, True)
-    warnings.warn(f"resistive network steady state not reached in max_sweeps={max_sweeps} sweeps: largest KCL "
-                  f"residual {res_A:.3g} A ({res_V:.3g} V times the node conductance) > tolerance_V="
-                  f"{tolerance_V:g}; raise max_sweeps or loosen tolerance_V.", SteadyStateNotReached, stacklevel=3)
-    return SteadyState(V, sweeps, res_A, res_V, False)
-
-
-def _edge_terms(V, sources, G, bias_pair):
-    """Per-sample sum_edges G (dV)^2 (batch,)."""
-    total = 0.0
-    for l, g in enumerate(G):
-        a, b = V[l], _prev_ext(V, l, sources, bias_pair)
-        # sum_kj G_kj (a_k - b_j)^2 = a^2 . rowsum + b^2 . colsum - 2 a^T G b
-        total = total + (a ** 2) @ g.sum(1) + (b ** 2) @ g.sum(0) - 2 * ((a @ g) * b).sum(1)
-    return total
-
-
-def _diode_terms(V, diodes):
-    total = 0.0
-    for l, d in enumerate(diodes):
-        v = V[l]
-        if d.low_V is not None:
-            total = total + (d.conductance_S * torch.relu(d.low_V - v) ** 2).sum(1)
-        if d.high_V is not None:
-            total = total + (d.conductance_S * torch.relu(v - d.high_V) ** 2).sum(1)
-    return total
-
-
-def co_content(V, sources, G, diodes, *, bias_V, force=None):
-    """The network's energy E(V) per sample (batch,), see the module docstring."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
-    E = 0.5 * _edge_terms(V, sources, G, bias_pair) + 0.5 * _diode_terms(V, diodes)
-    if force is not None:
-        E = E - (force * V[-1]).sum(1)
-    return E
-
-
-def dissipated_power(V, sources, G, diodes, *, bias_V):
-    """Power dissipated in the resistors and conducting diodes, per sample (watts)."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
-    return _edge_terms(V, sources, G, bias_pair) + _diode_terms(V, diodes)
-
-
-def kcl_residual(V, sources, G, diodes, *, bias_V, force=None):
-    """Net current into every free node (amperes), per layer: zero at the steady state."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
-    T = _totals(G)
-    L = len(G) - 1
-    return [_node_residual(_drive(V, l, sources, G, force, bias_pair), T[l], V[l], diodes[l] if l < L else None)
-            for l in range(L + 1)]
-
-
-def _edge_gradients(V, sources, bias_pair):
-    """Batch mean of 1/2 (V_k - V_j)^2 for every conductance G_kj, and the FLOPs it took
-    (the a^T b products dominate: 2 n m B per layer)."""
-    out, flops = [], 0.0
-    B = sources.shape[0]
-    for l in range(len(V)):
-        a, b = V[l], _prev_ext(V, l, sources, bias_pair)
-        out.append(0.5 * ((a ** 2).mean(0)[:, None] + (b ** 2).mean(0)[None, :] - 2 * (a.T @ b) / B))
-        n, m = a.shape[1], b.shape[1]
-        flops += 2.0 * n * m * B + 2.0 * (n + m) * B + 4.0 * n * m
-    return out, flops
-
-
-class _Design:
-    """Design values shared by plant and twin."""
-
-    def __init__(self, *, in_features, hidden, out_features, read_range_V, input_full_scale, bias_V,
-                 diode_low_V, diode_high_V, diode_on_conductance_S, dtype):
-        self.in_features, self.hidden, self.out_features = in_features, hidden, out_features
-        self.read_range_V, self.input_full_scale, self.bias_V = read_range_V, input_full_scale, bias_V
-        self.diode_low_V, self.diode_high_V = diode_low_V, diode_high_V
-        self.diode_on_conductance_S = diode_on_conductance_S
-        self.dtype = dtype
-
-    def shapes(self):
-        sizes = list(self.hidden) + [2 * self.out_features]
-        shapes = [(sizes[0], 2 * self.in_features + 2)]
-        for l in range(1, len(sizes)):
-            shapes.append((sizes[l], sizes[l - 1] + 2))
-        return shapes
-
-    def input_voltages(self, x):
-        """The DAC encoding: read_range_V * clip(x / input_full_scale, -1, 1)."""
-        return self.read_range_V * (x.to(self.dtype) / self.input_full_scale).clamp(-1.0, 1.0)
-
-    def sources(self, x):
-        v = self.input_voltages(x)
-        bias = _bias_pair(self.bias_V, x.shape[0], self.dtype)
-        return torch.cat([v, -v, bias], dim=1)
-
-    def nominal_diodes(self):
-        out = []
-        for n in self.hidden:
-            low = None if self.diode_low_V is None else torch.full((n,), self.diode_low_V, dtype=self.dtype)
-            high = None if self.diode_high_V is None else torch.full((n,), self.diode_high_V, dtype=self.dtype)
-            out.append(DiodeLayer(low, high, torch.full((n,), self.diode_on_conductance_S, dtype=self.dtype)))
-        return out
-
-    def read_out(self, V_out):
-        k = self.out_features
-        return V_out[:, :k] - V_out[:, k:]
-
-    def nodes_for(self, value):
-        """Differential output value y -> (+y/2, -y/2) node offsets."""
-        return torch.cat([0.5 * value, -0.5 * value], dim=1)
-
-
-class _NominalPhysics:
-    """Design values: conductances as requested, diodes at their design thresholds."""
-
-    def __init__(self, design):
-        self.design = design
-
-    def conductances(self, controls):
-        return [controls[f"conductance_{l}"].to(self.design.dtype) for l in range(len(self.design.shapes()))]
-
-    def diodes(self):
-        return self.design.nominal_diodes()
-
-
-class _TruePhysics:
-    """The plant's hidden truth, noise off, read at call time (see ResistiveNetworkPlant.true_twin)."""
-
-    def __init__(self, plant):
-        self.plant = plant
-
-    def conductances(self, controls):
-        return self.plant._true_conductances(controls)
-
-    def diodes(self):
-        return self.plant._diodes
-
-
-class ResistiveNetworkTwin(Twin):
-    """Differentiable model of a resistive network: the design (``nominal_twin()``) or the plant's
-    hidden truth with noise off (``true_twin()``). The forward pass settles without autograd (to the
-    solver tolerance), then runs ``backward_sweeps`` block-coordinate sweeps *with* autograd starting
-    from the detached steady state: the gradient is the implicit-function gradient truncated after
-    that many terms of its Neumann series (the error shrinks geometrically with the sweep
-    contraction factor)."""
-
-    def __init__(self, design: _Design, *, tolerance_V: float, max_sweeps: int, backward_sweeps: int = 40,
-                 physics=None) -> None:
-        super().__init__(in_features=design.in_features, out_features=design.out_features)
-        self.design = design
-        self.physics = _NominalPhysics(design) if physics is None else physics
-        self.tolerance_V, self.max_sweeps = tolerance_V, max_sweeps
-        self.backward_sweeps = check_int("backward_sweeps", backward_sweeps, minimum=0)
-
-    def node_voltages(self, x, controls):
-        d = self.design
-        G = self.physics.conductances(controls)
-        sources = d.sources(x)
-        diodes = self.physics.diodes()
-        with torch.no_grad():
-            state = settle(sources.detach(), [g.detach() for g in G], diodes, bias_V=d.bias_V,
-                           tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
-        bias_pair = _bias_pair(d.bias_V, x.shape[0], d.dtype)
-        T = _totals(G)
-        V = [v.detach() for v in state.V]
-        for _ in range(self.backward_sweeps):
-            V = _sweep(V, sources, G, T, diodes, None, None, bias_pair)
-        return V
-
-    def forward(self, x, controls):
-        V = self.node_voltages(x, controls)
-        return self.design.read_out(V[-1]).to(x.dtype)
 
 
 class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
