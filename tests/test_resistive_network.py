@@ -270,7 +270,7 @@ def test_voltages_outside_the_read_range_are_rejected(kwargs, match):
 
 def _slow_network():
     """Weak (random) ties to the sources and biases, strong ones between layers: the block sweeps
-    contract slowly, so the per-sweep change gets small long before the KCL residual does."""
+    contract slowly (thousands of sweeps to a 1e-9 V residual)."""
     plant = ResistiveNetworkPlant(in_features=3, out_features=2, hidden=(6, 6, 6), dtype=torch.float64,
                                   tolerance_V=1e-9, max_sweeps=200000, conductance_range_S=(1e-9, 1e-3))
     g = torch.Generator().manual_seed(12)
@@ -303,3 +303,119 @@ def test_solver_warns_with_the_residual_at_its_sweep_limit():
     with pytest.warns(SteadyStateNotReached, match=r"residual .* A"):
         state = plant.relax(torch.randn(2, 3, dtype=torch.float64), controls)
     assert state.residual > 0 and not state.private["converged"]
+
+
+def _residual_after(sweeps, sources, G, diodes, tolerance_V):
+    """State after exactly ``sweeps`` sweeps (fewer if the solver stops earlier) and its KCL residual
+    / T_k computed independently of the solver (from kcl_residual and the node totals)."""
+    import warnings
+    from pnnlab.plants.electronics.steady_state import _totals, settle
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = settle(sources, G, diodes, bias_V=0.2, tolerance_V=tolerance_V, max_sweeps=sweeps)
+    T = _totals(G)
+    r = kcl_residual(state.V, sources, G, diodes, bias_V=0.2)
+    return state, max(float((ri.abs() / t).max()) for ri, t in zip(r, T))
+
+
+def _source_tied_network():
+    """Hidden nodes tied 100x more strongly to the sources than to the outputs: the sweeps contract
+    fast and a hidden node's KCL residual (a conductance-weighted average of its neighbours' last
+    changes) is about 1 % of the per-sweep change, so the two stopping rules disagree by ~100x."""
+    plant = ResistiveNetworkPlant(in_features=3, out_features=2, hidden=(6,), dtype=torch.float64,
+                                  conductance_range_S=(1e-9, 1e-3))
+    g = torch.Generator().manual_seed(5)
+    controls = {k: 1e-4 * (0.5 + torch.rand(s.shape, generator=g, dtype=torch.float64))
+                for k, s in plant.control_specs().items()}
+    controls["conductance_1"] = 1e-2 * controls["conductance_1"]
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return plant, _G(plant, controls), plant.design.sources(x)
+
+
+@pytest.mark.parametrize("case", ["source_tied", "weakly_tied"])
+def test_solver_stops_at_the_first_sweep_whose_kcl_residual_meets_the_tolerance(case):
+    """Catches a reversion to stopping on the per-sweep change: on the source-tied network that rule
+    would sweep on (the change of the stopping sweep is still far above tolerance_V), and on either
+    network a stop later than the first sweep meeting the KCL tolerance fails the minimality check."""
+    from pnnlab.plants.electronics.steady_state import kcl_residual_V, settle
+    if case == "source_tied":
+        plant, G, sources = _source_tied_network()
+        tol = 1e-10
+    else:
+        plant, controls = _slow_network()
+        G = _G(plant, controls)
+        sources = plant.design.sources(torch.randn(4, 3, generator=torch.Generator().manual_seed(11),
+                                                   dtype=torch.float64))
+        tol = 1e-9
+    state = settle(sources, G, plant._diodes, bias_V=0.2, tolerance_V=tol, max_sweeps=200000)
+    n = state.sweeps
+    assert state.converged and n >= 2
+    last, res_last = _residual_after(n, sources, G, plant._diodes, tol)
+    before, res_before = _residual_after(n - 1, sources, G, plant._diodes, tol)
+    assert last.sweeps == n and before.sweeps == n - 1
+    assert res_last <= tol < res_before                        # stops at the FIRST sweep meeting the rule
+    assert state.residual_V == pytest.approx(res_last, rel=1e-9, abs=1e-300)
+    assert kcl_residual_V(state.V, sources, G, plant._diodes, bias_V=0.2)[1] == pytest.approx(res_last, rel=1e-9)
+    change = max(float((a - b).abs().max()) for a, b in zip(last.V, before.V))
+    if case == "source_tied":
+        assert change > 30 * tol                               # a per-sweep-change rule would not stop here
+        assert res_last < 0.05 * change
+
+
+# ---- device clock: RRAM relaxation acts during queries and idle time ---------------------------------
+
+def _relaxing_plant(relaxation):
+    import dataclasses
+    device = dataclasses.replace(IDEAL_DEVICE, relaxation=relaxation)  # no read noise: outputs are exact
+    return _plant(hidden=(5,), device=device, tolerance_V=1e-12)
+
+
+def test_memristor_relaxation_acts_during_training_queries_and_idle_time():
+    from pnnlab.plants.electronics.memristor import LogTimeRelaxation
+    # t0 of a nanosecond so that the device time of a few relaxations (tens of ns each) matters
+    fast = LogTimeRelaxation(mean_shift=0.02, spread_log=0.01, t0_s=1e-9)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(20), dtype=torch.float64)
+    outputs = {}
+    for name, relaxation in (("relaxing", fast), ("stable", None)):
+        plant = _relaxing_plant(relaxation)
+        controls = plant.initial_controls()
+        y0 = plant(x, controls)
+        assert plant.elapsed_seconds > 0                      # the query's own time passed
+        for _ in range(20):                                   # training queries, no idle call
+            plant.relax(x, controls, nudge=OutputForce(1e-6 * torch.ones(4, 2, dtype=torch.float64)))
+        assert plant.pulses == 0                              # same targets: nothing reprogrammed
+        assert plant.elapsed_seconds == pytest.approx(plant.meter.device_seconds, rel=1e-12)
+        for array in plant._arrays:                           # every device follows the plant clock
+            assert array.clock_s == pytest.approx(plant.elapsed_seconds, rel=1e-12)
+        y1 = plant(x, controls)
+        plant.meter.reset()
+        t = plant.elapsed_seconds
+        assert t > 0                                          # resetting the meter keeps the clock
+        plant.advance_time(1e-3)
+        plant.wait(1e-3)                                      # the alias
+        assert plant.elapsed_seconds == pytest.approx(t + 2e-3, rel=1e-12)
+        predicted = plant.true_twin()(x, controls)            # the truth at this instant of the clock
+        y2 = plant(x, controls)
+        assert torch.allclose(predicted, y2, atol=1e-12)
+        outputs[name] = (y0, y1, y2)
+    y0, y1, y2 = outputs["relaxing"]
+    scale = float(y0.abs().max())
+    assert float((y1 - y0).abs().max()) > 1e-2 * scale        # relaxed during the queries alone
+    assert float((y2 - y1).abs().max()) > 1e-2 * scale        # and further while idle
+    y0, y1, y2 = outputs["stable"]                            # control: without relaxation nothing moves
+    assert torch.equal(y0, y1) and torch.equal(y1, y2)
+
+
+def test_programming_rounds_advance_the_device_clock():
+    plant = _relaxing_plant(None)
+    controls = plant.initial_controls()
+    x = torch.randn(2, 3, dtype=torch.float64)
+    plant(x, controls)
+    new = {k: v.clone() for k, v in controls.items()}
+    new["conductance_0"][0, :3] += 5 * IDEAL_DEVICE.step_up * IDEAL_DEVICE.range_S
+    t = plant.elapsed_seconds
+    stats = plant.program(new)
+    assert stats["pulses"] == 15 and stats["seconds"] > 0
+    assert plant.elapsed_seconds == pytest.approx(t + stats["seconds"], rel=1e-12)
+    with pytest.raises(ValueError, match="seconds"):
+        plant.advance_time(-1.0)

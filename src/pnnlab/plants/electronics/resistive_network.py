@@ -48,6 +48,13 @@ multiplicative), or, with a ``device``, a full memristor array per conductance m
 diode threshold and on-conductance spread; read noise on measured node voltages. ``true_twin()`` is
 this truth with the read noise off (diagnostics and the ideal bound only).
 
+Device clock: the plant keeps its own clock (``elapsed_seconds``), advanced by the device time of every
+relaxation (RC settling plus ADC sampling, per sample, as charged to the meter), of every programming
+round, and by idle time (:meth:`ResistiveNetworkPlant.advance_time`, alias ``wait``); every memristor
+array follows it, so RRAM relaxation and drift act during training queries and idle periods alike.
+Conductances are programmed and read at the same instant; the query's time passes afterwards.
+Resetting the meter does not reset the clock.
+
 Energy and time (:mod:`pnnlab.plants.electronics.circuit_costs`): every relaxation records its
 steady-state power, its RC settling time (node capacitance growing with the number of attached
 devices, the conductances actually used, ln(V_range / tolerance) time constants), the capacitive
@@ -199,6 +206,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
                               dtype=dtype)
         self.device = device
         self.ledger = CircuitLedger()
+        self._elapsed_s = 0.0
         # a unit force moves an output node by about the read range
         self.force_unit = float((hidden[-1] + 2) * 0.5 * (lo + hi) * read_range_V)
         self._n_tau = settling_time_constants(read_range_V, self.tolerance_V)
@@ -264,7 +272,9 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         (no-op without a device). Called automatically by every query; returns the pulse counts of
         this round."""
         controls = self.validate_controls(controls)
-        return self._program(controls)
+        stats = self._program(controls)
+        self.advance_time(stats["seconds"])
+        return stats
 
     def _program(self, controls):
         if self._arrays is None:
@@ -273,11 +283,25 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return program_arrays(((array, controls[f"conductance_{l}"]) for l, array in enumerate(self._arrays)),
                               None, self.meter)
 
-    def wait(self, seconds: float) -> None:
-        """Let time pass (memristor drift)."""
+    # ---- device time -----------------------------------------------------------------------------
+    @property
+    def elapsed_seconds(self) -> float:
+        """The network's own clock: device seconds of every relaxation (settling and ADC sampling, per
+        sample), of every programming round, and idle time from :meth:`advance_time`. The memristors'
+        relaxation and drift follow it; resetting the meter does not reset it."""
+        return self._elapsed_s
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass with the network idle (the memristors keep relaxing and drifting)."""
+        seconds = check_nonnegative("seconds", seconds)
+        self._elapsed_s += seconds
         if self._arrays is not None:
             for array in self._arrays:
                 array.advance(seconds)
+
+    def wait(self, seconds: float) -> None:
+        """Same as :meth:`advance_time` (kept for existing code)."""
+        self.advance_time(seconds)
 
     @property
     def pulses(self) -> int:
@@ -285,10 +309,15 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return 0 if self._arrays is None else sum(a.pulses for a in self._arrays)
 
     def _actual(self, controls, generator):
-        self._program(controls)
+        """Program towards ``controls``, then read the conductances the relaxation sees (programmed
+        and read at the same instant of the device clock); returns them and the programming seconds."""
+        seconds = self._program(controls)["seconds"]
         if self._arrays is None:
-            return [controls[f"conductance_{l}"].to(self.design.dtype) * self._gain[l] for l in range(len(self._shapes))]
-        return [a.read(generator).clamp_min(0) for a in self._arrays]
+            return ([controls[f"conductance_{l}"].to(self.design.dtype) * self._gain[l]
+                     for l in range(len(self._shapes))], seconds)
+        # multiplicative read noise could make a conductance negative only for a > 1/read_noise sigma
+        # draw; a conductance stays >= 0 (the per-device bounds hold the programmed state, not the read)
+        return [a.read(generator).clamp_min(0) for a in self._arrays], seconds
 
     def _true_conductances(self, controls):
         """Differentiable true conductances for the requested ``controls``, noise off, device state now.
@@ -319,7 +348,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
 
     def _settle(self, x, controls, force, clamp_y, initial, generator):
         d = self.design
-        G = self._actual(controls, generator)
+        G, program_s = self._actual(controls, generator)
         sources = d.sources(x)
         init = initial.private["V"] if initial is not None else None
         clamp = None
@@ -335,7 +364,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         force_nodes = None if force is None else d.nodes_for(2 * force.to(d.dtype))
         state = settle(sources, G, self._diodes, bias_V=d.bias_V, force=force_nodes, clamp=clamp,
                        init=init, tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
-        return state, G, sources, init
+        return state, G, sources, init, program_s
 
     def _measured(self, V, generator):
         sigma = self._mismatch.read_noise_V
@@ -388,24 +417,27 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         joules = (p_sum * t_hold + c.device_capacitance_F * charge_dev + c.wire_capacitance_F * charge_wire
                   + int(adc_reads) * B * c.adc_energy_J + int(dac_drives) * B * c.dac_energy_J)
         self.meter.charge(seconds=t_hold * B, joules=joules)
-        return power, t_settle
+        return power, t_settle, t_hold * B
 
     def _measure(self, x, controls, generator):
-        state, G, sources, init = self._settle(x, controls, None, None, None, generator)
+        state, G, sources, init, program_s = self._settle(x, controls, None, None, None, generator)
         # inference: one differential ADC conversion per output, one DAC per input feature
-        self._account(state, G, sources, init, adc_reads=self.out_features, dac_drives=self.in_features)
+        _, _, hold_s = self._account(state, G, sources, init, adc_reads=self.out_features,
+                                     dac_drives=self.in_features)
+        self.advance_time(program_s + hold_s)  # the programming round's and the samples' time passes
         V = self._measured(state.V, generator)
         return self.design.read_out(V[-1]).to(x.dtype)
 
     def _relax(self, x, controls, nudge, initial, generator):
         force = nudge.force if isinstance(nudge, OutputForce) else None
         clamp = nudge.value if isinstance(nudge, OutputClamp) else None
-        state, G, sources, init = self._settle(x, controls, force, clamp, initial, generator)
+        state, G, sources, init, program_s = self._settle(x, controls, force, clamp, initial, generator)
         n_hidden = sum(self.hidden)
         n_out = 2 * self.out_features
         adc = n_hidden + (0 if clamp is not None else n_out)  # every free node is read
         dac = self.in_features + (n_out if nudge is not None else 0)
-        power, t_settle = self._account(state, G, sources, init, adc_reads=adc, dac_drives=dac)
+        power, t_settle, hold_s = self._account(state, G, sources, init, adc_reads=adc, dac_drives=dac)
+        self.advance_time(program_s + hold_s)
         if nudge is not None:
             self._check_range(state.V, "clamp" if clamp is not None else "nudge")
         measured = self._measured(state.V, generator)
