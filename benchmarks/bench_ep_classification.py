@@ -17,8 +17,10 @@ Conditions: an ideal network (exact conductances, no noise), and TaOx memristors
 soft-bounded asymmetric updates, cycle-to-cycle and device-to-device variation, write and read noise,
 drift, stuck devices; 10 mV diode threshold spread, 10 % diode conductance spread, 0.5 mV read noise).
 beta and eta are set by the physics, not tuned: the nudge beta u B |dL/dy| and the clamp step eta B
-|dL/dy| must stay well inside the read range. The read-out gain (``--gain``, default 2000 /V) was
-chosen on seed 0's digits VALIDATION split only: centred EP, beta = 1e-4, 20 epochs, best of lr
+|dL/dy| must stay well inside the read range (both scale with the read-out gain). The read-out gain
+of every physical method is tuned together with its learning rate on seed 0's VALIDATION split over
+``--gains`` (ties to the gain listed first: list them ascending, so the smaller nudge wins). The
+default, 2000 /V alone, was chosen on seed 0's digits VALIDATION split only: centred EP, beta = 1e-4, 20 epochs, best of lr
 {0.05, 0.2}, mean validation accuracy over the ideal and TaOx+mismatch networks, over gains
 {50, 200, 500, 2000, 5000, 10000} (88.85 % for 2000 and for 5000, a tie broken towards the smaller
 gain, i.e. the smaller nudge; 10000 drove nudges out of the read range); no test figure was looked
@@ -119,14 +121,17 @@ def _mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def evaluate_entry(run, lrs, seeds, tune_seed):
-    """Tune lr on the validation split of ``tune_seed``; report test accuracies on ``seeds``."""
-    tuning = {lr: run(tune_seed, lr) for lr in lrs}
-    lr = max(lrs, key=lambda v: (tuning[v]["val"], -lrs.index(v)))
-    results = [run(seed, lr) for seed in seeds]
+def evaluate_entry(run, lrs, seeds, tune_seed, gains=(None,)):
+    """Tune (lr, gain) on the validation split of ``tune_seed``; report test accuracies on ``seeds``.
+    Ties go to the earlier lr, then the earlier gain."""
+    grid = [(lr, gain) for gain in gains for lr in lrs]
+    tuning = {key: run(tune_seed, *key) for key in grid}
+    best = max(grid, key=lambda k: (tuning[k]["val"], -lrs.index(k[0]), -list(gains).index(k[1])))
+    lr, gain = best
+    results = [run(seed, lr, gain) for seed in seeds]
     final = _mean_std([r["final"] for r in results])
     selected = _mean_std([r["selected"] for r in results])
-    return {"lr": lr, "tuning_val": {k: v["val"] for k, v in tuning.items()}, "final": final, "selected": selected,
+    return {"lr": lr, "gain": gain, "tuning_val": {k: v["val"] for k, v in tuning.items()}, "final": final, "selected": selected,
             "seconds": statistics.mean(r["seconds"] for r in results),
             "pulses": statistics.mean(r["pulses"] for r in results), "params": results[0]["params"],
             "n_test": results[0]["n_test"], "range_warnings": sum(r["range_warnings"] for r in results)}
@@ -139,8 +144,8 @@ def main():
     parser.add_argument("--seeds", type=int, default=3, help="report seeds 1..k (seed 0 is used for tuning)")
     parser.add_argument("--report-seeds", type=int, nargs="*", default=None,
                         help="report these seeds instead of 1..k (never 0, the tuning seed)")
-    parser.add_argument("--gain", type=float, default=2000.0,
-                        help="read-out gain (1/V); default chosen on seed 0's digits validation split (docstring)")
+    parser.add_argument("--gains", type=float, nargs="*", default=[2000.0],
+                        help="read-out gains (1/V) tuned with the lr on seed 0's validation split (docstring)")
     parser.add_argument("--lrs", type=float, nargs="*", default=[0.05, 0.2])
     parser.add_argument("--beta", type=float, default=1e-4)
     parser.add_argument("--eta", type=float, default=2e-5)
@@ -156,9 +161,9 @@ def main():
         parser.error("--report-seeds must not contain 0: seed 0's validation split is used for tuning")
     print(f"learning rate of each method tuned on seed 0's validation split over {args.lrs}; test accuracy on "
           f"seeds {seeds} (mean +- std); 'selected' = test accuracy at the epoch chosen on validation\n"
-          f"read-out gain {args.gain:g} /V (default 2000: chosen on seed 0's digits validation split, see the "
-          f"docstring); beta={args.beta:g}, eta={args.eta:g} (set by the read range, not tuned)")
-    header = (f"  {'data':<7}{'network':<15}{'method':<42}{'params':>7}{'lr':>6}{'final test %':>16}"
+          f"read-out gain(s) {args.gains} /V, tuned with the lr per method on seed 0's validation split (default "
+          f"2000: chosen on seed 0's digits validation split with centred EP, see the docstring); beta={args.beta:g}, eta={args.eta:g} (set by the read range, not tuned)")
+    header = (f"  {'data':<7}{'network':<15}{'method':<42}{'params':>7}{'lr':>6}{'gain':>6}{'final test %':>16}"
               f"{'selected test %':>18}{'train s':>9}{'pulses':>10}")
     summary = []
     for dataset in args.datasets:
@@ -169,20 +174,23 @@ def main():
             label = "TaOx+mismatch" if nonideal else "ideal"
             print(f"\n-- {dataset}, {label}: {epochs} epochs, batch 32, Adam, every method the same budget", flush=True)
             print(header)
-            entries = [(name, lambda s, lr, m=m: _physical_run(cfg, m, s, lr, nonideal, epochs, args.gain))
+            entries = [(name, lambda s, lr, gain, m=m: _physical_run(cfg, m, s, lr, nonideal, epochs, gain))
                        for name, m in methods(args.beta, args.eta, nonideal)]
-            entries += [(f"digital {kind} (no physics)", lambda s, lr, k=kind: _digital_run(cfg, k, s, lr, epochs))
+            entries += [(f"digital {kind} (no physics)", lambda s, lr, gain, k=kind: _digital_run(cfg, k, s, lr, epochs))
                         for kind in ("logistic regression", f"MLP {cfg['hidden'][0]} ReLU")]
             for name, run in entries:
-                r = evaluate_entry(run, args.lrs, seeds, 0)
+                physical = not name.startswith("digital")
+                r = evaluate_entry(run, args.lrs, seeds, 0, args.gains if physical else (None,))
                 r.update(dataset=dataset, condition=label, method=name)
                 summary.append(r)
                 warn = f"  [{r['range_warnings']} nudges left the read range]" if r["range_warnings"] else ""
-                print(f"  {dataset:<7}{label:<15}{name:<42}{r['params']:>7}{r['lr']:>6g}"
+                gain = f"{r['gain']:g}" if r["gain"] else "-"
+                print(f"  {dataset:<7}{label:<15}{name:<42}{r['params']:>7}{r['lr']:>6g}{gain:>6}"
                       f"{r['final'][0]:>9.2f} +- {r['final'][1]:<4.2f}{r['selected'][0]:>11.2f} +- {r['selected'][1]:<4.2f}"
                       f"{r['seconds']:>9.1f}{r['pulses']:>10.0f}{warn}", flush=True)
-            print("  tuning (seed-0 validation accuracy per lr): " + "; ".join(
-                f"{r['method']}: " + ", ".join(f"{lr:g}->{100 * v:.1f}" for lr, v in r["tuning_val"].items())
+            print("  tuning (seed-0 validation accuracy per lr or lr/gain): " + "; ".join(
+                f"{r['method']}: " + ", ".join((f"{lr:g}" if g is None else f"{lr:g}/{g:g}") + f"->{100 * v:.1f}"
+                                            for (lr, g), v in r["tuning_val"].items())
                 for r in summary if r["dataset"] == dataset and r["condition"] == label))
     print("\ngaps of centred EP and coupled learning to the STRONGER backprop reference on the same network "
           "(selected-epoch test accuracy, points; positive = below the reference):")
