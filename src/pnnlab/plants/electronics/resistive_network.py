@@ -20,9 +20,12 @@ differences ``y_k = V_{k+} - V_{k-}`` (a differential read-out).
 Operating regime and input encoding
 -----------------------------------
 Memristive devices are read at a few hundred millivolts so that reading does not disturb their
-state: the 128 x 64 Ta/HfO2 array of Li et al., Nat. Commun. 9, 2385 (2018),
-doi:10.1038/s41467-018-04484-2, is read with 0.2 V pulses for its in-situ trained network, the
-default ``read_range_V`` here (the same value as the crossbar plant's ``read_voltage_V``). Every
+state. The default ``read_range_V`` of 0.2 V (the same value as the crossbar plant's
+``read_voltage_V``) is the read amplitude we recall for the in-situ trained 128 x 64 Ta/HfO2 array of
+Li et al., "Efficient and self-adaptive in-situ learning in multilayer memristor neural networks",
+Nat. Commun. 9, 2385 (2018), doi:10.1038/s41467-018-04484-2. The paper, its array size and its
+hafnium-oxide devices were checked against its journal page; the 0.2 V figure itself is
+**recalled, not verified** (it was not in the parts of the paper available to us). Every
 source stays within +-``read_range_V``: a feature is encoded by a DAC of that full scale,
 
     v_i = read_range_V * clip(x_i / input_full_scale, -1, 1),
@@ -127,7 +130,8 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     hidden: hidden-layer node counts, e.g. ``(64,)``.
     conductance_range_S: (G_min, G_max) of every trainable conductance; with a ``device`` the
         device's own range is used.
-    read_range_V: every source voltage stays within +-read_range_V (default 0.2 V: Li et al. 2018).
+    read_range_V: every source voltage stays within +-read_range_V (default 0.2 V: Li et al. 2018's
+        read amplitude, recalled, not verified; module docstring).
     input_full_scale: the feature value mapped to +read_range_V (features beyond it saturate).
     bias_V: bias sources +-V_b (|V_b| <= read_range_V; default read_range_V).
     diode_low_V, diode_high_V: diode thresholds of every hidden node (None: no such diode), inside the
