@@ -85,6 +85,7 @@ from ..base import ControlSpec, Plant
 from ..capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
 from .circuit_costs import NOMINAL, CircuitConstants, CircuitLedger, settling_time_constants
 from .memristor import MemristorArray, MemristorDevice, program_arrays
+from .resistive_accounting import node_degrees, record_relaxation
 from .resistive_twin import ResistiveNetworkTwin, _Design, _TruePhysics
 from .steady_state import (DiodeLayer, SteadyState, SteadyStateNotReached, _bias_pair, _edge_gradients, _totals,
                            co_content, dissipated_power, kcl_residual, kcl_residual_V, settle)
@@ -233,7 +234,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
             cond = diode_on_conductance_S * torch.exp(m.diode_conductance_spread * torch.randn(n, generator=g, dtype=dtype))
             diodes.append(DiodeLayer(low, high, cond))
         self._diodes = diodes
-        self._degrees = self._node_degrees()
+        self._degrees = node_degrees(self._shapes, self.design)
 
     # ---- description -----------------------------------------------------------------------------
     @property
@@ -337,19 +338,6 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return [array.programmed_conductance(controls[f"conductance_{l}"].to(dtype)).to(dtype)
                 for l, array in enumerate(self._arrays)]
 
-    def _node_degrees(self):
-        """Devices attached to every free node (conductances + diodes) and to every source line."""
-        L = len(self._shapes) - 1
-        deg = []
-        for l, (rows, cols) in enumerate(self._shapes):
-            d = torch.full((rows,), float(cols), dtype=torch.float64)
-            if l < L:
-                d = d + self._shapes[l + 1][0]
-                d = d + (self.design.diode_low_V is not None) + (self.design.diode_high_V is not None)
-            deg.append(d)
-        lines = torch.full((self._shapes[0][1],), float(self._shapes[0][0]), dtype=torch.float64)
-        return deg, lines
-
     def _settle(self, x, controls, force, clamp_y, initial, generator):
         d = self.design
         G, program_s = self._actual(controls, generator)
@@ -386,42 +374,13 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         return worst
 
     def _account(self, state, G, sources, init, *, adc_reads, dac_drives):
-        """Record this relaxation in the ledger and charge the meter (module docstring)."""
-        d = self.design
-        V = state.V
-        B = sources.shape[0]
-        power = dissipated_power(V, sources, G, self._diodes, bias_V=d.bias_V)
-        T = [t.double() for t in _totals(G)]
-        deg, lines = self._degrees
-        a = max(float((dk / tk.clamp_min(1e-300)).max()) for dk, tk in zip(deg, T))
-        b = max(float((1 / tk.clamp_min(1e-300)).max()) for tk in T)
-        p_sum = float(power.sum())
-        ledger = self.ledger
-        ledger.relaxations += 1
-        ledger.samples += B
-        ledger.power_W_s_per_F += p_sum * self._n_tau * a
-        ledger.power_W_s_per_F_wire += p_sum * self._n_tau * b
-        ledger.power_W += p_sum
-        before = [torch.zeros_like(v) for v in V] if init is None else init
-        dv2 = [((v - w) ** 2).double() for v, w in zip(V, before)]
-        charge_dev = sum(float((x @ dk).sum()) for x, dk in zip(dv2, deg))
-        charge_wire = sum(float(x.sum()) for x in dv2)
-        if init is None:  # source lines charge from 0 V (a nudged phase keeps them where they are)
-            s2 = sources[:, :lines.shape[0]].double() ** 2
-            charge_dev += float((s2 @ lines).sum())
-            charge_wire += float(s2.sum())
-        ledger.charge_V2_dev += charge_dev
-        ledger.charge_V2_wire += charge_wire
-        ledger.adc_conversions += int(adc_reads) * B
-        ledger.dac_conversions += int(dac_drives) * B
-        c = self.circuit
-        tau = c.device_capacitance_F * a + c.wire_capacitance_F * b
-        t_settle = self._n_tau * tau
-        t_hold = t_settle + c.adc_time_s
-        joules = (p_sum * t_hold + c.device_capacitance_F * charge_dev + c.wire_capacitance_F * charge_wire
-                  + int(adc_reads) * B * c.adc_energy_J + int(dac_drives) * B * c.dac_energy_J)
-        self.meter.charge(seconds=t_hold * B, joules=joules)
-        return power, t_settle, t_hold * B
+        """Record this relaxation in the ledger and charge the meter (module docstring); returns the
+        power per sample, the settling time and the device seconds of the relaxation."""
+        power = dissipated_power(state.V, sources, G, self._diodes, bias_V=self.design.bias_V)
+        t_settle, hold_s = record_relaxation(self.ledger, self.meter, self.circuit, n_tau=self._n_tau,
+                                             degrees=self._degrees, power=power, G=G, V=state.V, sources=sources,
+                                             init=init, adc_reads=adc_reads, dac_drives=dac_drives)
+        return power, t_settle, hold_s
 
     def _measure(self, x, controls, generator):
         state, G, sources, init, program_s = self._settle(x, controls, None, None, None, generator)
