@@ -368,8 +368,9 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         limit = self.read_range_V * (1 + 1e-6) + self.tolerance_V
         worst = max(float(v.abs().max()) for v in V)
         if worst > limit:
-            warnings.warn(f"a {what} drove resistive-network nodes outside the read range of +-read_range_V "
-                          f"(the devices would be disturbed); use a smaller nudge (beta or eta).",
+            warnings.warn(f"a {what} drove resistive-network nodes outside the read range of "
+                          f"+-{self.read_range_V:g} V (up to {worst:.3g} V; the devices would be disturbed); "
+                          f"use a smaller nudge (beta or eta).",
                           RuntimeWarning, stacklevel=4)
         return worst
 
