@@ -43,7 +43,7 @@ def sklearn_ceilings(data, seed: int, *, hidden: int, smoke: bool = False) -> di
     xv, yv = data.x_val.numpy(), data.y_val.numpy()
     xt, yt = data.x_test.numpy(), data.y_test.numpy()
     grids = {
-        f"logistic regression (ceiling; C on val)": [
+        "logistic regression (ceiling; C on val)": [
             (c, lambda c=c: LogisticRegression(C=c, max_iter=200 if smoke else 5000)) for c in (0.1, 1.0, 10.0)],
         f"MLP {data.in_features}-{hidden}-{data.n_classes} (ceiling; alpha on val)": [
             (a, lambda a=a: MLPClassifier((hidden,), alpha=a, max_iter=50 if smoke else 3000, random_state=seed))
@@ -118,3 +118,43 @@ def compare(rows: dict[str, list[dict]], pairs: list[tuple[str, str]], n_test: l
         if abs(diff) <= 1.0 / min(n_test) + 1e-12:
             flags.append("within one test sample")
         print(f"  {a}  minus  {b}: {100 * diff:+.1f} points" + (f"  [{', '.join(flags)}]" if flags else ""))
+
+
+def tune_learning_rates(builders, data, *, training: dict, evaluate_every: int, grid, tie_to: float) -> dict:
+    """``--tune``: for each row of ``builders`` (key -> (build, method)), train once per learning rate of
+    ``grid`` on ``data`` (seed 0's split) and keep the one with the best validation accuracy at the
+    validation-selected epoch; ties go to the rate closest to ``tie_to``. Test accuracy is not read."""
+    print(f"--tune: seed 0 only, validation split ({data.summary()}); selected-epoch validation accuracy")
+    chosen = {}
+    for key, (build, method) in builders.items():
+        scores = {lr: run_torch(build(), method, data, seed=0, lr=lr, evaluate_every=evaluate_every,
+                                **training)["val"] for lr in grid}
+        chosen[key] = max(grid, key=lambda lr: (scores[lr], -abs(lr - tie_to)))
+        print(f"  {key:>16}: " + ", ".join(f"lr {lr:g}: {100 * v:.1f} %" for lr, v in scores.items())
+              + f"  -> {chosen[key]:g}", flush=True)
+    print(f"chosen: {chosen}")
+    return chosen
+
+
+def run_seeds(load, builders, names: dict, learning_rates: dict, seeds, *, training: dict, evaluate_every: int,
+              twin_check=(), twin_label: str = "on the nominal twin", hidden: int = 64,
+              smoke: bool = False) -> tuple[dict[str, list[dict]], list[int]]:
+    """Every row of ``builders(data, seed)`` and the digital ceilings on ``load(seed=seed)`` for each
+    seed (each seed its own data split); returns the rows (display name -> per-seed results) and the
+    test-set size of every seed."""
+    rows: dict[str, list[dict]] = {}
+    n_test: list[int] = []
+    for seed in seeds:
+        data = load(seed=seed)
+        n_test.append(len(data.y_test))
+        print(f"seed {seed}: {data.summary()}", flush=True)
+        for key, (build, method) in builders(data, seed).items():
+            r = run_torch(build(), method, data, seed=seed, lr=learning_rates[key], evaluate_every=evaluate_every,
+                          twin_check=key in twin_check, **training)
+            rows.setdefault(names[key], []).append(r)
+            extra = f", {twin_label} {100 * r['twin']:.1f} %" if "twin" in r else ""
+            print(f"  {names[key]}: test {100 * r['selected']:.1f} % at val-selected epoch {r['epoch']}, "
+                  f"final {100 * r['final']:.1f} % ({r['wall']:.1f} s{extra})", flush=True)
+        for name, r in sklearn_ceilings(data, seed, hidden=hidden, smoke=smoke).items():
+            rows.setdefault(name, []).append(r)
+    return rows, n_test

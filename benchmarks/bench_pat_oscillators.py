@@ -38,7 +38,7 @@ from pnnlab.models.oscillator_classifier import (RECOMMENDED_TRAINING, build_osc
                                                  build_oscillator_random_features)
 from pnnlab.plants.mechanics.oscillators import OscillatorMismatch
 
-from _pat_common import compare, print_table, run_torch, sklearn_ceilings
+from _pat_common import compare, print_table, run_seeds, tune_learning_rates
 
 #: learning-rate grid of --tune
 LR_GRID = (0.005, 0.01, 0.02, 0.05)
@@ -75,21 +75,6 @@ def builders(data, seed):
     }
 
 
-def tune(training, evaluate_every, grid):
-    data = load_digits(seed=0)
-    print(f"--tune: seed 0 only, validation split ({data.summary()}); selected-epoch validation accuracy")
-    chosen = {}
-    for key, (build, method) in builders(data, 0).items():
-        scores = {}
-        for lr in grid:
-            scores[lr] = run_torch(build(), method, data, seed=0, lr=lr, evaluate_every=evaluate_every,
-                                   **training)["val"]
-        chosen[key] = max(grid, key=lambda lr: (scores[lr], -abs(lr - 0.02)))
-        print(f"  {key:>16}: " + ", ".join(f"lr {lr:g}: {100 * v:.1f} %" for lr, v in scores.items())
-              + f"  -> {chosen[key]:g}", flush=True)
-    print(f"chosen: {chosen}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -105,27 +90,16 @@ def main() -> None:
         epochs, every, seeds = 1, 1, seeds[:1]
     training = {"epochs": epochs, "batch_size": args.batch_size}
     if args.tune:
-        tune(training, every, LR_GRID[:1] if args.smoke else LR_GRID)
+        tune_learning_rates(builders(load_digits(seed=0), 0), load_digits(seed=0), training=training,
+                            evaluate_every=every, grid=LR_GRID[:1] if args.smoke else LR_GRID, tie_to=0.02)
         return
     print(f"digits (sklearn 8x8), oscillators 64 -> 74 (10 class oscillators), t_end 0.5, RK4 5 steps; "
           f"mismatch OscillatorMismatch.wright2022() (mcmahon-lab/Physics-Aware-Training example 2: J_noise 0.2, "
           f"eta 0.1, input noise 0.02); Adam, {epochs} epochs, batch {args.batch_size}, evaluation every {every} "
           f"epochs; learning rates {TUNED_LR} (chosen with --tune on seed 0's validation split); seeds {seeds}")
-    rows: dict[str, list[dict]] = {}
-    n_test: list[int] = []
-    for seed in seeds:
-        data = load_digits(seed=seed)
-        n_test.append(len(data.y_test))
-        print(f"seed {seed}: {data.summary()}", flush=True)
-        for key, (build, method) in builders(data, seed).items():
-            r = run_torch(build(), method, data, seed=seed, lr=TUNED_LR[key], evaluate_every=every,
-                          twin_check=key in ("PAT", "in-silico"), **training)
-            rows.setdefault(NAMES[key], []).append(r)
-            extra = f", on the nominal twin {100 * r['twin']:.1f} %" if "twin" in r else ""
-            print(f"  {NAMES[key]}: test {100 * r['selected']:.1f} % at val-selected epoch {r['epoch']}, "
-                  f"final {100 * r['final']:.1f} % ({r['wall']:.1f} s{extra})", flush=True)
-        for name, r in sklearn_ceilings(data, seed, hidden=64, smoke=args.smoke).items():
-            rows.setdefault(name, []).append(r)
+    rows, n_test = run_seeds(load_digits, builders, NAMES, TUNED_LR, seeds, training=training,
+                             evaluate_every=every, twin_check=("PAT", "in-silico"), twin_label="on the nominal twin",
+                             smoke=args.smoke)
     print_table(rows, n_test)
     for key in ("PAT", "in-silico"):
         twin = [r["twin"] for r in rows[NAMES[key]]]

@@ -42,7 +42,7 @@ from pnnlab.models.shg_classifier import (RECOMMENDED_TRAINING, TYPICAL_NOISE, b
                                           build_shg_random_features)
 from pnnlab.plants.optics.shg import SHGMismatch
 
-from _pat_common import compare, print_table, run_torch, sklearn_ceilings
+from _pat_common import compare, print_table, run_seeds, tune_learning_rates
 
 #: learning-rate grid of --tune
 LR_GRID = (0.002, 0.005, 0.01, 0.02)
@@ -77,21 +77,6 @@ def builders(data, seed):
     }
 
 
-def tune(training, evaluate_every, grid):
-    data = load_vowels(seed=0)
-    print(f"--tune: seed 0 only, validation split ({data.summary()}); selected-epoch validation accuracy")
-    chosen = {}
-    for key, (build, method) in builders(data, 0).items():
-        scores = {}
-        for lr in grid:
-            r = run_torch(build(), method, data, seed=0, lr=lr, evaluate_every=evaluate_every, **training)
-            scores[lr] = r["val"]
-        chosen[key] = max(grid, key=lambda lr: (scores[lr], -abs(lr - 0.005)))  # ties: closest to 0.005
-        print(f"  {key:>16}: " + ", ".join(f"lr {lr:g}: {100 * v:.1f} %" for lr, v in scores.items())
-              + f"  -> {chosen[key]:g}", flush=True)
-    print(f"chosen: {chosen}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -106,28 +91,17 @@ def main() -> None:
         epochs, every, seeds = 2, 1, seeds[:1]
     training = {"epochs": epochs, "batch_size": RECOMMENDED_TRAINING["batch_size"]}
     if args.tune:
-        tune(training, every, LR_GRID[:1] if args.smoke else LR_GRID)
+        tune_learning_rates(builders(load_vowels(seed=0), 0), load_vowels(seed=0), training=training,
+                            evaluate_every=every, grid=LR_GRID[:1] if args.smoke else LR_GRID, tie_to=0.005)
         return
     print(f"training: {epochs} epochs, batch {training['batch_size']}, Adam; evaluation every {every} epochs; "
           f"learning rates {TUNED_LR} (chosen with --tune on seed 0's validation split); seeds {seeds} "
           f"(seed = speaker split, plant truth, initial controls)")
     print("mismatch: SHGMismatch.typical() (assumed values, see its docstring); detector noise TYPICAL_NOISE "
           "(assumed, see pnnlab.models.shg_classifier)")
-    rows: dict[str, list[dict]] = {}
-    n_test: list[int] = []
-    for seed in seeds:
-        data = load_vowels(seed=seed)
-        n_test.append(len(data.y_test))
-        print(f"seed {seed}: {data.summary()}", flush=True)
-        for key, (build, method) in builders(data, seed).items():
-            r = run_torch(build(), method, data, seed=seed, lr=TUNED_LR[key], evaluate_every=every,
-                          twin_check=(key == "in-silico"), **training)
-            rows.setdefault(NAMES[key], []).append(r)
-            extra = f", twin promised {100 * r['twin']:.1f} %" if "twin" in r else ""
-            print(f"  {NAMES[key]}: test {100 * r['selected']:.1f} % at val-selected epoch {r['epoch']}, "
-                  f"final {100 * r['final']:.1f} % ({r['wall']:.1f} s{extra})", flush=True)
-        for name, r in sklearn_ceilings(data, seed, hidden=64, smoke=args.smoke).items():
-            rows.setdefault(name, []).append(r)
+    rows, n_test = run_seeds(load_vowels, builders, NAMES, TUNED_LR, seeds, training=training,
+                             evaluate_every=every, twin_check=("in-silico",), twin_label="twin promised",
+                             smoke=args.smoke)
     print_table(rows, n_test)
     twin = [r["twin"] for r in rows[NAMES["in-silico"]]]
     print(f"in-silico accuracy on its own twin before deployment: {100 * sum(twin) / len(twin):.1f} % (mean); "

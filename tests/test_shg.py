@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pnnlab
-from pnnlab import InSilico, PhysicalLayer, PhysicsAwareTraining
+from pnnlab import InSilico, PhysicsAwareTraining
 from pnnlab.layers import physical_layers
 from pnnlab.models.digital_baselines import build_matched_mlp, trainable_parameter_count
 from pnnlab.models.shg_classifier import (MISMATCH_PRESETS, RECOMMENDED_TRAINING, TYPICAL_NOISE,
