@@ -106,7 +106,7 @@ class EnergyScenario:
 #: optimistic, nominal and pessimistic constants for the physical side
 SCENARIOS = (
     EnergyScenario("low", LOW, HOROWITZ_INT8_45NM, 3e-15,
-                   "3 fJ per update: the lower figure quoted by Li et al., Nat. Commun. 9, 2385 (2018) "
+                   "3 fJ per update: the lower figure quoted by Li et al., Nat. Commun. 9, 2385 (2018) (recalled, not verified) "
                    "for memristor conductance updates"),
     EnergyScenario("nominal", NOMINAL, H100_BF16_PEAK, None, "the device preset's pulse energy"),
     EnergyScenario("high", HIGH, HOROWITZ_FP32_45NM, 100e-12,
