@@ -35,6 +35,8 @@ def _error(model, method, x, y, true, loss_fn=nn.functional.cross_entropy):
     return compare_gradients(est, true)["overall"]["relative_error"]
 
 
+# the larger nudges of these tests leave the 0.2 V read range on purpose; the plant warns, as it should
+@pytest.mark.filterwarnings("ignore:a nudge drove resistive-network nodes:RuntimeWarning")
 def test_estimate_converges_to_true_gradient_as_beta_goes_to_zero():
     model = _resistive_model()
     x, y = _batch()
@@ -223,6 +225,8 @@ def test_query_count(nudging, relaxations):
     assert plant.meter.queries - before == relaxations
 
 
+# the largest nudges of this sweep leave the 0.2 V read range on purpose; the plant warns, as it should
+@pytest.mark.filterwarnings("ignore:a nudge drove resistive-network nodes:RuntimeWarning")
 def test_conformance_and_fidelity_tracking_during_training():
     model = _resistive_model()
     x, y = _batch()
