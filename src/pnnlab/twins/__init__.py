@@ -1,5 +1,9 @@
 """Differentiable models of plants. See :mod:`pnnlab.twins.base`."""
 
 from .base import Twin, twin_gap
+from .calibrated import CalibratedTwin, Constant, SHGCalibratableTwin
+from .fit import FitReport, FromPlant, fit_twin, relative_error
+from .learned import LearnedTwin, ResidualTwin
 
-__all__ = ["Twin", "twin_gap"]
+__all__ = ["CalibratedTwin", "Constant", "FitReport", "FromPlant", "LearnedTwin", "ResidualTwin",
+           "SHGCalibratableTwin", "Twin", "fit_twin", "relative_error", "twin_gap"]
