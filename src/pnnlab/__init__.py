@@ -17,6 +17,7 @@ from .methods import ContrastiveLocalLearning
 from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
                      Simulated)
 from .registry import DATASETS, METHODS, MODELS, PLANTS
+from .recording import PlantRecorder, Recording, ReplayMismatchError, ReplayPlant, record
 from .train import History, evaluate, train
 from .twins import Twin, twin_gap
 from . import validation
@@ -33,4 +34,5 @@ __all__ = [
     "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
     "total_usage", "train", "twin_gap", "validation",
+    "PlantRecorder", "Recording", "ReplayMismatchError", "ReplayPlant", "record",
 ]

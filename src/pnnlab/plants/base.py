@@ -125,10 +125,60 @@ class Plant(abc.ABC):
         x = check_batch("x", x, self.in_features).detach()
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
+        if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
+            return self._recorded_query("call", x, controls, lambda: self._measure(x, controls, gen),
+                                        lambda y: self.check_measurement(y, x).detach())
         with torch.no_grad():
             y = self._measure(x, controls, gen)
         self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
         return self.check_measurement(y, x).detach()
+
+    # ---- recording hook (pnnlab.recording) ----------------------------------------------
+    #: recorders told about every query; empty unless :meth:`attach_recorder` was called
+    _recorders: tuple = ()
+
+    def attach_recorder(self, recorder) -> None:
+        """Report every query of this plant (``__call__`` and capability queries such as ``relax``)
+        to ``recorder.on_query(plant, kind=, x=, controls=, result=, error=, device_seconds=, joules=)``
+        (see :class:`pnnlab.recording.PlantRecorder`)."""
+        if not callable(getattr(recorder, "on_query", None)):
+            raise TypeError(f"recorder must have an on_query(plant, ...) method (a pnnlab.recording."
+                            f"PlantRecorder), got {type(recorder).__name__}.")
+        if recorder not in self._recorders:
+            self._recorders = self._recorders + (recorder,)
+
+    def detach_recorder(self, recorder) -> None:
+        """Stop reporting queries to ``recorder`` (no error if it was not attached)."""
+        self._recorders = tuple(r for r in self._recorders if r is not recorder)
+
+    def _recorded_query(self, kind: str, x: torch.Tensor, controls: dict, run, check, **extra):
+        """Run one metered query (``run()`` under no_grad, then ``check(result)``) and report it to
+        every attached recorder with the meter delta it caused (time and energy charged inside the
+        query included); a query whose result fails ``check`` is reported with its error, then raised."""
+        seconds0, joules0 = self.meter.device_seconds, self.meter.joules
+        try:
+            with torch.no_grad():
+                result = run()
+        except Exception as error:  # nothing was measured: not a query, but the recorder is told
+            for recorder in self._recorders:
+                recorder.on_query(self, kind=kind, x=x, controls=controls, result=None, error=error,
+                                  device_seconds=self.meter.device_seconds - seconds0,
+                                  joules=self.meter.joules - joules0, metered=False, **extra)
+            raise
+        self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
+        try:
+            checked = check(result)
+        except Exception as error:
+            checked, failure = None, error
+        else:
+            failure = None
+        for recorder in self._recorders:
+            recorder.on_query(self, kind=kind, x=x, controls=controls, result=checked, error=failure,
+                              device_seconds=self.meter.device_seconds - seconds0,
+                              joules=self.meter.joules - joules0, metered=True, **extra)
+        if failure is not None:
+            raise failure
+        return checked
 
     def check_measurement(self, y, x: torch.Tensor, *, call: str = "_measure") -> torch.Tensor:
         """Check what came back from the hardware for the batch ``x``: a tensor of shape

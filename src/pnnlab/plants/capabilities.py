@@ -130,6 +130,12 @@ class EnergyBased(Capability):
         if initial is not None and not isinstance(initial, Equilibrium):
             raise TypeError(f"initial must be an Equilibrium returned by relax(), got {type(initial).__name__}.")
         gen = check_generator("generator", generator) or self._generator
+        if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
+            def checked(state):
+                _check_equilibrium(self, state, x)
+                return state
+            return self._recorded_query("relax", x, controls, lambda: self._relax(x, controls, nudge, initial, gen),
+                                        checked, nudge=nudge, initial=initial)
         with torch.no_grad():
             state = self._relax(x, controls, nudge, initial, gen)
         self.meter.record(self.cost, x.shape[0])

@@ -1,0 +1,466 @@
+"""Recording and replay at the plant boundary (issue 11, section 3).
+
+Every query a plant answers (``plant(x, controls)`` and capability queries such as
+:meth:`~pnnlab.plants.capabilities.EnergyBased.relax`) passes through one hook in
+:class:`~pnnlab.plants.base.Plant`. A :class:`PlantRecorder` attached there appends each query to a
+SQLite database (Python's standard :mod:`sqlite3`; one file, readable with any SQLite client):
+
+* ``plants``: one row per recorded plant: the name given to the recorder, its class, ``describe()``,
+  ``in_features``/``out_features``, its control specs and its cost model (JSON);
+* ``meta``: key/value JSON (format version, pnnlab version, creation time, status, user metadata such
+  as the run configuration);
+* ``queries``: one row per query: a global sequence number ``seq`` (order of the run), the plant
+  name, the plant's own query index ``index``, ``kind`` (``"call"`` or ``"relax"``), the wall clock
+  time (seconds since the epoch), the device seconds and joules the query added to the plant's meter
+  (energy charged inside the query, such as programming pulses, included), the batch size, whether
+  the meter counted it, and the error text of a query whose result failed the boundary check;
+* ``tensors``: the tensors of each query by ``(seq, role, name)``: role ``input`` (``x``),
+  ``control`` (one per control), ``output`` (the measured ``y``, or an equilibrium's ``output``,
+  ``nodes.<i>`` and ``power_W``) and ``nudge``; raw bytes with dtype and shape, so a round trip is
+  bit-identical.
+
+Rows become durable at :meth:`PlantRecorder.commit` (call it once per training step, for example
+``pnnlab.train(..., callback=recorder.step_callback)``) and when the recorder is closed; a process
+killed between commits loses only the queries since the last commit.
+
+:class:`Recording` reads a database back; :meth:`Recording.to_dataset` gives ``(x, controls, y)``
+tensors for fitting a twin (Wright et al. 2022, doi:10.1038/s41586-021-04223-6, fit theirs to
+recorded input-output pairs). :class:`ReplayPlant` answers queries from a recording, which lets a
+training run be repeated without the device (tests, debugging).
+
+Simplifications of this first slice: replay serves ``__call__`` queries only (a recorded ``relax``
+is stored and readable, but ``ReplayPlant`` is not an energy-based plant, since
+``energy_gradients`` is not a metered query and is not recorded); the generator a query was given is
+not recorded (a generator's state says nothing about the device); resume from a checkpoint is
+described in ``docs/recording.md`` and not implemented.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, NamedTuple, Sequence
+
+import torch
+
+from .metering import CostModel
+from .plants.base import ControlSpec, Plant
+from .plants.capabilities import Equilibrium, OutputClamp, OutputForce
+
+#: version of the database layout written by :class:`PlantRecorder`
+FORMAT_VERSION = 1
+
+_DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float16, torch.bfloat16, torch.float32,
+                                                       torch.float64, torch.int64, torch.int32, torch.bool)}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plants (name TEXT PRIMARY KEY, class TEXT NOT NULL, description TEXT NOT NULL,
+    in_features INTEGER NOT NULL, out_features INTEGER NOT NULL, control_specs TEXT NOT NULL,
+    cost TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS queries (seq INTEGER PRIMARY KEY, plant TEXT NOT NULL REFERENCES plants(name),
+    plant_index INTEGER NOT NULL, kind TEXT NOT NULL, wall_time REAL NOT NULL, device_seconds REAL NOT NULL,
+    joules REAL NOT NULL, batch INTEGER NOT NULL, metered INTEGER NOT NULL, error TEXT, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tensors (seq INTEGER NOT NULL REFERENCES queries(seq), role TEXT NOT NULL,
+    name TEXT NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (seq, role, name));
+"""
+
+
+def _encode(tensor: torch.Tensor) -> tuple[str, str, bytes]:
+    t = tensor.detach().cpu().contiguous()
+    name = str(t.dtype).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise TypeError(f"cannot record a tensor of dtype {t.dtype}; supported: {sorted(_DTYPES)}.")
+    flat = t.reshape(-1)
+    raw = flat.view(torch.uint8) if t.dtype != torch.bool else flat.to(torch.uint8)
+    return name, json.dumps(list(t.shape)), raw.numpy().tobytes()
+
+
+def _decode(dtype: str, shape: str, data: bytes) -> torch.Tensor:
+    if dtype not in _DTYPES:
+        raise ValueError(f"the recording holds a tensor of unknown dtype {dtype!r}.")
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    target = _DTYPES[dtype]
+    t = raw.to(torch.bool) if target == torch.bool else raw.view(target)
+    return t.reshape(json.loads(shape)).clone()
+
+
+def _spec_to_json(spec: ControlSpec) -> dict:
+    return asdict(spec) | {"shape": list(spec.shape)}
+
+
+def _spec_from_json(data: dict) -> ControlSpec:
+    return ControlSpec(**(data | {"shape": tuple(data["shape"])}))
+
+
+class PlantRecorder:
+    """Append every query of the attached plants to a SQLite file at ``path``.
+
+    ``plants`` is a :class:`~pnnlab.plants.base.Plant`, a sequence of plants (named ``"0"``,
+    ``"1"``, ... in order, as :func:`pnnlab.plants_of` lists a model's plants) or a mapping
+    name -> plant. ``metadata`` is any JSON-serialisable dict (for example the run configuration)
+    stored in the ``meta`` table. The file must not exist yet (a recording is never overwritten or
+    appended to by a second run).
+
+    Use as a context manager (:func:`record`), or call :meth:`close` yourself. :meth:`commit` makes
+    everything recorded so far durable; call it once per training step.
+    """
+
+    def __init__(self, path: str | Path, plants: Plant | Sequence[Plant] | Mapping[str, Plant], *,
+                 metadata: Mapping | None = None) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"path={str(self.path)!r} already exists; a recording is never overwritten. "
+                                  f"Choose a new file (one per run) or delete the old one.")
+        named = _named_plants(plants)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._seq = 0
+        self._names: dict[int, str] = {}
+        self._index: dict[str, int] = {}
+        self._plants: dict[str, Plant] = {}
+        meta = {"format_version": FORMAT_VERSION, "pnnlab_version": _pnnlab_version(),
+                "created": time.time(), "status": "open", "user": dict(metadata or {})}
+        self._db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        for name, plant in named.items():
+            specs = {k: _spec_to_json(v) for k, v in plant.control_specs().items()}
+            self._db.execute("INSERT INTO plants VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (name, f"{type(plant).__module__}.{type(plant).__qualname__}", plant.describe(),
+                              plant.in_features, plant.out_features, json.dumps(specs),
+                              json.dumps(asdict(plant.cost))))
+            self._names[id(plant)] = name
+            self._index[name] = 0
+            self._plants[name] = plant
+        self._db.commit()
+        for plant in named.values():
+            plant.attach_recorder(self)
+
+    @property
+    def queries(self) -> int:
+        """Number of queries recorded so far (committed or not)."""
+        return self._seq
+
+    def on_query(self, plant: Plant, *, kind: str, x: torch.Tensor, controls: Mapping[str, torch.Tensor],
+                 result, error: BaseException | None, device_seconds: float, joules: float, metered: bool,
+                 nudge=None, initial=None) -> None:
+        """The boundary hook (called by :class:`~pnnlab.plants.base.Plant`): append one query."""
+        if self._db is None:
+            raise RuntimeError(f"the recorder of {str(self.path)!r} is closed but still attached to "
+                               f"{type(plant).__name__}; detach it or keep it open while the plant is used.")
+        name = self._names.get(id(plant))
+        if name is None:
+            raise RuntimeError(f"{type(plant).__name__} reported a query to a recorder it was not registered with.")
+        seq = self._seq
+        info: dict = {}
+        tensors = [("input", "x", x)] + [("control", k, v) for k, v in controls.items()]
+        if isinstance(result, torch.Tensor):
+            tensors.append(("output", "y", result))
+        elif isinstance(result, Equilibrium):
+            tensors.append(("output", "output", result.output))
+            info["nodes"] = []
+            for i, node in enumerate(result.nodes):
+                if isinstance(node, torch.Tensor):
+                    tensors.append(("output", f"nodes.{i}", node))
+                    info["nodes"].append(i)
+            if isinstance(result.power_W, torch.Tensor):
+                tensors.append(("output", "power_W", result.power_W))
+            info["residual"] = result.residual
+        if kind == "relax":
+            info["nudge"] = ("free" if nudge is None else "force" if isinstance(nudge, OutputForce)
+                             else "clamp")
+            if isinstance(nudge, (OutputForce, OutputClamp)):
+                tensors.append(("nudge", info["nudge"], nudge.force if isinstance(nudge, OutputForce)
+                                else nudge.value))
+            info["warm_start"] = initial is not None
+        self._db.execute("INSERT INTO queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (seq, name, self._index[name], kind, time.time(), float(device_seconds), float(joules),
+                          int(x.shape[0]), int(metered),
+                          None if error is None else f"{type(error).__name__}: {error}", json.dumps(info)))
+        self._db.executemany("INSERT INTO tensors VALUES (?, ?, ?, ?, ?, ?)",
+                             [(seq, role, tname, *_encode(t)) for role, tname, t in tensors])
+        self._seq += 1
+        self._index[name] += 1
+
+    def commit(self) -> None:
+        """Make every query recorded so far durable (survives a killed process)."""
+        if self._db is not None:
+            self._db.commit()
+
+    def step_callback(self, record: dict) -> None:
+        """A ``pnnlab.train(callback=...)`` that commits after every training step and evaluation."""
+        self.commit()
+
+    def close(self, *, status: str = "closed") -> None:
+        """Commit, mark the recording ``status`` and detach from the plants (idempotent)."""
+        if self._db is None:
+            return
+        for plant in self._plants.values():
+            plant.detach_recorder(self)
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'status'", (json.dumps(status),))
+        self._db.commit()
+        self._db.close()
+        self._db = None
+
+    def __enter__(self) -> "PlantRecorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # the queries before an exception happened on the device: keep them, and say how the run ended
+        self.close(status="closed" if exc_type is None else f"failed: {exc_type.__name__}: {exc}")
+
+
+@contextmanager
+def record(plants: Plant | Sequence[Plant] | Mapping[str, Plant], path: str | Path, *,
+           metadata: Mapping | None = None) -> Iterator[PlantRecorder]:
+    """``with record(plants, "run/queries.sqlite") as rec:`` attach a :class:`PlantRecorder` for the
+    block; every query is committed when the block ends, normally or by an exception."""
+    recorder = PlantRecorder(path, plants, metadata=metadata)
+    with recorder:
+        yield recorder
+
+
+def _named_plants(plants) -> dict[str, Plant]:
+    if isinstance(plants, Plant):
+        named = {"0": plants}
+    elif isinstance(plants, Mapping):
+        named = dict(plants)
+    elif isinstance(plants, Sequence) and not isinstance(plants, (str, bytes)):
+        named = {str(i): p for i, p in enumerate(plants)}
+    else:
+        raise TypeError(f"plants must be a Plant, a list of plants or a dict name -> plant, got "
+                        f"{type(plants).__name__}; for a model pass pnnlab.plants_of(model).")
+    if not named:
+        raise ValueError("plants is empty; pass at least one plant to record.")
+    for name, plant in named.items():
+        if not isinstance(name, str) or not isinstance(plant, Plant):
+            raise TypeError(f"plants[{name!r}] must map a str name to a Plant, got {type(plant).__name__}.")
+    if len({id(p) for p in named.values()}) != len(named):
+        raise ValueError("the same plant appears twice in plants; record each plant once.")
+    return named
+
+
+def _pnnlab_version() -> str:
+    from . import __version__
+    return __version__
+
+
+@dataclass(frozen=True)
+class Query:
+    """One recorded query. ``output`` is ``y`` for a call and the equilibrium's output for a relax
+    (``None`` when the measurement failed the boundary check, then ``error`` says why); ``extra``
+    holds a relax's ``nodes.<i>``, ``power_W`` and the nudge tensor; ``info`` the nudge kind,
+    warm start and solver residual."""
+
+    seq: int
+    plant: str
+    plant_index: int
+    kind: str
+    wall_time: float
+    device_seconds: float
+    joules: float
+    batch: int
+    metered: bool
+    error: str | None
+    x: torch.Tensor
+    controls: dict
+    output: torch.Tensor | None
+    extra: dict
+    info: dict
+
+
+class QueryDataset(NamedTuple):
+    """Recorded input-output pairs of one plant: ``x`` (N, in), ``controls`` (name -> (N, *shape),
+    the settings each sample was measured with), ``y`` (N, out), ``seq`` (N,) the query of each sample."""
+
+    x: torch.Tensor
+    controls: dict
+    y: torch.Tensor
+    seq: torch.Tensor
+
+
+class Recording:
+    """Read a database written by :class:`PlantRecorder` (read-only; safe while a run is still writing:
+    it sees the committed queries)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"path={str(self.path)!r} is not a recording file; pass the .sqlite file "
+                                    f"a PlantRecorder wrote.")
+        self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            self.meta = {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+            rows = self._db.execute("SELECT name, class, description, in_features, out_features, control_specs, "
+                                    "cost FROM plants ORDER BY rowid").fetchall()
+        except sqlite3.DatabaseError as error:
+            raise ValueError(f"{str(self.path)!r} is not a pnnlab recording ({error}).") from None
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{str(self.path)!r} has recording format {self.meta.get('format_version')!r}; "
+                             f"this pnnlab reads format {FORMAT_VERSION}.")
+        self.plants = {r[0]: {"class": r[1], "description": r[2], "in_features": r[3], "out_features": r[4],
+                              "control_specs": {k: _spec_from_json(v) for k, v in json.loads(r[5]).items()},
+                              "cost": CostModel(**json.loads(r[6]))} for r in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM queries").fetchone()[0]
+
+    def _plant_name(self, plant: str | None) -> str:
+        if plant is None:
+            if len(self.plants) != 1:
+                raise ValueError(f"the recording holds plants {sorted(self.plants)}; pass plant=<name>.")
+            return next(iter(self.plants))
+        if plant not in self.plants:
+            raise KeyError(f"plant={plant!r} is not in the recording; it holds {sorted(self.plants)}.")
+        return plant
+
+    def queries(self, plant: str | None = None, *, kind: str | None = None) -> Iterator[Query]:
+        """The recorded queries in order (of one plant if ``plant`` is given, of one kind if ``kind`` is)."""
+        sql, args = "SELECT * FROM queries", []
+        where = []
+        if plant is not None:
+            where.append("plant = ?")
+            args.append(self._plant_name(plant))
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        for row in self._db.execute(sql + " ORDER BY seq", args).fetchall():
+            yield self._query(row)
+
+    def _query(self, row) -> Query:
+        seq = row[0]
+        x, controls, output, extra = None, {}, None, {}
+        for role, name, dtype, shape, data in self._db.execute(
+                "SELECT role, name, dtype, shape, data FROM tensors WHERE seq = ? ORDER BY rowid", (seq,)):
+            t = _decode(dtype, shape, data)
+            if role == "input":
+                x = t
+            elif role == "control":
+                controls[name] = t
+            elif role == "output" and name in ("y", "output"):
+                output = t
+            else:
+                extra[name] = t
+        return Query(seq=seq, plant=row[1], plant_index=row[2], kind=row[3], wall_time=row[4],
+                     device_seconds=row[5], joules=row[6], batch=row[7], metered=bool(row[8]), error=row[9],
+                     x=x, controls=controls, output=output, extra=extra, info=json.loads(row[10]))
+
+    def to_dataset(self, plant: str | None = None) -> QueryDataset:
+        """Every successful ``__call__`` query of ``plant`` as input-output pairs for twin fitting."""
+        name = self._plant_name(plant)
+        xs, ys, seqs, controls = [], [], [], {k: [] for k in self.plants[name]["control_specs"]}
+        for q in self.queries(name, kind="call"):
+            if q.output is None:
+                continue
+            xs.append(q.x)
+            ys.append(q.output)
+            seqs.append(torch.full((q.batch,), q.seq, dtype=torch.int64))
+            for k, v in q.controls.items():
+                controls[k].append(v.unsqueeze(0).expand(q.batch, *v.shape))
+        if not xs:
+            raise ValueError(f"the recording has no successful queries of plant {name!r}; nothing to fit to.")
+        return QueryDataset(torch.cat(xs), {k: torch.cat(v) for k, v in controls.items()}, torch.cat(ys),
+                            torch.cat(seqs))
+
+
+class ReplayMismatchError(RuntimeError):
+    """A replayed run asked a :class:`ReplayPlant` for a query that differs from the recorded one."""
+
+
+class ReplayPlant(Plant):
+    """A plant that answers from a :class:`Recording` instead of a device.
+
+    It has the recorded plant's control specs and feature counts. Its ``n``-th query must match the
+    recorded plant's ``n``-th ``__call__`` query: the same input shape and dtype and the same control
+    names and shapes, and values equal within ``atol`` (default ``0.0``: bit-identical, which a
+    deterministic training run reproduces exactly); it then returns the recorded output. Anything else
+    raises :class:`ReplayMismatchError` naming the sequence number and what differs. A recorded query
+    that failed the boundary check fails again with the recorded error.
+
+    Its meter counts the replayed queries and charges the device seconds and joules recorded for
+    each, so a replayed run reports the same usage as the recorded one. The per-call ``generator`` is
+    ignored: the noise is whatever the device measured.
+    """
+
+    summary = "answers queries from a recording (replay, tests, debugging)"
+
+    def __init__(self, recording: Recording | str | Path, *, plant: str | None = None, atol: float = 0.0) -> None:
+        from ._validation import check_nonnegative
+        if not isinstance(recording, Recording):
+            recording = Recording(recording)
+        self.recording = recording
+        self.plant_name = recording._plant_name(plant)
+        self.atol = check_nonnegative("atol", atol)
+        info = recording.plants[self.plant_name]
+        super().__init__(in_features=info["in_features"], out_features=info["out_features"], cost=CostModel(),
+                         seed=0)
+        self._specs = dict(info["control_specs"])
+        self._description = info["description"]
+        self._queries = recording.queries(self.plant_name, kind="call")
+        self._pending = None
+        self.position = 0
+
+    def control_specs(self) -> dict[str, ControlSpec]:
+        return dict(self._specs)
+
+    def describe(self) -> str:
+        return f"ReplayPlant(of {self._description} from {str(self.recording.path)!r}, plant={self.plant_name!r})"
+
+    def _measure(self, x, controls, generator):
+        if self._pending is None:  # a refused query leaves the recorded one in place
+            self._pending = next(self._queries, None)
+        q = self._pending
+        where = f"replay of plant {self.plant_name!r}, query {self.position}"
+        if q is None:
+            raise ReplayMismatchError(f"{where}: the recording has only {self.position} call queries of this "
+                                      f"plant; the replayed run asks for more than the recorded run made.")
+        where += f" (recorded seq {q.seq})"
+        problem = _difference("x", x, q.x, self.atol)
+        for name in self._specs:
+            problem = problem or _difference(f"controls[{name!r}]", controls[name], q.controls[name], self.atol)
+        if problem:
+            raise ReplayMismatchError(f"{where}: {problem}; the replayed run diverged from the recorded one "
+                                      f"(a different seed, model, data order or method?).")
+        self.position += 1
+        self._pending = None
+        self.meter.charge(seconds=q.device_seconds, joules=q.joules)
+        if q.output is None:
+            raise FloatingPointError(f"{where}: the recorded query failed on the device: {q.error}")
+        return q.output.clone()
+
+
+def _difference(what: str, value: torch.Tensor, recorded: torch.Tensor, atol: float) -> str | None:
+    if tuple(value.shape) != tuple(recorded.shape) or value.dtype != recorded.dtype:
+        return (f"{what} has shape {tuple(value.shape)} and dtype {value.dtype}, the recorded query "
+                f"{tuple(recorded.shape)} and {recorded.dtype}")
+    if atol == 0.0:
+        if torch.equal(value, recorded):
+            return None
+    elif bool((value - recorded).abs().le(atol).all()):
+        return None
+    diff = (value - recorded).abs()
+    flat = int(torch.argmax(torch.nan_to_num(diff, nan=math.inf)))
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape)) if diff.dim() else ()
+    return (f"{what} differs from the recorded query by up to {float(diff.max()):.3g} (at index {index}: "
+            f"{float(value.reshape(-1)[flat]):.9g} vs recorded {float(recorded.reshape(-1)[flat]):.9g}; "
+            f"tolerance atol={atol})")
