@@ -95,7 +95,7 @@ def _collect(source: FromPlant, budget: int, seed: int):
 
 def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float = 0.2, epochs: int = 200,
              lr: float = 1e-2, patience: int = 20, batch_size: int = 256, seed: int = 0,
-             weight_decay: float = 0.0) -> tuple[Twin, FitReport]:
+             weight_decay: float = 0.0, val_data=None) -> tuple[Twin, FitReport]:
     """Fit ``twin`` (in place) to ``data`` and return ``(twin, report)``.
 
     data: ``(x, y)``, ``(x, controls, y)`` (recorded tensors; controls per sample) or :class:`FromPlant`.
@@ -105,6 +105,8 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     epochs, lr, patience, batch_size, weight_decay: Adam training; stops after ``patience`` epochs
         without a better validation error and restores the best epoch's parameters.
     seed: seeds the data split, the batch order and the live sampler.
+    val_data: an explicit validation recording ``(x, y)`` or ``(x, controls, y)`` (e.g. a published
+        split); then every record of ``data`` is used for training and ``val_fraction`` is ignored.
     """
     if not isinstance(twin, Twin):
         raise TypeError(f"twin must be a pnnlab Twin, got {type(twin).__name__}.")
@@ -134,6 +136,13 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
                              f"y {tuple(y.shape)}, controls {({k: tuple(v.shape) for k, v in controls.items()})}.")
         groups = torch.arange(x.shape[0])
     gen = torch.Generator().manual_seed(seed)
+    if val_data is not None:
+        if not isinstance(val_data, (tuple, list)) or len(val_data) not in (2, 3):
+            raise TypeError(f"val_data must be (x, y) or (x, controls, y), got {type(val_data).__name__}.")
+        x_va, c_va, y_va = (val_data[0], {}, val_data[1]) if len(val_data) == 2 else val_data
+        c_va = dict(c_va or {})
+        return _train(twin, x, controls, y, x_va, c_va, y_va, epochs=epochs, lr=lr, patience=patience,
+                      batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples)
     unique = torch.unique(groups)
     if unique.numel() < 2:
         raise ValueError("need at least two records (queries) to split into training and validation.")
@@ -143,6 +152,12 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     tr, va = (~val_mask).nonzero().squeeze(1), val_mask.nonzero().squeeze(1)
     x_tr, c_tr, y_tr = x[tr], _take(controls, tr), y[tr]
     x_va, c_va, y_va = x[va], _take(controls, va), y[va]
+    return _train(twin, x_tr, c_tr, y_tr, x_va, c_va, y_va, epochs=epochs, lr=lr, patience=patience,
+                  batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples)
+
+
+def _train(twin, x_tr, c_tr, y_tr, x_va, c_va, y_va, *, epochs, lr, patience, batch_size, gen, weight_decay,
+           queries, samples):
     if hasattr(twin, "prepare"):
         twin.prepare(x_tr, c_tr, y_tr)
     params = [p for p in twin.parameters() if p.requires_grad]
@@ -154,8 +169,8 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     best_state = {k: v.detach().clone() for k, v in twin.state_dict().items()}
     best_epoch, history, since_best, epoch = 0, [], 0, 0
     for epoch in range(1, epochs + 1):
-        perm = torch.randperm(len(tr), generator=gen)
-        for start in range(0, len(tr), batch_size):
+        perm = torch.randperm(len(x_tr), generator=gen)
+        for start in range(0, len(x_tr), batch_size):
             idx = perm[start:start + batch_size]
             y_hat = twin(x_tr[idx], _take(c_tr, idx))
             loss = ((y_hat.to(torch.float64) - y_tr[idx].to(torch.float64)) ** 2).sum(1).mean() / y_power
@@ -173,7 +188,7 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
                 break
     twin.load_state_dict(best_state)
     report = FitReport(train_error=relative_error(twin, x_tr, c_tr, y_tr), val_error=best_val,
-                       initial_val_error=initial_val, n_train=len(tr), n_val=len(va), epochs_run=epoch,
+                       initial_val_error=initial_val, n_train=len(x_tr), n_val=len(x_va), epochs_run=epoch,
                        best_epoch=best_epoch, stopped_early=epoch < epochs, queries=queries, samples=samples,
                        history=history)
     return twin, report
