@@ -19,7 +19,8 @@ from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterS
 from .registry import DATASETS, METHODS, MODELS, PLANTS
 from .recording import PlantRecorder, Recording, ReplayMismatchError, ReplayPlant, record
 from .train import History, evaluate, train
-from .twins import Twin, twin_gap
+from .twins import (CalibratedTwin, Constant, FitReport, FromPlant, LearnedTwin, ResidualTwin, Twin, fit_twin,
+                    twin_gap)
 from . import validation
 
 __version__ = "0.1.0"
@@ -34,5 +35,6 @@ __all__ = [
     "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
     "total_usage", "train", "twin_gap", "validation",
+    "CalibratedTwin", "Constant", "FitReport", "FromPlant", "LearnedTwin", "ResidualTwin", "fit_twin",
     "PlantRecorder", "Recording", "ReplayMismatchError", "ReplayPlant", "record",
 ]
