@@ -250,3 +250,17 @@ def test_recorder_arguments_are_validated(tmp_path):
         recording.to_dataset()
     with sqlite3.connect(two) as db:  # the layout is plain SQLite, readable by any client
         assert json.loads(db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()[0]) == 1
+
+
+def test_recording_does_not_change_what_the_plant_measures_or_meters(tmp_path):
+    plain, recorded = (ChargingPlant(error_std=0.2, noise_std=0.1, seed=8) for _ in range(2))
+    hop_plain, hop_recorded = HopfieldPlant(sizes=(3, 4, 2), seed=2), HopfieldPlant(sizes=(3, 4, 2), seed=2)
+    x, hx = torch.randn(6, 3), torch.rand(2, 3)
+    c, hc = _controls(plain), hop_plain.initial_controls(torch.Generator().manual_seed(1))
+    with record({"tanh": recorded, "hop": hop_recorded}, tmp_path / "q.sqlite") as rec:
+        for _ in range(2):
+            assert torch.equal(plain(x, c), recorded(x, c))
+            assert torch.equal(hop_plain.relax(hx, hc).output, hop_recorded.relax(hx, hc).output)
+        assert rec.queries == 4
+    assert plain.meter.snapshot() == recorded.meter.snapshot()
+    assert hop_plain.meter.snapshot() == hop_recorded.meter.snapshot()
