@@ -144,3 +144,15 @@ def test_fit_twin_uses_an_explicit_validation_recording():
     twin, report = fit_twin(twin, (x, y), val_data=(x_va, y_va), epochs=40, lr=1e-2, batch_size=32)
     assert (report.n_train, report.n_val) == (120, 30)  # every record trains; the given set validates
     assert report.val_error == pytest.approx(relative_error(twin, x_va, {}, y_va))
+
+
+def test_calibrated_shg_twin_recovers_the_extra_spot_blur():
+    from pnnlab.plants.optics.shg import ShaperError
+    plant = SHGPlant(n_inputs=4, n_outputs=4, mismatch=SHGMismatch(shaper=ShaperError(extra_blur_pixels=0.3)))
+    twin = CalibratedTwin(SHGCalibratableTwin.from_layout(plant), constants=[Constant("resolution_pixels", positive=True)])
+
+    def sample(gen):
+        return torch.rand(8, 4, generator=gen), plant.initial_controls(gen)
+    twin, report = fit_twin(twin, FromPlant(plant, sample), budget=30, epochs=150, lr=0.05, patience=20)
+    # the blurs add in quadrature: sqrt(0.3^2 + 0.3^2)
+    assert float(twin.values()["resolution_pixels"]) == pytest.approx(math.hypot(0.3, 0.3), rel=0.02)

@@ -11,9 +11,9 @@ twin, so gradients flow to the parameters.
 doi:10.1038/s41586-021-04223-6; equations in :mod:`pnnlab.plants.optics.shg`) with its constants read
 at forward time: residual dispersion (GDD, TOD), the phase-stroke scale, per-pixel amplitude gains and a
 detector saturation level ``L`` (``y -> L tanh(y / L)``, the saturating-detector law documented for the
-SHG plant; a large ``L`` is a linear detector). At the design values it equals
-:class:`~pnnlab.plants.optics.shg_twin.SHGTwin`. Not exposed: the extra Fourier-plane blur (kept at its
-design value; a simplification, so a calibrated SHG twin keeps a small residual error).
+SHG plant; a large ``L`` is a linear detector) and the Fourier-plane spot size ``resolution_pixels``
+(the plant's extra blur adds in quadrature to the design spot). At the design values it equals
+:class:`~pnnlab.plants.optics.shg_twin.SHGTwin`.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ class CalibratedTwin(Twin):
 class SHGCalibratableTwin(Twin):
     """SHG design physics whose constants are buffers read at forward time (see the module docstring):
     ``group_delay_dispersion_fs2``, ``third_order_dispersion_fs3`` (design 0), ``phase_scale`` (design 1),
-    ``pixel_gains`` (one per shaper pixel, design 1; transmission clipped at 1 as in the plant) and
+    ``pixel_gains`` (one per shaper pixel, design 1; transmission clipped at 1 as in the plant),
+    ``resolution_pixels`` (spot standard deviation, in pixels; design: the layout's) and
     ``saturation_level`` (design: ``inf``, a linear detector; give a finite start such as 1.0 to fit it,
     in units of P_ref). Layout arguments as for :class:`~pnnlab.plants.optics.shg.SHGPlant`; build one
     from a plant's public layout with :meth:`from_layout`.
@@ -162,7 +163,10 @@ class SHGCalibratableTwin(Twin):
         k = self._physics.n_pixels * layout["points_per_pixel"]
         nu = layout["shaper_bandwidth_THz"] * 1e12 * ((torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5)
         self.register_buffer("omega_fs", 2 * math.pi * nu * 1e-15)  # rad per fs
-        self.register_buffer("transfer0", self._physics.transfer.clone())
+        self.register_buffer("envelope", torch.exp(-2 * math.log(2) * (nu / (layout["laser_fwhm_THz"] * 1e12)) ** 2))
+        u = (torch.arange(k, dtype=torch.float64) + 0.5) / layout["points_per_pixel"]
+        self.register_buffer("pixel_offset", u[:, None] - torch.arange(self._physics.n_pixels, dtype=torch.float64))
+        self.register_buffer("resolution_pixels", torch.tensor(float(layout["resolution_pixels"]), dtype=torch.float64))
         self.register_buffer("group_delay_dispersion_fs2", torch.tensor(0.0, dtype=torch.float64))
         self.register_buffer("third_order_dispersion_fs3", torch.tensor(0.0, dtype=torch.float64))
         self.register_buffer("phase_scale", torch.tensor(1.0, dtype=torch.float64))
@@ -189,7 +193,12 @@ class SHGCalibratableTwin(Twin):
         pixels = torch.polar(a, (self.phase_scale * phase).expand(batch, -1))
         w = self.omega_fs
         phi_d = 0.5 * self.group_delay_dispersion_fs2 * w ** 2 + self.third_order_dispersion_fs3 * w ** 3 / 6.0
-        transfer = self.transfer0 * torch.polar(torch.ones_like(phi_d), phi_d)[None, :]
+        # shaper response of grid point k to pixel p: a rectangle convolved with the Gaussian spot
+        spot = math.sqrt(2.0) * self.resolution_pixels.clamp_min(1e-6)
+        d = self.pixel_offset
+        response = 0.5 * (torch.erf(d / spot) - torch.erf((d - 1.0) / spot))  # (K, P)
+        field = torch.polar(self.envelope, phi_d)  # (K,)
+        transfer = (response.to(torch.complex128) * field[:, None]).T
         y = p._bin_power(pixels.to(torch.complex128) @ transfer) / p.reference_power
         level = self.saturation_level
         if torch.isfinite(level):
