@@ -22,13 +22,15 @@ Part B, the simulated SHG plant (Wright et al., Nature 601, 549 (2022)) with ``S
 and ``TYPICAL_NOISE`` (assumed values; see their docstrings): nominal, calibrated, learned and residual
 twins fitted from at most ``--shg-budget`` plant queries (counted by the plant's meter; each query is a
 batch of ``--shg-batch`` inputs at one random control setting), held-out error on 200 further queries
-(counted separately: evaluation, not fitting). The true twin (the plant's hidden physics, noise off) is
+(counted separately: evaluation, not fitting), in two control regimes: ``broad`` (controls drawn over
+their whole range) and ``local`` (the plant's initial-control distribution, where training starts). The true twin (the plant's hidden physics, noise off) is
 printed as a diagnostic floor (what detector noise alone leaves), never as a fitted method.
 
 Protocol: seeds vary the initialisation and batch order (part A: the split is the paper's fixed one) and,
 in part B, the plant (its drawn pixel gains), the fitting queries and the held-out queries. The
 hyper-parameters (widths, learning rates, epochs, patience) were set a priori, not tuned on the
-held-out rows. Reported: mean +- std over ``--seeds``.
+held-out rows; for the SHG learned and residual twins, learning rates 1e-3, 3e-3 and 1e-2 were compared
+on seed 0's validation queries only (differences < 0.01 in relative error) and 3e-3 kept. Reported: mean +- std over ``--seeds``.
 
 Run:  python benchmarks/bench_twin_fitting.py [--seeds 1 2 3] [--epochs 300] [--shg-budget 2000] [--smoke]
 """
@@ -154,20 +156,26 @@ def part_a(args):
         print(f"{n:8d} {ms(errs):>20s} {rel(y_te, pred):10.4f}")
 
 
-def shg_sampler(plant, batch):
+REGIMES = {"broad": "amplitudes U[0,1], phases U[-pi,pi] (the whole control range)",
+           "local": "plant.initial_controls: amplitudes U[0.25,0.75], phases N(0, 0.5 rad) (where training starts)"}
+
+
+def shg_sampler(plant, batch, regime="broad"):
     specs = plant.control_specs()
 
     def sample(gen):
         x = torch.rand(batch, plant.in_features, generator=gen)
+        if regime == "local":
+            return x, plant.initial_controls(gen)
         amplitude = torch.rand(specs["amplitude"].shape, generator=gen)
         phase = (2 * torch.rand(specs["phase"].shape, generator=gen) - 1) * math.pi
         return x, {"amplitude": amplitude, "phase": phase}
     return sample
 
 
-def held_out(plant, batch, queries, seed):
+def held_out(plant, batch, queries, seed, regime):
     gen = torch.Generator().manual_seed(seed)
-    sample = shg_sampler(plant, batch)
+    sample = shg_sampler(plant, batch, regime)
     xs, cs, ys = [], {}, []
     for _ in range(queries):
         x, c = sample(gen)
@@ -178,20 +186,21 @@ def held_out(plant, batch, queries, seed):
     return torch.cat(xs), {k: torch.cat(v) for k, v in cs.items()}, torch.cat(ys)
 
 
-def part_b(args):
+def part_b(args, regime):
     budget = args.shg_budget
-    print(f"\nB. SHG plant (n_inputs 12, n_outputs 7, SHGMismatch.typical(), TYPICAL_NOISE; assumed values): twins "
-          f"fitted from {budget} plant queries of {args.shg_batch} inputs each (random x in [0,1], amplitudes "
-          f"U[0,1], phases U[-pi,pi]); 80/20 query split for early stopping; held out: {20 if args.smoke else 200} further "
+    print(f"\nB ({regime} controls: {REGIMES[regime]}). SHG plant (n_inputs 12, n_outputs 7, SHGMismatch.typical(), TYPICAL_NOISE; assumed values): twins "
+          f"fitted from {budget} plant queries of {args.shg_batch} inputs each (random x in [0,1], one control "
+          f"setting per query drawn as above); 80/20 query split for early stopping; held out: {20 if args.smoke else 200} further "
           f"queries ({(20 if args.smoke else 200) * args.shg_batch} samples); "
           f"seeds {args.seeds} (plant, fit and held-out draws)")
     rows, fitted = {}, []
     for seed in args.seeds:
         plant = SHGPlant(n_inputs=12, n_outputs=7, mismatch=SHGMismatch.typical(), noise=TYPICAL_NOISE, seed=seed)
-        x_te, c_te, y_te = held_out(plant, args.shg_batch, 20 if args.smoke else 200, seed=10_000 + seed)
+        x_te, c_te, y_te = held_out(plant, args.shg_batch, 20 if args.smoke else 200, seed=10_000 + seed,
+                                   regime=regime)
         eval_queries = plant.meter.queries
         shapes = {k: s.shape for k, s in plant.control_specs().items()}
-        source = FromPlant(plant, shg_sampler(plant, args.shg_batch))
+        source = FromPlant(plant, shg_sampler(plant, args.shg_batch, regime))
         twins = {
             "nominal (design physics)": (plant.nominal_twin(), None),
             "calibrated (GDD, TOD, phase, gains, blur, sat.)": (CalibratedTwin(
@@ -268,7 +277,8 @@ def main():
     if not args.skip_a:
         part_a(args)
     if not args.skip_b:
-        part_b(args)
+        for regime in REGIMES:
+            part_b(args, regime)
     print(f"\n(wall time {time.time() - start:.0f} s)")
 
 
