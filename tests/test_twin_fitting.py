@@ -156,3 +156,24 @@ def test_calibrated_shg_twin_recovers_the_extra_spot_blur():
     twin, report = fit_twin(twin, FromPlant(plant, sample), budget=30, epochs=150, lr=0.05, patience=20)
     # the blurs add in quadrature: sqrt(0.3^2 + 0.3^2)
     assert float(twin.values()["resolution_pixels"]) == pytest.approx(math.hypot(0.3, 0.3), rel=0.02)
+
+
+def test_a_twin_is_fitted_from_a_recording_of_the_plant_without_new_queries(tmp_path):
+    from pnnlab.recording import Recording, record
+    plant = PowerLawPlant(coefficient=2.0, twin_coefficient=2.3)
+    sample, gen = _power_law_sampler(), torch.Generator().manual_seed(3)
+    with record(plant, tmp_path / "queries.sqlite"):
+        for _ in range(30):
+            x, controls = sample(gen)
+            plant(x, controls)
+    queries_before = plant.meter.queries
+    recording = Recording(tmp_path / "queries.sqlite")
+    twin = CalibratedTwin(plant.nominal_twin(), constants=[Constant("coefficient", positive=True)])
+    twin, report = fit_twin(twin, recording, epochs=300, lr=0.05, patience=30)
+    assert float(twin.values()["coefficient"]) == pytest.approx(2.0, rel=1e-3)
+    assert plant.meter.queries == queries_before and report.queries == 0  # fitting spent no new queries
+    # the dataset keeps which query each sample came from, so the validation split holds whole queries
+    dataset = recording.to_dataset()
+    assert dataset.seq.unique().numel() == 30 and dataset.x.shape[0] == 30 * 16
+    with pytest.raises(ValueError, match="budget applies to live fitting"):
+        fit_twin(twin, dataset, budget=10)

@@ -98,7 +98,9 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
              weight_decay: float = 0.0, val_data=None) -> tuple[Twin, FitReport]:
     """Fit ``twin`` (in place) to ``data`` and return ``(twin, report)``.
 
-    data: ``(x, y)``, ``(x, controls, y)`` (recorded tensors; controls per sample) or :class:`FromPlant`.
+    data: ``(x, y)``, ``(x, controls, y)`` (recorded tensors; controls per sample), a
+        :class:`~pnnlab.recording.Recording` of one plant (or its ``to_dataset(plant)``: the split then keeps
+        each recorded query whole), or :class:`FromPlant`.
     budget: plant queries to spend (required for, and only for, :class:`FromPlant`); exactly this many
         are made, counted by the plant's meter and reported.
     val_fraction: fraction of the records (of the queries, for live data) held out for early stopping.
@@ -117,7 +119,14 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     if not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}; e.g. 0.2.")
     queries = samples = 0
-    if isinstance(data, FromPlant):
+    from ..recording import QueryDataset, Recording
+    if isinstance(data, Recording):
+        data = data.to_dataset()
+    if isinstance(data, QueryDataset):
+        if budget is not None:
+            raise ValueError("budget applies to live fitting (FromPlant) only; a recording has no queries to spend.")
+        x, controls, y, groups = data.x, dict(data.controls), data.y, data.seq
+    elif isinstance(data, FromPlant):
         if budget is None:
             raise ValueError("budget is required when fitting live from a plant (the number of plant queries "
                              "to spend), e.g. budget=2000.")
