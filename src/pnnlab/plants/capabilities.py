@@ -167,11 +167,171 @@ def _check_equilibrium(plant, state, x: torch.Tensor) -> None:
                                  f"failed at the hardware boundary.")
 
 
-class Reciprocal(Capability):
-    """The plant can be driven backwards and interfere forward and adjoint fields
-    (for in-situ adjoint gradients)."""
+@dataclass
+class FieldPass:
+    """What one optical pass through a reciprocal plant reports (see :class:`Reciprocal`).
 
-    offers = "backward fields and interference measurements"
+    ``intensities`` holds, for every control of the plant, the optical power measured at that phase
+    shifter, shape ``(batch, *control_shape)`` (a monitor tap beside every shifter, as in Pai et al.
+    2023). ``output`` is the measured output features (forward pass only, the same as ``plant(x)``);
+    ``port_field`` the complex field leaving the plant at the far end of the pass, measured by coherent
+    detection: at the output ports for the forward pass, at the input ports for the adjoint pass
+    (``None`` for the interference pass). ``private`` is opaque plant data; methods never read it.
+    """
+
+    intensities: dict
+    output: torch.Tensor | None = None
+    port_field: torch.Tensor | None = None
+    private: Any = field(default=None, repr=False)
+
+
+class Reciprocal(Capability):
+    """A linear, reciprocal photonic plant that can also be driven *backwards* and that reports the
+    optical power at every phase shifter (for the in-situ adjoint gradients of Hughes, Minkov, Shi &
+    Fan, Optica 5, 864 (2018), doi:10.1364/OPTICA.5.000864, demonstrated by Pai et al., Science 380,
+    398 (2023), doi:10.1126/science.ade8450; see :mod:`pnnlab.methods.adjoint`).
+
+    Hardware operations, each ONE metered query of ``batch`` samples (the plant's cost model):
+
+    * ``forward_pass(x, controls)``: the ordinary forward pass, also reading the power monitor at
+      every phase shifter and the complex output field (coherent detection at the outputs);
+    * ``adjoint_pass(adjoint, controls)``: light ``adjoint`` (complex, ``(batch, n_output_ports)``)
+      injected into the *output* ports runs backwards through the plant (by reciprocity it sees the
+      transpose T^T of the forward transfer matrix); the monitors read its power at every phase
+      shifter and the field leaving the input ports is measured coherently;
+    * ``interference_pass(x, injected, controls)``: the encoded input ``x`` plus the complex field
+      ``injected`` (``(batch, n_input_ports)``, e.g. the time-reversed adjoint field) sent forward
+      together; the monitors read the power of their interference at every phase shifter.
+
+    An in-situ gradient therefore costs 3 queries per reciprocal layer per batch. Controller-side
+    arithmetic (no query), which only the plant can do because it knows its detection and encoding:
+
+    * ``adjoint_source(forward, grad_output)``: the field to inject at the outputs, conj(dL/dy*)
+      for the measured output field y, given dL/d(output features);
+    * ``input_gradient(x, adjoint)``: dL/dx for the plant's input encoding, from the field the
+      adjoint pass measured at the input ports.
+
+    A plant implements ``_forward_pass``, ``_adjoint_pass``, ``_interference_pass`` (called on
+    validated, detached tensors under ``torch.no_grad()``), ``adjoint_source`` and
+    ``input_gradient``, plus ``n_input_ports`` / ``n_output_ports``.
+    """
+
+    offers = ("forward_pass / adjoint_pass / interference_pass: light sent forwards, backwards from the "
+              "outputs and both at once, with the power read at every phase shifter (3 queries per gradient)")
+
+    n_input_ports: int
+    n_output_ports: int
+
+    def forward_pass(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
+                     generator: torch.Generator | None = None) -> FieldPass:
+        """Forward pass with every monitor read (one metered query)."""
+        from .._validation import check_batch, check_generator
+        x = check_batch("x", x, self.in_features).detach()
+        controls = self.validate_controls(controls)
+        gen = check_generator("generator", generator) or self._generator
+
+        def check(result):
+            _check_field_pass(self, result, x.shape[0], "_forward_pass", self.n_output_ports)
+            self.check_measurement(result.output, x, call="_forward_pass")
+            return result
+        return self._field_query("forward", x, controls, lambda: self._forward_pass(x, controls, gen), check)
+
+    def adjoint_pass(self, adjoint: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
+                     generator: torch.Generator | None = None) -> FieldPass:
+        """Light ``adjoint`` sent backwards from the output ports (one metered query)."""
+        from .._validation import check_generator
+        adjoint = _check_field("adjoint", adjoint, self.n_output_ports)
+        controls = self.validate_controls(controls)
+        gen = check_generator("generator", generator) or self._generator
+        record_x = torch.view_as_real(adjoint).reshape(adjoint.shape[0], -1)
+
+        def check(result):
+            _check_field_pass(self, result, adjoint.shape[0], "_adjoint_pass", self.n_input_ports)
+            return result
+        return self._field_query("adjoint", record_x, controls,
+                                 lambda: self._adjoint_pass(adjoint, controls, gen), check)
+
+    def interference_pass(self, x: torch.Tensor, injected: torch.Tensor, controls: Mapping[str, torch.Tensor],
+                          *, generator: torch.Generator | None = None) -> FieldPass:
+        """Input ``x`` and the extra field ``injected`` sent forward together (one metered query)."""
+        from .._validation import check_batch, check_generator
+        x = check_batch("x", x, self.in_features).detach()
+        injected = _check_field("injected", injected, self.n_input_ports)
+        if injected.shape[0] != x.shape[0]:
+            raise ValueError(f"injected has {injected.shape[0]} samples but x has {x.shape[0]}; pass one "
+                             f"injected field per input sample.")
+        controls = self.validate_controls(controls)
+        gen = check_generator("generator", generator) or self._generator
+
+        def check(result):
+            _check_field_pass(self, result, x.shape[0], "_interference_pass", None)
+            return result
+        return self._field_query("interference", x, controls,
+                                 lambda: self._interference_pass(x, injected, controls, gen), check)
+
+    def _field_query(self, kind, x, controls, run, check):
+        if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
+            return self._recorded_query(kind, x, controls, run, check)
+        with torch.no_grad():
+            result = run()
+        self.meter.record(self.cost, x.shape[0])
+        return check(result)
+
+    @abc.abstractmethod
+    def _forward_pass(self, x, controls, generator) -> FieldPass:
+        """Forward pass on validated inputs: output features, output field and monitor powers."""
+
+    @abc.abstractmethod
+    def _adjoint_pass(self, adjoint, controls, generator) -> FieldPass:
+        """Backward pass from the outputs: monitor powers and the field leaving the input ports."""
+
+    @abc.abstractmethod
+    def _interference_pass(self, x, injected, controls, generator) -> FieldPass:
+        """Forward pass of encode(x) + injected: monitor powers."""
+
+    @abc.abstractmethod
+    def adjoint_source(self, forward: FieldPass, grad_output: torch.Tensor) -> torch.Tensor:
+        """The complex field to send backwards from the outputs for dL/d(output features)."""
+
+    @abc.abstractmethod
+    def input_gradient(self, x: torch.Tensor, adjoint: FieldPass) -> torch.Tensor:
+        """dL/dx (batch, in_features) from the adjoint field measured at the input ports."""
+
+
+def _check_field(name: str, value, ports: int) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or not torch.is_complex(value):
+        raise TypeError(f"{name} must be a complex tensor of shape (batch, {ports}) (an optical field), got "
+                        f"{type(value).__name__}{'' if not isinstance(value, torch.Tensor) else ' ' + str(value.dtype)}.")
+    if value.ndim != 2 or value.shape[1] != ports:
+        raise ValueError(f"{name} must have shape (batch, {ports}), got {tuple(value.shape)}.")
+    if not bool(torch.isfinite(torch.view_as_real(value)).all()):
+        raise ValueError(f"{name} contains NaN or infinite values; no laser can emit them.")
+    return value.detach()
+
+
+def _check_field_pass(plant, result, batch: int, call: str, ports: int | None) -> None:
+    """The boundary check of a reciprocal pass: every control monitored, finite powers of shape
+    (batch, *control_shape), and (where the pass measures one) a finite complex field."""
+    owner = f"{type(plant).__name__}.{call}"
+    if not isinstance(result, FieldPass):
+        raise TypeError(f"{owner} returned {type(result).__name__}, not a FieldPass.")
+    specs = plant.control_specs()
+    if set(result.intensities) != set(specs):
+        raise ValueError(f"{owner} must report a monitor power for every control {sorted(specs)}, got "
+                         f"{sorted(result.intensities)}.")
+    for name, spec in specs.items():
+        value = result.intensities[name]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (batch, *spec.shape):
+            raise ValueError(f"{owner} reported intensities[{name!r}] of shape "
+                             f"{tuple(getattr(value, 'shape', ()))}, expected {(batch, *spec.shape)}.")
+        if not bool(torch.isfinite(value).all()):
+            raise FloatingPointError(f"{owner} returned NaN or infinite monitor powers for {name!r}.")
+    if ports is not None:
+        if not isinstance(result.port_field, torch.Tensor) or not torch.is_complex(result.port_field) \
+                or tuple(result.port_field.shape) != (batch, ports):
+            raise ValueError(f"{owner} must return the measured complex field of shape {(batch, ports)}.")
+        if not bool(torch.isfinite(torch.view_as_real(result.port_field)).all()):
+            raise FloatingPointError(f"{owner} returned a NaN or infinite measured field.")
 
 
 class ParameterShift(Capability):

@@ -1,0 +1,274 @@
+"""The in-situ adjoint method (Hughes 2018 / Pai 2023) on reciprocal plants.
+
+The toy below is a minimal reciprocal mesh written for these tests only (columns of phase shifters
+and fixed 2x2 couplers with splitting errors and loss), so the method is checked independently of
+the MZI-mesh engine; tests of the real MZIMesh plant follow where it exists.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pnnlab import ChannelAffine, PhysicalLayer
+from pnnlab.methods.adjoint import AdjointInSitu
+from pnnlab.metering import CostModel
+from pnnlab.plants.base import ControlSpec, Plant
+from pnnlab.plants.capabilities import FieldPass, Reciprocal, Simulated
+from pnnlab.twins.base import Twin
+
+TWO_PI = 2 * math.pi
+
+
+def _coupler(n, column, split_error):
+    """Fixed couplers between waveguides (2j, 2j+1) (even columns) or (2j+1, 2j+2) (odd columns):
+    [[cos a, i sin a], [i sin a, cos a]] with a = pi/4 + error (a symmetric matrix: reciprocal)."""
+    m = torch.eye(n, dtype=torch.complex128)
+    start = column % 2
+    for j, top in enumerate(range(start, n - 1, 2)):
+        a = math.pi / 4 + float(split_error[column, top])
+        m[top, top] = m[top + 1, top + 1] = math.cos(a)
+        m[top, top + 1] = m[top + 1, top] = 1j * math.sin(a)
+    return m
+
+
+class ToyMesh:
+    def __init__(self, n, columns, split_sigma=0.0, offset_sigma=0.0, loss_db=0.0, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.n, self.columns = n, columns
+        split = split_sigma * torch.randn(columns, n, generator=g, dtype=torch.float64)
+        self.offsets = offset_sigma * torch.randn(columns, n, generator=g, dtype=torch.float64)
+        self.couplers = [_coupler(n, c, split) for c in range(columns)]
+        self.amplitude = 10 ** (-loss_db / 20)  # per column, every waveguide
+
+    def run(self, field, phase, record=False):
+        fields = []
+        for c in range(self.columns):
+            field = field * torch.exp(1j * (phase[c] + self.offsets[c]).to(torch.complex128))
+            fields.append(field)
+            field = (field @ self.couplers[c].T) * self.amplitude
+        return (field, torch.stack(fields, 1)) if record else field
+
+    def run_backward(self, field):
+        fields = [None] * self.columns
+        for c in reversed(range(self.columns)):
+            field = (field * self.amplitude) @ self.couplers[c]  # transpose of (x @ C.T) is (. @ C)
+            fields[c] = field
+            # the phase screen is diagonal: its transpose is itself
+        return fields
+
+    def run_backward_with_phase(self, field, phase):
+        fields = [None] * self.columns
+        for c in reversed(range(self.columns)):
+            field = (field * self.amplitude) @ self.couplers[c]
+            fields[c] = field
+            field = field * torch.exp(1j * (phase[c] + self.offsets[c]).to(torch.complex128))
+        return field, torch.stack(fields, 1)
+
+
+class ToyTwin(Twin):
+    def __init__(self, mesh, coherent):
+        super().__init__(in_features=mesh.n, out_features=2 * mesh.n if coherent else mesh.n)
+        self.mesh, self.coherent = mesh, coherent
+
+    def forward(self, x, controls):
+        y = self.mesh.run(x.to(torch.complex128), controls["phase"].double())
+        out = torch.cat([y.real, y.imag], 1) if self.coherent else y.abs().square()
+        return out.to(x.dtype)
+
+
+class ToyReciprocalMesh(Plant, Simulated, Reciprocal):
+    """Amplitude-encoded inputs, coherent (re/im) or intensity outputs, monitors with optional noise."""
+
+    def __init__(self, *, n=4, columns=4, split_sigma=0.0, offset_sigma=0.0, loss_db=0.0,
+                 coherent=True, monitor_noise=0.0, seed=0):
+        super().__init__(in_features=n, out_features=2 * n if coherent else n,
+                         cost=CostModel(seconds_per_query=1e-3), seed=seed)
+        self.n_input_ports = self.n_output_ports = n
+        self.coherent, self.monitor_noise = coherent, monitor_noise
+        self._truth = ToyMesh(n, columns, split_sigma, offset_sigma, loss_db, seed=seed + 1)
+        self._design = ToyMesh(n, columns)
+
+    def control_specs(self):
+        return {"phase": ControlSpec((self._truth.columns, self._truth.n), 0.0, TWO_PI, unit="rad")}
+
+    def _features(self, y):
+        return torch.cat([y.real, y.imag], 1) if self.coherent else y.abs().square()
+
+    def _noisy(self, power, gen):
+        if not self.monitor_noise:
+            return power
+        return power + self.monitor_noise * torch.randn(power.shape, generator=gen, dtype=power.dtype)
+
+    def _measure(self, x, controls, generator):
+        return self._features(self._truth.run(x.double().to(torch.complex128), controls["phase"].double())).to(x.dtype)
+
+    def _forward_pass(self, x, controls, gen):
+        y, fields = self._truth.run(x.double().to(torch.complex128), controls["phase"].double(), record=True)
+        return FieldPass(intensities={"phase": self._noisy(fields.abs().square(), gen).to(x.dtype)},
+                         output=self._features(y).to(x.dtype), port_field=y)
+
+    def _adjoint_pass(self, adjoint, controls, gen):
+        a_in, fields = self._truth.run_backward_with_phase(adjoint.to(torch.complex128), controls["phase"].double())
+        return FieldPass(intensities={"phase": self._noisy(fields.abs().square(), gen)}, port_field=a_in)
+
+    def _interference_pass(self, x, injected, controls, gen):
+        field = x.double().to(torch.complex128) + injected.to(torch.complex128)
+        _, fields = self._truth.run(field, controls["phase"].double(), record=True)
+        return FieldPass(intensities={"phase": self._noisy(fields.abs().square(), gen).to(x.dtype)})
+
+    def adjoint_source(self, forward, grad_output):
+        g = grad_output.double()
+        if self.coherent:
+            grad_field = torch.complex(g[:, :self.n_output_ports], g[:, self.n_output_ports:])
+        else:
+            grad_field = 2 * forward.port_field * g
+        return grad_field.conj()
+
+    def input_gradient(self, x, adjoint):
+        return adjoint.port_field.real.to(x.dtype)  # amplitude encoding: field = x
+
+    def nominal_twin(self):
+        return ToyTwin(self._design, self.coherent)
+
+    def true_twin(self):
+        return ToyTwin(self._truth, self.coherent)
+
+
+def _model(plant, seed=0):
+    torch.manual_seed(seed)
+    layer = PhysicalLayer(plant, initial_controls=plant.initial_controls(torch.Generator().manual_seed(seed)))
+    return nn.Sequential(layer, nn.Tanh(), nn.Linear(plant.out_features, 3).double())
+
+
+def _grads(model, x, y, method=None, execution_model=None):
+    for p in model.parameters():
+        p.grad = None
+    if method is not None:
+        method.step(model, x, y, nn.functional.cross_entropy)
+    else:
+        from pnnlab.execution import executing
+        with executing(execution_model):
+            nn.functional.cross_entropy(model(x), y).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def _data(n, batch=16, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, n, generator=g, dtype=torch.float64), torch.randint(0, 3, (batch,), generator=g)
+
+
+@pytest.mark.parametrize("coherent", [True, False])
+def test_adjoint_equals_autograd_on_an_ideal_mesh(coherent):
+    from pnnlab.execution import OnTrueTwin
+    plant = ToyReciprocalMesh(n=4, columns=4, coherent=coherent)
+    model = _model(plant).double()
+    x, y = _data(4)
+    measured = _grads(model, x, y, method=AdjointInSitu())
+    exact = _grads(model, x, y, execution_model=OnTrueTwin())
+    for a, b in zip(measured, exact):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def _two_layer(plant1, plant2):
+    return nn.Sequential(PhysicalLayer(plant1, initial_controls=plant1.initial_controls(torch.Generator().manual_seed(1))),
+                         nn.Linear(plant1.out_features, plant2.in_features).double(), nn.Tanh(),
+                         PhysicalLayer(plant2, initial_controls=plant2.initial_controls(torch.Generator().manual_seed(2))),
+                         ChannelAffine(plant2.out_features).double()).double()
+
+
+def test_adjoint_chains_through_digital_layers_and_two_meshes():
+    """The input gradient measured at the input ports (pass 2) carries the error to earlier layers."""
+    from pnnlab.execution import OnTrueTwin
+    torch.manual_seed(0)
+    model = _two_layer(ToyReciprocalMesh(n=4, columns=3, split_sigma=0.1, offset_sigma=0.3, seed=4),
+                       ToyReciprocalMesh(n=4, columns=3, coherent=False, split_sigma=0.1, offset_sigma=0.3, seed=5))
+    x = torch.rand(8, 4, dtype=torch.float64)
+    target = torch.randn(8, 4, dtype=torch.float64)
+    grads = []
+    for execution in ("adjoint", OnTrueTwin()):
+        for p in model.parameters():
+            p.grad = None
+        if execution == "adjoint":
+            AdjointInSitu().step(model, x, target, nn.functional.mse_loss)
+        else:
+            from pnnlab.execution import executing
+            with executing(execution):
+                nn.functional.mse_loss(model(x), target).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_adjoint_follows_the_true_hardware_not_the_nominal_twin():
+    """With fabrication errors (splitting errors, phase offsets) and noisy monitors, the measured
+    gradient equals the true hardware gradient within the monitor noise and differs from the gradient
+    of the nominal twin (the one in-silico training would follow)."""
+    from pnnlab.execution import OnTrueTwin, OnTwin
+    noise = 1e-4
+    plant = ToyReciprocalMesh(n=4, columns=6, split_sigma=0.15, offset_sigma=0.5, monitor_noise=noise, seed=7)
+    model = _model(plant).double()
+    model[0].set_twin(plant.nominal_twin())
+    x, y = _data(4, batch=32)
+    measured = _grads(model, x, y, method=AdjointInSitu())[0]
+    true = _grads(model, x, y, execution_model=OnTrueTwin())[0]
+    nominal = _grads(model, x, y, execution_model=OnTwin())[0]
+    error = float((measured - true).norm())
+    nominal_gap = float((nominal - true).norm())
+    # noise budget: each phase gradient is half a sum of 3 noisy monitor readings per sample, divided by
+    # the adjoint scale; bound it generously at 10x its rms
+    assert error < 0.1 * nominal_gap, (error, nominal_gap)
+    noiseless = ToyReciprocalMesh(n=4, columns=6, split_sigma=0.15, offset_sigma=0.5, seed=7)
+    model_nl = _model(noiseless).double()
+    exact = _grads(model_nl, x, y, method=AdjointInSitu())[0]
+    torch.testing.assert_close(exact, true, rtol=1e-8, atol=1e-10)  # noise off: exact
+    assert error > 0  # the noise is really there (the test above would pass trivially otherwise)
+
+
+def test_three_queries_per_reciprocal_layer_per_step_and_the_meter_confirms():
+    model = _two_layer(ToyReciprocalMesh(n=4, columns=2), ToyReciprocalMesh(n=4, columns=2, coherent=False))
+    plants = [model[0].plant, model[3].plant]
+    x = torch.rand(5, 4, dtype=torch.float64)
+    before = [p.meter.snapshot() for p in plants]
+    AdjointInSitu().step(model, x, torch.randn(5, 4, dtype=torch.float64), nn.functional.mse_loss)
+    for p, b in zip(plants, before):
+        assert p.meter.queries - b["queries"] == 3
+        assert p.meter.samples - b["samples"] == 15
+        assert p.meter.device_seconds - b["device_seconds"] == pytest.approx(3e-3)
+
+
+def test_loss_breaks_time_reversal_and_the_error_grows_with_loss():
+    """Insertion loss leaves reciprocity (T^T) intact but breaks the time reversal of the third pass:
+    the measured gradient departs from the true one, more with more loss; lossless it is exact."""
+    from pnnlab.execution import OnTrueTwin
+    x, y = _data(4, batch=16)
+    errors = []
+    for loss_db in (0.0, 0.1, 0.5):
+        plant = ToyReciprocalMesh(n=4, columns=6, split_sigma=0.05, loss_db=loss_db, seed=2)
+        model = _model(plant).double()
+        measured = _grads(model, x, y, method=AdjointInSitu())[0]
+        true = _grads(model, x, y, execution_model=OnTrueTwin())[0]
+        errors.append(float((measured - true).norm() / true.norm()))
+    assert errors[0] < 1e-8
+    assert 1e-3 < errors[1] < errors[2]
+
+
+def test_adjoint_requires_a_reciprocal_plant():
+    from pnnlab.methods.base import MethodRequirementError
+    from toy_plants import TanhPlant  # a non-reciprocal plant
+    plant = TanhPlant()
+    model = nn.Sequential(PhysicalLayer(plant), ChannelAffine(plant.out_features))
+    with pytest.raises(MethodRequirementError, match="Reciprocal"):
+        AdjointInSitu().check(model)
+
+
+def test_reciprocal_passes_are_validated_at_the_boundary():
+    plant = ToyReciprocalMesh(n=4, columns=2)
+    controls = plant.initial_controls()
+    with pytest.raises(TypeError, match="complex"):
+        plant.adjoint_pass(torch.zeros(2, 4), controls)
+    with pytest.raises(ValueError, match="shape"):
+        plant.adjoint_pass(torch.zeros(2, 5, dtype=torch.complex64), controls)
+    with pytest.raises(ValueError, match="samples"):
+        plant.interference_pass(torch.zeros(2, 4), torch.zeros(3, 4, dtype=torch.complex64), controls)
