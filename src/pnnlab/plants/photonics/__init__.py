@@ -1,0 +1,1 @@
+"""Photonic integrated circuits: MZI meshes (this package's mesh engine and plant) and their kin."""

@@ -1,0 +1,364 @@
+"""A fast, differentiable engine for meshes of 2x2 Mach-Zehnder interferometers (MZIs).
+
+Layouts (:class:`Rectangular`, Clements et al., Optica 3, 1460 (2016), doi:10.1364/OPTICA.3.001460;
+:class:`Triangular`, Reck, Zeilinger, Bernstein & Bertani, PRL 73, 58 (1994),
+doi:10.1103/PhysRevLett.73.58) are both a sequence of *columns*. Column ``c`` has a parity
+``p = layout.column_parity[c]`` and acts on disjoint neighbouring mode pairs ``(m, m + 1)`` with
+``m = p (mod 2)``; a pair of that parity without an MZI in that column is a straight waveguide
+(identity). Modes are numbered 0..N-1 from the top. After the last column an output phase screen
+``diag(exp(i psi))`` follows, so the whole mesh is
+
+    U = diag(exp(i psi)) C_{L-1} ... C_1 C_0,      y = U x   (x, y column vectors of mode fields).
+
+MZIs are numbered column by column, top to bottom (``layout.mzi_column``, ``layout.mzi_top``): the
+phase vectors ``theta`` and ``phi`` (one entry per MZI) follow that order.
+
+MZI convention (the physical factorisation, Pai et al. / Bandyopadhyay et al. style): external
+phase ``phi`` on the top arm at the input, a directional coupler, internal phase ``theta`` on the top
+arm, a second coupler,
+
+    T(theta, phi) = B(a2) D(theta) B(a1) D(phi),   D(t) = diag(exp(i t), 1),
+    B(a) = [[cos(pi/4 + a), i sin(pi/4 + a)], [i sin(pi/4 + a), cos(pi/4 + a)]],
+
+with coupler angle errors ``a1, a2`` (0 for a 50:50 coupler; power splitting cos^2(pi/4 + a) ~
+1/2 - a). For ideal couplers
+
+    T = i exp(i theta/2) [[exp(i phi) sin(theta/2), cos(theta/2)], [exp(i phi) cos(theta/2), -sin(theta/2)]],
+
+so ``theta = 0`` is the cross state, ``theta = pi`` the bar state; a uniform insertion loss multiplies
+T by an amplitude factor ``sqrt(10^(-dB/10))``.
+
+Speed. Every column is ONE batched 2x2 matrix product over all its mode pairs (the state is kept in a
+padded ``(N + 2, K)`` buffer: one dummy row above and below, so that even and odd columns are both
+contiguous reshapes into ``(pairs, 2, K)``). A custom :class:`torch.autograd.Function` runs the column
+products without building an autograd graph and has an analytic backward: the adjoint field is swept
+backwards once (one product per column) and the gradients of all 2x2 matrices of a parity come from
+ONE batched product of stored forward and adjoint fields. When the batch is at least N the engine
+builds U from the identity (K = N) and applies it as one matmul; otherwise it propagates the batch
+(K = batch). ``monitor=True`` always propagates the batch and returns the field entering every column
+(:class:`MeshFields`), which in-situ (adjoint) gradient schemes read.
+
+Reciprocity: light sent backwards from the outputs sees the transpose U^T (``reverse=True``): the
+screen first, then the columns in reverse order, each with its 2x2 matrix transposed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..._validation import check_int
+
+__all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer"]
+
+
+class MeshLayout:
+    """Geometry of a mesh: columns, their parity and the MZI positions (see the module docstring).
+
+    Attributes: ``n_ports`` (N), ``n_columns`` (L), ``n_mzis``, ``column_parity`` (tuple of 0/1),
+    ``mzi_column`` and ``mzi_top`` (LongTensors of length ``n_mzis``: column and top mode of every
+    MZI, in the phase-vector order). Subclasses define :meth:`_positions`.
+    """
+
+    name = "mesh"
+
+    def __init__(self, n_ports: int) -> None:
+        self.n_ports = check_int("n_ports", n_ports, minimum=2)
+        positions = self._positions(self.n_ports)  # list of (column, top mode), column-major
+        columns = sorted({c for c, _ in positions})
+        if columns != list(range(len(columns))):
+            raise RuntimeError("internal: layout columns must be numbered 0..L-1")
+        positions = sorted(positions)
+        self.n_columns = len(columns)
+        self.n_mzis = len(positions)
+        parity = [None] * self.n_columns
+        for c, m in positions:
+            if parity[c] is None:
+                parity[c] = m % 2
+            elif parity[c] != m % 2:
+                raise RuntimeError("internal: a column mixes mode-pair parities")
+        self.column_parity = tuple(parity)
+        self.mzi_column = torch.tensor([c for c, _ in positions], dtype=torch.long)
+        self.mzi_top = torch.tensor([m for _, m in positions], dtype=torch.long)
+
+    def _positions(self, n: int) -> list[tuple[int, int]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.n_ports == other.n_ports
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.n_ports))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_ports={self.n_ports})"
+
+
+class Rectangular(MeshLayout):
+    """Clements' rectangular mesh: N columns (N = 2: one), column c holds the MZIs on pairs
+    (m, m+1) with m = c (mod 2), N(N-1)/2 MZIs, optical depth N, balanced path lengths."""
+
+    name = "rectangular (Clements 2016)"
+
+    def _positions(self, n):
+        depth = 1 if n == 2 else n
+        return [(c, m) for c in range(depth) for m in range(c % 2, n - 1, 2)]
+
+
+class Triangular(MeshLayout):
+    """Reck's triangular mesh: N - 1 diagonals; diagonal d (d = 0..N-2) holds MZIs on pairs
+    (m, m+1), m = 0..N-2-d, applied in that order, placed at column 2d + m: 2N - 3 columns,
+    N(N-1)/2 MZIs, path depths from 1 to 2N - 3."""
+
+    name = "triangular (Reck 1994)"
+
+    def _positions(self, n):
+        return [(2 * d + m, m) for d in range(n - 1) for m in range(n - 1 - d)]
+
+
+def mzi_transfer(theta: torch.Tensor, phi: torch.Tensor, *, coupler_errors: torch.Tensor | None = None,
+                 amplitude: torch.Tensor | float | None = None, dtype: torch.dtype = torch.complex64
+                 ) -> torch.Tensor:
+    """The 2x2 transfer matrices ``T = amplitude * B(a2) D(theta) B(a1) D(phi)`` of many MZIs,
+    shape ``(n, 2, 2)`` (see the module docstring). ``coupler_errors``: ``(n, 2)`` coupler angle
+    errors (a1, a2) in radians or None; ``amplitude``: field transmission per MZI (``(n,)`` or a
+    float) or None for lossless. Differentiable in every argument."""
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    theta = theta.to(real)
+    phi = phi.to(real)
+    e_theta = torch.polar(torch.ones_like(theta), theta)
+    e_phi = torch.polar(torch.ones_like(phi), phi)
+    if coupler_errors is None:
+        # ideal 50:50 couplers: (1/2) [[e^{i phi}(e^{i theta}-1), i(e^{i theta}+1)], [i e^{i phi}(e^{i theta}+1), 1-e^{i theta}]]
+        t11 = 0.5 * e_phi * (e_theta - 1)
+        t12 = 0.5j * (e_theta + 1)
+        t21 = 0.5j * e_phi * (e_theta + 1)
+        t22 = 0.5 * (1 - e_theta)
+    else:
+        a = coupler_errors.to(real) + math.pi / 4
+        c1, s1 = torch.cos(a[..., 0]), torch.sin(a[..., 0])
+        c2, s2 = torch.cos(a[..., 1]), torch.sin(a[..., 1])
+        t11 = e_phi * (c1 * c2 * e_theta - s1 * s2)
+        t12 = 1j * (s1 * c2 * e_theta + c1 * s2)
+        t21 = 1j * e_phi * (c1 * s2 * e_theta + s1 * c2)
+        t22 = c1 * c2 - s1 * s2 * e_theta
+    t = torch.stack([torch.stack([t11, t12], -1), torch.stack([t21, t22], -1)], -2)
+    if amplitude is not None:
+        amp = amplitude if isinstance(amplitude, torch.Tensor) else torch.tensor(float(amplitude))
+        t = t * amp.to(real).reshape(-1, 1, 1) if amp.ndim else t * amp.to(real)
+    return t.to(dtype)
+
+
+@dataclass
+class MeshFields:
+    """Fields monitored inside a mesh for a batch (``monitor=True``).
+
+    ``inputs[c]`` (shape ``(L + 1, batch, N)``) is the field entering column ``c`` (in the forward
+    numbering also for a reverse pass, where light travels from boundary L to boundary 0);
+    ``inputs[L]`` is the field leaving the last column, before the output phase screen (forward) or
+    after the screen (reverse pass: the field injected at the outputs times the screen). The field
+    at an MZI's external phase shifter ``phi`` (top arm, at its input) is ``inputs[c][:, m]``; the
+    field at its internal shifter ``theta`` follows from :meth:`MeshEngine.internal_fields`.
+    ``output``: the field leaving the mesh, ``(batch, N)``. Detached (measured) values.
+    """
+
+    inputs: torch.Tensor
+    output: torch.Tensor
+    reverse: bool = False
+
+
+class _ColumnStack(torch.autograd.Function):
+    """Apply the columns of a mesh to ``X`` (``(N, K)`` complex): ``coef[p]`` are the padded 2x2
+    matrices of all columns of parity p, ``(L_p, n_p, 2, 2)``; ``schedule`` lists (parity, index
+    within the parity group) in the order the columns are applied. Returns the output ``(N, K)`` and
+    the padded fields entering every step ``(L + 1, N + 2, K)`` (not differentiable)."""
+
+    @staticmethod
+    def forward(ctx, coef0, coef1, X, schedule, n_slots):
+        n, k = X.shape
+        steps = len(schedule)
+        S = X.new_zeros((steps + 1, n + 2, k))
+        S[0, 1:n + 1] = X
+        coefs = (coef0, coef1)
+        for step, (p, i) in enumerate(schedule):
+            start, ns = 1 - p, n_slots[p]
+            torch.matmul(coefs[p][i], S[step, start:start + 2 * ns].view(ns, 2, k),
+                         out=S[step + 1, start:start + 2 * ns].view(ns, 2, k))
+        ctx.save_for_backward(coef0, coef1, S)
+        ctx.schedule, ctx.n_slots = schedule, n_slots
+        ctx.mark_non_differentiable(S)
+        return S[steps, 1:n + 1].clone(), S
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gY, _gS):
+        coef0, coef1, S = ctx.saved_tensors
+        schedule, n_slots = ctx.schedule, ctx.n_slots
+        steps = len(schedule)
+        n, k = gY.shape
+        G = S.new_zeros(S.shape)
+        G[steps, 1:n + 1] = gY
+        coefs = (coef0, coef1)
+        for step in range(steps - 1, -1, -1):
+            p, i = schedule[step]
+            start, ns = 1 - p, n_slots[p]
+            torch.matmul(coefs[p][i].mH, G[step + 1, start:start + 2 * ns].view(ns, 2, k),
+                         out=G[step, start:start + 2 * ns].view(ns, 2, k))
+        grads = []
+        for p in (0, 1):
+            if not ctx.needs_input_grad[p] or coefs[p].shape[0] == 0:
+                grads.append(None if not ctx.needs_input_grad[p] else torch.zeros_like(coefs[p]))
+                continue
+            order = [None] * coefs[p].shape[0]
+            for step, (q, i) in enumerate(schedule):
+                if q == p:
+                    order[i] = step
+            idx = torch.tensor(order, dtype=torch.long)
+            start, ns = 1 - p, n_slots[p]
+            f_in = S[idx, start:start + 2 * ns].reshape(len(order), ns, 2, k)
+            g_out = G[idx + 1, start:start + 2 * ns].reshape(len(order), ns, 2, k)
+            grads.append(torch.matmul(g_out, f_in.mH))
+        gX = G[0, 1:n + 1].clone() if ctx.needs_input_grad[2] else None
+        return grads[0], grads[1], gX, None, None
+
+
+class MeshEngine:
+    """Propagation through one mesh layout at one complex dtype.
+
+    ``engine.matrix(T, psi)`` builds U (``(N, N)``) from the MZI matrices ``T`` (``(n_mzis, 2, 2)``,
+    from :func:`mzi_transfer`) and the output screen phases ``psi`` (``(N,)``, or None for no
+    screen); ``engine.apply(x, T, psi)`` returns ``y = x U^T`` for row-vector fields ``x``
+    (``(batch, N)`` complex): ``y[b] = U x[b]``. ``reverse=True`` sends the fields backwards from the
+    outputs (``y = x U``, i.e. U^T applied). ``monitor=True`` also returns :class:`MeshFields`.
+    ``engine.forward(x, theta, phi, psi)`` is the ideal lossless mesh in one call.
+    """
+
+    def __init__(self, layout: MeshLayout, *, dtype: torch.dtype = torch.complex64) -> None:
+        if not isinstance(layout, MeshLayout):
+            raise TypeError(f"layout must be a pnnlab MeshLayout (Rectangular(n) or Triangular(n)), got "
+                            f"{type(layout).__name__}.")
+        if dtype not in (torch.complex64, torch.complex128):
+            raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}.")
+        self.layout = layout
+        self.dtype = dtype
+        n = layout.n_ports
+        self.n_ports = n
+        # padded slots: parity 0 -> rows 1.., slot j = modes (2j, 2j+1); parity 1 -> rows 0.., slot j = modes (2j-1, 2j)
+        self.n_slots = ((n + 1) // 2, (n + 2) // 2)
+        par = torch.tensor(layout.column_parity, dtype=torch.long)
+        group_index = torch.zeros(layout.n_columns, dtype=torch.long)
+        counts = [0, 0]
+        schedule = []
+        for c, p in enumerate(layout.column_parity):
+            group_index[c] = counts[p]
+            schedule.append((p, counts[p]))
+            counts[p] += 1
+        self.group_sizes = tuple(counts)
+        self.schedule = tuple(schedule)
+        self.reverse_schedule = tuple(reversed(schedule))
+        p_mzi = par[layout.mzi_column]
+        slot = (layout.mzi_top + p_mzi) // 2
+        flat = group_index[layout.mzi_column] * torch.tensor(self.n_slots)[p_mzi] + slot
+        self._mzis_of = tuple(torch.nonzero(p_mzi == p).flatten() for p in (0, 1))
+        self._flat_of = tuple(flat[self._mzis_of[p]] for p in (0, 1))
+
+    # ---- coefficients ------------------------------------------------------------------------
+    def _padded(self, T: torch.Tensor, transpose: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        if T.shape != (self.layout.n_mzis, 2, 2):
+            raise ValueError(f"T must have shape ({self.layout.n_mzis}, 2, 2) (one 2x2 matrix per MZI of "
+                             f"{self.layout}), got {tuple(T.shape)}.")
+        T = T.to(self.dtype)
+        if transpose:
+            T = T.transpose(-1, -2)
+        out = []
+        eye = torch.eye(2, dtype=self.dtype)
+        for p in (0, 1):
+            total = self.group_sizes[p] * self.n_slots[p]
+            base = eye.expand(total, 2, 2)
+            padded = base.index_copy(0, self._flat_of[p], T.index_select(0, self._mzis_of[p])) \
+                if self._mzis_of[p].numel() else base.clone()
+            out.append(padded.view(self.group_sizes[p], self.n_slots[p], 2, 2))
+        return out[0], out[1]
+
+    def _run(self, X: torch.Tensor, T: torch.Tensor, reverse: bool):
+        c0, c1 = self._padded(T, transpose=reverse)
+        schedule = self.reverse_schedule if reverse else self.schedule
+        return _ColumnStack.apply(c0, c1, X, schedule, self.n_slots)
+
+    def _screen(self, psi: torch.Tensor | None) -> torch.Tensor | None:
+        if psi is None:
+            return None
+        if psi.shape != (self.n_ports,):
+            raise ValueError(f"psi (output phase screen) must have shape ({self.n_ports},), got {tuple(psi.shape)}.")
+        real = torch.float64 if self.dtype == torch.complex128 else torch.float32
+        psi = psi.to(real)
+        return torch.polar(torch.ones_like(psi), psi)
+
+    # ---- public --------------------------------------------------------------------------------
+    def matrix(self, T: torch.Tensor, psi: torch.Tensor | None = None) -> torch.Tensor:
+        """The mesh's transfer matrix U = diag(exp(i psi)) C_{L-1} ... C_0, shape (N, N)."""
+        eye = torch.eye(self.n_ports, dtype=self.dtype)
+        U, _ = self._run(eye, T, reverse=False)
+        screen = self._screen(psi)
+        return U if screen is None else screen.unsqueeze(1) * U
+
+    def apply(self, x: torch.Tensor, T: torch.Tensor, psi: torch.Tensor | None = None, *,
+              reverse: bool = False, monitor: bool = False):
+        """Propagate row-vector fields ``x`` (``(batch, N)``): ``y = x U^T`` (forward) or ``y = x U``
+        (``reverse``: light entering the outputs). Returns ``y`` or ``(y, MeshFields)``."""
+        if not torch.is_complex(x) or x.ndim != 2 or x.shape[1] != self.n_ports:
+            raise ValueError(f"x must be a complex field of shape (batch, {self.n_ports}), got "
+                             f"{x.dtype} {tuple(x.shape)}.")
+        x = x.to(self.dtype)
+        screen = self._screen(psi)
+        if not monitor and x.shape[0] >= self.n_ports:
+            U = self.matrix(T, psi)
+            return x @ U if reverse else x @ U.T
+        if reverse:
+            xin = x if screen is None else x * screen
+            Y, S = self._run(xin.T, T, reverse=True)
+            y = Y.T
+        else:
+            Y, S = self._run(x.T, T, reverse=False)
+            y = Y.T if screen is None else Y.T * screen
+        if not monitor:
+            return y
+        n = self.n_ports
+        fields = S[:, 1:n + 1].transpose(1, 2).detach()  # (L + 1, batch, N) in step order
+        if reverse:
+            fields = fields.flip(0)
+        return y, MeshFields(inputs=fields.clone(), output=y.detach().clone(), reverse=reverse)
+
+    def internal_fields(self, fields: MeshFields, T_first: torch.Tensor) -> torch.Tensor:
+        """Field in the top arm of every MZI between its two couplers (at the internal shifter
+        theta), ``(batch, n_mzis)``, for a forward pass: ``T_first`` (``(n_mzis, 2, 2)``) is the first
+        half ``B(a1) D(phi)`` of every MZI (:meth:`MeshEngine.first_half`). For a reverse pass the light
+        meets the second coupler first: pass the transposed second half ``(B(a2))^T`` and the field
+        leaving each MZI's output side (``inputs[c + 1]``), handled here by ``fields.reverse``."""
+        lay = self.layout
+        col = lay.mzi_column + (1 if fields.reverse else 0)
+        top = lay.mzi_top
+        a = fields.inputs[col, :, top]        # (n_mzis, batch)
+        b = fields.inputs[col, :, top + 1]
+        T_first = T_first.to(self.dtype)
+        return (T_first[:, 0, 0:1] * a + T_first[:, 0, 1:2] * b).T
+
+    def forward(self, x: torch.Tensor, theta: torch.Tensor, phi: torch.Tensor,
+                psi: torch.Tensor | None = None) -> torch.Tensor:
+        """Ideal lossless mesh: ``apply(x, mzi_transfer(theta, phi), psi)``."""
+        return self.apply(x, mzi_transfer(theta, phi, dtype=self.dtype), psi)
+
+
+def first_half(phi: torch.Tensor, *, coupler_errors: torch.Tensor | None = None,
+               dtype: torch.dtype = torch.complex64) -> torch.Tensor:
+    """``B(a1) D(phi)`` per MZI, ``(n, 2, 2)``: the part of each MZI before its internal shifter."""
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    phi = phi.to(real)
+    a1 = (coupler_errors[..., 0].to(real) if coupler_errors is not None else torch.zeros_like(phi)) + math.pi / 4
+    c, s = torch.cos(a1), torch.sin(a1)
+    e = torch.polar(torch.ones_like(phi), phi)
+    row0 = torch.stack([c * e, 1j * s.to(e.dtype)], -1)
+    row1 = torch.stack([1j * s * e, c.to(e.dtype)], -1)
+    return torch.stack([row0, row1], -2).to(dtype)
