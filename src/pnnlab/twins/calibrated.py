@@ -82,7 +82,7 @@ class CalibratedTwin(Twin):
     >>> twin.values()["coefficient"]
 
     The wrapped twin is deep-copied (the original is untouched). Each constant must be a real number or
-    a floating-point tensor (any shape), read by the twin's forward pass (a constant baked into a
+    a floating-point or complex tensor (any shape; e.g. a fibre's transmission matrix ``"tm"``), read by the twin's forward pass (a constant baked into a
     precomputed quantity at construction would not be fitted: use a twin that reads it at forward time,
     such as :class:`SHGCalibratableTwin`).
     """
@@ -111,11 +111,15 @@ class CalibratedTwin(Twin):
                                  f"name an attribute its forward pass reads.") from None
             if isinstance(value, float):
                 initial = torch.tensor(float(value), dtype=torch.float64)
-            elif isinstance(value, torch.Tensor) and value.is_floating_point():
+            elif isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
                 initial = value.detach().clone()
             else:
                 raise TypeError(f"constant {spec.path!r} of {type(twin).__name__} is a {type(value).__name__}; "
-                                f"only real numbers and floating-point tensors can be fitted.")
+                                f"only real numbers and floating-point or complex tensors can be fitted.")
+            if spec.positive and initial.is_complex():
+                raise ValueError(f"constant {spec.path!r} is complex and cannot be fitted as positive; drop "
+                                 f"positive=True (a complex constant such as a transmission matrix is fitted "
+                                 f"as initial + scale * raw, raw complex).")
             if spec.positive and bool((initial <= 0).any()):
                 raise ValueError(f"constant {spec.path!r} is fitted as positive but its initial value "
                                  f"{initial.tolist()} is not > 0; drop positive=True or start from a positive value.")

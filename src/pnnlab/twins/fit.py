@@ -95,7 +95,7 @@ def _collect(source: FromPlant, budget: int, seed: int):
 
 def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float = 0.2, epochs: int = 200,
              lr: float = 1e-2, patience: int = 20, batch_size: int = 256, seed: int = 0,
-             weight_decay: float = 0.0, val_data=None) -> tuple[Twin, FitReport]:
+             weight_decay: float = 0.0, val_data=None, prepare: bool = True) -> tuple[Twin, FitReport]:
     """Fit ``twin`` (in place) to ``data`` and return ``(twin, report)``.
 
     data: ``(x, y)``, ``(x, controls, y)`` (recorded tensors; controls per sample), a
@@ -109,6 +109,9 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     seed: seeds the data split, the batch order and the live sampler.
     val_data: an explicit validation recording ``(x, y)`` or ``(x, controls, y)`` (e.g. a published
         split); then every record of ``data`` is used for training and ``val_fraction`` is ignored.
+    prepare: call the twin's ``prepare`` (input/output normalisation from the training split) first.
+        Pass False to continue fitting an already fitted twin with its normalisation unchanged (a warm
+        start, as :class:`~pnnlab.methods.twin_refresh.TwinRefresh` does on every refresh after the first).
     """
     if not isinstance(twin, Twin):
         raise TypeError(f"twin must be a pnnlab Twin, got {type(twin).__name__}.")
@@ -151,7 +154,8 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
         x_va, c_va, y_va = (val_data[0], {}, val_data[1]) if len(val_data) == 2 else val_data
         c_va = dict(c_va or {})
         return _train(twin, x, controls, y, x_va, c_va, y_va, epochs=epochs, lr=lr, patience=patience,
-                      batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples)
+                      batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples,
+                      prepare=prepare)
     unique = torch.unique(groups)
     if unique.numel() < 2:
         raise ValueError("need at least two records (queries) to split into training and validation.")
@@ -162,12 +166,13 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     x_tr, c_tr, y_tr = x[tr], _take(controls, tr), y[tr]
     x_va, c_va, y_va = x[va], _take(controls, va), y[va]
     return _train(twin, x_tr, c_tr, y_tr, x_va, c_va, y_va, epochs=epochs, lr=lr, patience=patience,
-                  batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples)
+                  batch_size=batch_size, gen=gen, weight_decay=weight_decay, queries=queries, samples=samples,
+                  prepare=prepare)
 
 
 def _train(twin, x_tr, c_tr, y_tr, x_va, c_va, y_va, *, epochs, lr, patience, batch_size, gen, weight_decay,
-           queries, samples):
-    if hasattr(twin, "prepare"):
+           queries, samples, prepare=True):
+    if prepare and hasattr(twin, "prepare"):
         twin.prepare(x_tr, c_tr, y_tr)
     params = [p for p in twin.parameters() if p.requires_grad]
     if not params:

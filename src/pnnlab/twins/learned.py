@@ -103,6 +103,8 @@ class LearnedTwin(Twin):
         self.register_buffer("out_mean", torch.zeros(self.out_features, dtype=torch.float64))
         self.register_buffer("out_scale", torch.ones(self.out_features, dtype=torch.float64))
         self.zero_output = bool(zero_output)
+        #: True once :meth:`prepare` has set the normalisation from data (a refresh then warm-starts)
+        self.prepared = False
 
     def features(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor]) -> torch.Tensor:
         c = flatten_controls(controls, self.control_shapes, x.shape[0]).to(torch.float64)
@@ -114,16 +116,22 @@ class LearnedTwin(Twin):
 
     @torch.no_grad()
     def prepare(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor], y: torch.Tensor) -> None:
-        """Set the normalisation from training data: inputs to zero mean and unit spread, outputs to the
+        """Set the normalisation from training data: inputs to zero mean and unit spread (the spread
+        floored at 10 % of the feature's mean magnitude and at 1e-3), outputs to the
         training targets' mean and standard deviation (a zero-initialised output keeps predicting 0, not
         the mean, so that a residual correction starts at exactly zero)."""
         f = self.features(x, controls)
         self.in_mean.copy_(f.mean(0))
-        self.in_scale.copy_(f.std(0).clamp_min(1e-8) if f.shape[0] > 1 else torch.ones_like(f[0]))
+        spread = f.std(0) if f.shape[0] > 1 else torch.zeros_like(f[0])
+        # a feature that barely varies in the data (a control held nearly fixed, as during training) is
+        # not blown up: its scale is floored at 10 % of its magnitude (and 1e-3), so a later move of
+        # the control stays an O(1) change of the network's input
+        self.in_scale.copy_(torch.maximum(spread, 0.1 * f.mean(0).abs()).clamp_min(1e-3))
         y = y.to(torch.float64)
         if not self.zero_output:
             self.out_mean.copy_(y.mean(0))
         self.out_scale.copy_(y.std(0).clamp_min(1e-12) if y.shape[0] > 1 else torch.ones_like(y[0]))
+        self.prepared = True
 
 
 class ResidualTwin(Twin):
@@ -160,6 +168,11 @@ class ResidualTwin(Twin):
 
     def forward(self, x, controls):
         return self.nominal(x, controls) + self.correction(x, controls)
+
+    @property
+    def prepared(self) -> bool:
+        """True once :meth:`prepare` has normalised the correction on data."""
+        return self.correction.prepared
 
     @torch.no_grad()
     def prepare(self, x, controls, y) -> None:
