@@ -151,7 +151,7 @@ class PlantRecorder:
 
     def on_query(self, plant: Plant, *, kind: str, x: torch.Tensor, controls: Mapping[str, torch.Tensor],
                  result, error: BaseException | None, device_seconds: float, joules: float, metered: bool,
-                 nudge=None, initial=None) -> None:
+                 nudge=None, initial=None, generator=None, **extra) -> None:
         """The boundary hook (called by :class:`~pnnlab.plants.base.Plant`): append one query."""
         if self._db is None:
             raise RuntimeError(f"the recorder of {str(self.path)!r} is closed but still attached to "

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
 
 import torch
 
@@ -127,11 +127,40 @@ class Plant(abc.ABC):
         gen = check_generator("generator", generator) or self._generator
         if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
             return self._recorded_query("call", x, controls, lambda: self._measure(x, controls, gen),
-                                        lambda y: self.check_measurement(y, x).detach())
+                                        lambda y: self.check_measurement(y, x).detach(), generator=generator)
         with torch.no_grad():
             y = self._measure(x, controls, gen)
         self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
         return self.check_measurement(y, x).detach()
+
+    # ---- state and identity (checkpoints, pnnlab.checkpoint) -------------------------------
+    def identity(self) -> dict:
+        """What identifies the device a run talks to: stored with a recording and compared when a run
+        resumes (a different device is refused). Default: the class, ``describe()``, the feature counts,
+        the control specs and the cost model. A real instrument adds its serial number and calibration
+        state (``return super().identity() | {"serial": ..., "calibrated": ...}``)."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "description": self.describe(),
+                "in_features": self.in_features, "out_features": self.out_features,
+                "control_specs": {k: asdict(v) | {"shape": list(v.shape)} for k, v in self.control_specs().items()},
+                "cost": asdict(self.cost)}
+
+    def state_dict(self) -> dict:
+        """The plant's state that changes while it is used, for checkpoints (``pnnlab run --resume``):
+        restoring it into a freshly built plant of the same kind makes that plant answer the next
+        queries exactly as this one would.
+
+        Default: every ``torch.Generator`` attribute of the instance (its state) and every ``int``,
+        ``float`` and ``bool`` attribute (device clocks, counters), see :func:`object_state`. That
+        covers a plant whose only changing state is its noise generator and scalar clocks. A plant
+        with more device state (conductance arrays, wear, ledgers) overrides this and extends the
+        dict; the meter is saved apart, by the checkpoint. A real instrument holds its own state: it
+        may return ``{}`` (its identity and calibration go in :meth:`identity`). The conformance check
+        (``pnnlab.testing.check_plant_state``) fails for a plant whose state is not fully captured."""
+        return object_state(self, exclude=_NOT_STATE)
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what :meth:`state_dict` returned (into a plant built with the same arguments)."""
+        load_object_state(self, state)
 
     # ---- recording hook (pnnlab.recording) ----------------------------------------------
     #: recorders told about every query; empty unless :meth:`attach_recorder` was called
@@ -139,22 +168,65 @@ class Plant(abc.ABC):
 
     def attach_recorder(self, recorder) -> None:
         """Report every query of this plant (``__call__`` and capability queries such as ``relax``)
-        to ``recorder.on_query(plant, kind=, x=, controls=, result=, error=, device_seconds=, joules=)``
-        (see :class:`pnnlab.recording.PlantRecorder`)."""
+        to ``recorder.on_query(plant, kind=, x=, controls=, result=, error=, device_seconds=, joules=,
+        metered=, generator=, ...)`` (see :class:`pnnlab.recording.PlantRecorder`).
+
+        Optional recorder hooks: ``recorder.answer(plant, kind=, x=, controls=, generator=, ...)``
+        may answer a query instead of the device (a resumed run replaying recorded queries) by
+        returning ``(result, device_seconds, joules)``, or ``None`` to let the device measure; and
+        ``recorder.on_energy_gradients(plant, state, gradients)`` is told every
+        ``energy_gradients(state)`` read-out of an energy-based plant."""
         if not callable(getattr(recorder, "on_query", None)):
             raise TypeError(f"recorder must have an on_query(plant, ...) method (a pnnlab.recording."
                             f"PlantRecorder), got {type(recorder).__name__}.")
         if recorder not in self._recorders:
             self._recorders = self._recorders + (recorder,)
+        self._wrap_energy_gradients()
 
     def detach_recorder(self, recorder) -> None:
         """Stop reporting queries to ``recorder`` (no error if it was not attached)."""
         self._recorders = tuple(r for r in self._recorders if r is not recorder)
+        self._wrap_energy_gradients()
 
-    def _recorded_query(self, kind: str, x: torch.Tensor, controls: dict, run, check, **extra):
+    def _wrap_energy_gradients(self) -> None:
+        """While a recorder wants them, ``energy_gradients`` read-outs are reported too (an instance
+        attribute shadows the class's method; it is removed with the last such recorder)."""
+        listeners = [r for r in self._recorders if callable(getattr(r, "on_energy_gradients", None))]
+        wrapped = "energy_gradients" in self.__dict__
+        if listeners and not wrapped and callable(getattr(type(self), "energy_gradients", None)):
+            method = type(self).energy_gradients.__get__(self)
+
+            def energy_gradients(state):
+                gradients = method(state)
+                for r in self._recorders:
+                    hook = getattr(r, "on_energy_gradients", None)
+                    if callable(hook):
+                        hook(self, state, gradients)
+                return gradients
+            energy_gradients.__doc__ = method.__doc__
+            self.__dict__["energy_gradients"] = energy_gradients
+        elif not listeners and wrapped:
+            del self.__dict__["energy_gradients"]
+
+    def _recorded_query(self, kind: str, x: torch.Tensor, controls: dict, run, check, *,
+                        generator: torch.Generator | None = None, **extra):
         """Run one metered query (``run()`` under no_grad, then ``check(result)``) and report it to
         every attached recorder with the meter delta it caused (time and energy charged inside the
-        query included); a query whose result fails ``check`` is reported with its error, then raised."""
+        query included); a query whose result fails ``check`` is reported with its error, then raised.
+        ``generator`` is the per-call generator (None: the plant's own). A recorder's ``answer`` hook
+        may serve the query instead (replay); the other recorders are then told as usual."""
+        for answering in self._recorders:
+            answer = getattr(answering, "answer", None)
+            replayed = answer(self, kind=kind, x=x, controls=controls, generator=generator, **extra) \
+                if callable(answer) else None
+            if replayed is not None:
+                result, seconds, joules = replayed
+                for recorder in self._recorders:
+                    if recorder is not answering:
+                        recorder.on_query(self, kind=kind, x=x, controls=controls, result=result, error=None,
+                                          device_seconds=seconds, joules=joules, metered=True,
+                                          generator=generator, **extra)
+                return result
         seconds0, joules0 = self.meter.device_seconds, self.meter.joules
         try:
             with torch.no_grad():
@@ -163,7 +235,8 @@ class Plant(abc.ABC):
             for recorder in self._recorders:
                 recorder.on_query(self, kind=kind, x=x, controls=controls, result=None, error=error,
                                   device_seconds=self.meter.device_seconds - seconds0,
-                                  joules=self.meter.joules - joules0, metered=False, **extra)
+                                  joules=self.meter.joules - joules0, metered=False, generator=generator,
+                                  **extra)
             raise
         self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
         try:
@@ -175,7 +248,7 @@ class Plant(abc.ABC):
         for recorder in self._recorders:
             recorder.on_query(self, kind=kind, x=x, controls=controls, result=checked, error=failure,
                               device_seconds=self.meter.device_seconds - seconds0,
-                              joules=self.meter.joules - joules0, metered=True, **extra)
+                              joules=self.meter.joules - joules0, metered=True, generator=generator, **extra)
         if failure is not None:
             raise failure
         return checked
@@ -231,3 +304,58 @@ class Plant(abc.ABC):
 
     def __repr__(self) -> str:
         return self.describe()
+
+
+#: instance attributes that are not device state (the meter is checkpointed apart; recorders and the
+#: recording wrapper of energy_gradients belong to the session, not the device)
+_NOT_STATE = frozenset({"meter", "_recorders", "energy_gradients"})
+
+_SCALARS = (bool, int, float)
+
+
+def object_state(obj: Any, *, exclude: frozenset | set = frozenset(), tensors: bool = False) -> dict:
+    """The changing state of a plain Python object, for a plant's :meth:`Plant.state_dict`: the state of
+    every ``torch.Generator`` attribute, the value of every ``int``/``float``/``bool`` attribute and, with
+    ``tensors=True``, a copy of every tensor attribute (for device arrays whose conductances, clocks
+    and wear live in tensors). Attributes named in ``exclude`` are left out. Restore with
+    :func:`load_object_state`."""
+    state = {}
+    for name, value in vars(obj).items():
+        if name in exclude:
+            continue
+        if isinstance(value, torch.Generator):
+            state[name] = ("generator", value.get_state())
+        elif isinstance(value, _SCALARS):
+            state[name] = ("value", value)
+        elif tensors and isinstance(value, torch.Tensor):
+            state[name] = ("tensor", value.detach().clone())
+    return state
+
+
+def load_object_state(obj: Any, state: Mapping) -> None:
+    """Restore what :func:`object_state` returned. Generators are restored in place (an object that
+    shares a generator with another keeps sharing it); tensors are copied in place where shapes allow,
+    so views and aliases of them stay valid."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a dict returned by state_dict(), got {type(state).__name__}.")
+    for name, entry in state.items():
+        if not (isinstance(entry, tuple) and len(entry) == 2):
+            raise ValueError(f"state[{name!r}] is not an entry of object_state(); load a state_dict() of the "
+                             f"same kind of {type(obj).__name__}.")
+        kind, value = entry
+        current = getattr(obj, name, None)
+        if kind == "generator":
+            if not isinstance(current, torch.Generator):
+                raise ValueError(f"{type(obj).__name__}.{name} is not a generator here; the state belongs to a "
+                                 f"different kind of object.")
+            current.set_state(value)
+        elif kind == "tensor":
+            if isinstance(current, torch.Tensor) and current.shape == value.shape and current.dtype == value.dtype:
+                with torch.no_grad():
+                    current.copy_(value)
+            else:
+                setattr(obj, name, value.clone())
+        elif kind == "value":
+            setattr(obj, name, value)
+        else:
+            raise ValueError(f"state[{name!r}] has unknown kind {kind!r}.")

@@ -135,7 +135,8 @@ class EnergyBased(Capability):
                 _check_equilibrium(self, state, x)
                 return state
             return self._recorded_query("relax", x, controls, lambda: self._relax(x, controls, nudge, initial, gen),
-                                        checked, nudge=nudge, initial=initial)
+                                        checked, nudge=nudge, initial=initial,
+                                        generator=generator)
         with torch.no_grad():
             state = self._relax(x, controls, nudge, initial, gen)
         self.meter.record(self.cost, x.shape[0])

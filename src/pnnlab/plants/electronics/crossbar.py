@@ -57,7 +57,7 @@ import torch
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
-from ..base import ControlSpec, Plant
+from ..base import ControlSpec, Plant, load_object_state, object_state
 from ..capabilities import Simulated
 from .memristor import TAOX_YI_2023, MemristorArray, MemristorDevice, program_arrays
 
@@ -311,6 +311,18 @@ class MemristorCrossbarPlant(Plant, Simulated):
     @property
     def pulses(self) -> int:
         return self._plus.pulses + self._minus.pulses
+
+    def state_dict(self) -> dict:
+        """Generators and clocks (the default) plus both arrays' device state: conductance states,
+        relaxation draws, programming times, clocks, pulse and energy counters, own generators."""
+        return super().state_dict() | {"arrays": [object_state(a, tensors=True) for a in (self._plus, self._minus)]}
+
+    def load_state_dict(self, state) -> None:
+        state = dict(state)
+        arrays = state.pop("arrays")
+        super().load_state_dict(state)
+        for array, saved in zip((self._plus, self._minus), arrays, strict=True):
+            load_object_state(array, saved)
 
     def _measure(self, x, controls, generator):
         stats = self._program(controls)

@@ -81,7 +81,7 @@ import torch
 
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
-from ..base import ControlSpec, Plant
+from ..base import ControlSpec, Plant, load_object_state, object_state
 from ..capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce, Simulated
 from .circuit_costs import NOMINAL, CircuitConstants, CircuitLedger, settling_time_constants
 from .memristor import MemristorArray, MemristorDevice, program_arrays
@@ -312,6 +312,20 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
     def pulses(self) -> int:
         """Programming pulses sent so far (what a pulse counter on the chip would show)."""
         return 0 if self._arrays is None else sum(a.pulses for a in self._arrays)
+
+    def state_dict(self) -> dict:
+        """Generators and the clock (the default) plus the circuit ledger and, with memristors, every
+        array's device state (conductance states, relaxation draws, clocks, counters, own generators)."""
+        arrays = [] if self._arrays is None else [object_state(a, tensors=True) for a in self._arrays]
+        return super().state_dict() | {"ledger": object_state(self.ledger), "arrays": arrays}
+
+    def load_state_dict(self, state) -> None:
+        state = dict(state)
+        ledger, arrays = state.pop("ledger"), state.pop("arrays")
+        super().load_state_dict(state)
+        load_object_state(self.ledger, ledger)
+        for array, saved in zip(self._arrays or [], arrays, strict=True):
+            load_object_state(array, saved)
 
     def _actual(self, controls, generator):
         """Program towards ``controls``, then read the conductances the relaxation sees (programmed
