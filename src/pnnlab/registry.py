@@ -83,6 +83,9 @@ PLANTS = Registry("plant", [
     Entry("fibre", "plants.optics.fibre:FibrePlant",
           "multimode fibre / scattering medium: phase-only SLM, unknown drifting transmission matrix, noisy camera",
           {"in_features": 4, "out_features": 6, "n_modes": 100}),
+    Entry("mzi_mesh", "plants.photonics.mzi_mesh:MZIMesh",
+          "programmable MZI mesh (Clements/Reck): coherent inputs, photo- or coherent detection, hidden coupler, "
+          "phase-offset, loss, heater-crosstalk, DAC and detector errors", {"n_ports": 4}),
 ])
 
 METHODS = Registry("method", [
