@@ -104,5 +104,47 @@ def list_command(kind: str | None) -> None:
         click.echo("")
 
 
+@main.command(name="serve")
+@click.option("--plant", "plant_name", required=True,
+              help="A registered plant (pnnlab list plants) or package.module:Class (your instrument).")
+@click.option("--plant-args", default="{}", show_default=True, help="The plant's keyword arguments (JSON object).")
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False),
+              help="File holding the shared secret; a missing file gets a new random token (mode 600).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0: an ephemeral port.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (traffic is not encrypted).")
+@click.option("--limits", default=None, help='Device limits, JSON: {"control": {"low": .., "high": .., "max_step": ..}}.')
+@click.option("--lease-seconds", default=60.0, show_default=True, type=float,
+              help="A trainer's lease on the device lasts this long after its last call.")
+def serve_command(plant_name: str, plant_args: str, token_file: str, host: str, port: int, allow_remote: bool,
+                  limits: str | None, lease_seconds: float) -> None:
+    """Serve a plant over the network (gRPC) to one trainer at a time; see docs/remote.md."""
+    import signal
+    import warnings
+    _threads()
+    try:
+        from .remote import serve
+        from .remote.launch import load_plant, parse_limits, read_token_file
+        plant = load_plant(plant_name, plant_args)
+        token, created = read_token_file(token_file)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            handle = serve(plant, token=token, host=host, port=port, allow_remote=allow_remote,
+                           limits=parse_limits(limits), lease_s=lease_seconds)
+    except (ImportError, ValueError, TypeError, OSError, KeyError) as error:
+        _fail(error)
+    for w in caught:
+        click.echo(f"WARNING: {w.message}", err=True)
+    click.echo(f"serving {plant.describe()}")
+    click.echo(f"token: {'new token written to' if created else 'read from'} {token_file}")
+    click.echo(f"address: {handle.address}")
+    signal.signal(signal.SIGTERM, lambda *_: handle.stop(grace=1.0))
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        handle.stop(grace=1.0)
+    click.echo("server stopped")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
