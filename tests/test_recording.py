@@ -112,7 +112,7 @@ def test_relax_queries_are_recorded_with_nudge_nodes_and_power(tmp_path):
             recording.to_dataset()  # relax queries are not input-output pairs of __call__
 
 
-def test_committed_queries_survive_a_killed_process_and_uncommitted_ones_are_lost(tmp_path):
+def test_every_query_is_durable_before_it_returns_even_when_the_process_is_killed(tmp_path):
     path = tmp_path / "q.sqlite"
     script = textwrap.dedent(f"""
         import os, sys, torch
@@ -125,15 +125,17 @@ def test_committed_queries_survive_a_killed_process_and_uncommitted_ones_are_los
         for step in range(3):
             plant(torch.randn(2, 3), c)
             plant(torch.randn(2, 3), c)
-            rec.commit()
-        plant(torch.randn(2, 3), c)   # after the last commit
+        y = plant(torch.randn(2, 3), c)   # no commit, no close: the query returned, so it is on file
+        sys.stdout.write(repr(y.tolist()))
+        sys.stdout.flush()
         os._exit(9)                    # killed: no close, no exception handling, no atexit
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 9, done.stderr
     with Recording(path) as recording:
-        assert len(recording) == 6 and recording.meta["status"] == "open"
+        assert len(recording) == 7 and recording.meta["status"] == "open"
         assert all(q.output is not None for q in recording.queries())
+        assert list(recording.queries())[-1].output.tolist() == eval(done.stdout)
 
 
 def test_an_exception_in_the_trainer_keeps_every_query_and_records_how_the_run_ended(tmp_path):
@@ -249,7 +251,7 @@ def test_recorder_arguments_are_validated(tmp_path):
     with Recording(two) as recording, pytest.raises(ValueError, match="pass plant="):
         recording.to_dataset()
     with sqlite3.connect(two) as db:  # the layout is plain SQLite, readable by any client
-        assert json.loads(db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()[0]) == 1
+        assert json.loads(db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()[0]) == 2
 
 
 def test_recording_does_not_change_what_the_plant_measures_or_meters(tmp_path):

@@ -88,11 +88,42 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, execution: E
             "queries": total_usage(plants_of(model))["queries"] - before}
 
 
+@dataclass
+class TrainState:
+    """Where :func:`train` is, exactly enough to continue bit-identically (checkpoints, ``pnnlab run
+    --resume``): what comes *next* is batch ``batch`` of epoch ``epoch`` (``batch == steps per epoch``:
+    the epoch's steps are done and its evaluation, if due, comes next); ``order`` is that epoch's
+    sample order (``None`` before it is drawn); ``step`` counts the steps taken. The generator states
+    are the data-order and evaluation-noise generators of ``train``; ``optimizer`` the state of the
+    optimizer ``train`` uses; ``records`` the history so far; ``usage`` the training totals (queries,
+    samples, device seconds, joules); ``wall_seconds`` the wall time spent before this state.
+
+    The model, the method, the plants and the torch global generator are not part of it: a checkpoint
+    (:mod:`pnnlab.checkpoint`) stores them beside it."""
+
+    epoch: int = 1
+    batch: int = 0
+    step: int = 0
+    order: torch.Tensor | None = None
+    data_generator: torch.Tensor | None = None
+    evaluation_generator: torch.Tensor | None = None
+    optimizer: dict | None = None
+    records: list = field(default_factory=list)
+    usage: dict = field(default_factory=lambda: {"queries": 0, "samples": 0, "device_seconds": 0.0,
+                                                 "joules": 0.0})
+    recent_losses: list = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def finished(self, epochs: int) -> bool:
+        return self.epoch > epochs
+
+
 def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10, batch_size: int = 32,
           optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-2,
           loss_fn: Callable = nn.functional.cross_entropy, seed: int = 0,
           evaluate_every: int = 1, callback: Callable[[dict], None] | None = None,
-          progress: bool = False) -> History:
+          progress: bool = False, resume: TrainState | None = None,
+          checkpoint: Callable[[TrainState], None] | None = None) -> History:
     """Train ``model`` on ``data`` with ``method``; evaluate on the validation and test splits every
     ``evaluate_every`` epochs and after the last (on the plant, or where ``method.evaluation`` says for
     the ideal bound). Choose epochs and hyper-parameters on ``val_accuracy`` (see
@@ -105,6 +136,12 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     same seed gives the same training whatever ``evaluate_every`` is. On a drifting plant evaluation
     queries still take device time (and the device drifts meanwhile), as on real hardware.
 
+    ``checkpoint`` (optional) is called with a :class:`TrainState` before the first step and after
+    every record (after ``callback``); ``resume`` continues from such a state (with the model, the
+    method and the plants restored to the same moment, as :mod:`pnnlab.checkpoint` does), and the
+    training then ends exactly as the uninterrupted one. The records before ``resume`` are not sent
+    to ``callback`` again; the returned history holds them all.
+
     The optimizer never steps on a non-finite loss (NaN or +-inf) or non-finite gradients: training
     stops with a ``FloatingPointError`` that says where the value most likely came from.
     """
@@ -113,6 +150,10 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
                         f"{type(method).__name__}.")
     if not isinstance(data, TaskData):
         raise TypeError(f"data must be a TaskData (from pnnlab.data loaders), got {type(data).__name__}.")
+    if resume is not None and not isinstance(resume, TrainState):
+        raise TypeError(f"resume must be a TrainState (from a checkpoint) or None, got {type(resume).__name__}.")
+    if checkpoint is not None and not callable(checkpoint):
+        raise TypeError(f"checkpoint must be a function of a TrainState or None, got {type(checkpoint).__name__}.")
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     evaluate_every = check_int("evaluate_every", evaluate_every)
@@ -123,62 +164,93 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
         raise TypeError(f"seed must be an int, got {seed!r}; pass e.g. seed=0.")
     generator = make_generator(seed)
     evaluation_generator = make_generator(seed + EVALUATION_SEED_OFFSET)
-    evaluation = method.evaluation
-    plants = plants_of(model)
-    recent_losses: list[float] = []
-    history = History()
-    usage = {"queries": 0, "samples": 0, "device_seconds": 0.0, "joules": 0.0}
     n = len(data.y_train)
     steps_per_epoch = (n + batch_size - 1) // batch_size
+    if resume is not None:
+        state = resume
+        if state.batch > steps_per_epoch or (state.order is not None and len(state.order) != n):
+            raise ValueError(f"resume is a TrainState at batch {state.batch} of an epoch of {steps_per_epoch} "
+                             f"steps over {n if state.order is None else len(state.order)} samples; it belongs to "
+                             f"a run with other data or another batch_size.")
+        generator.set_state(state.data_generator)
+        evaluation_generator.set_state(state.evaluation_generator)
+        if optimizer is not None:
+            if state.optimizer is None:
+                raise ValueError("resume holds no optimizer state but this training uses an optimizer.")
+            optimizer.load_state_dict(state.optimizer)
+    else:
+        state = TrainState()
+    evaluation = method.evaluation
+    plants = plants_of(model)
+    history = History(records=list(state.records))
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=epochs * steps_per_epoch, desc=method.name, leave=False, unit="step")
-    step = 0
-    start = time.perf_counter()
+        bar = tqdm(total=epochs * steps_per_epoch, initial=min(state.step, epochs * steps_per_epoch),
+                   desc=method.name, leave=False, unit="step")
+    start = time.perf_counter() - state.wall_seconds
+
+    def save() -> None:
+        if checkpoint is not None:
+            state.data_generator = generator.get_state()
+            state.evaluation_generator = evaluation_generator.get_state()
+            state.optimizer = None if optimizer is None else optimizer.state_dict()
+            state.records = history.records
+            state.wall_seconds = time.perf_counter() - start
+            checkpoint(state)
 
     def emit(record: dict) -> None:
         history.records.append(record)
         if callback is not None:
             callback(record)
 
+    if resume is None:
+        save()
     model.train()
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=generator)
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+    while not state.finished(epochs):
+        epoch = state.epoch
+        if state.order is None:
+            state.order = torch.randperm(n, generator=generator)
+        while state.batch < steps_per_epoch:
+            i = state.batch
+            idx = state.order[i * batch_size:(i + 1) * batch_size]
             before = total_usage(plants)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
             loss = method.step(model, data.x_train[idx], data.y_train[idx], loss_fn)
-            step += 1
+            step = state.step + 1
             problem = _non_finite(loss, model, check_grads=optimizer is not None and not method.updates_parameters)
             if problem is not None:
                 if bar is not None:
                     bar.close()
-                raise FloatingPointError(_non_finite_message(problem, step, epoch, method, lr, recent_losses))
+                raise FloatingPointError(_non_finite_message(problem, step, epoch, method, lr, state.recent_losses))
             if optimizer is not None and not method.updates_parameters:
                 optimizer.step()
             after = total_usage(plants)
-            for key in usage:
-                usage[key] += after[key] - before[key]
-            recent_losses = (recent_losses + [float(loss)])[-20:]
+            for key in state.usage:
+                state.usage[key] += after[key] - before[key]
+            state.recent_losses = (state.recent_losses + [float(loss)])[-20:]
+            state.step, state.batch = step, i + 1
             emit({"kind": "step", "step": step, "epoch": epoch, "loss": loss,
-                  **{f"train_{k}": v for k, v in usage.items()},
+                  **{f"train_{k}": v for k, v in state.usage.items()},
                   "wall_seconds": time.perf_counter() - start})
+            save()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        if epoch % evaluate_every == 0 or epoch == epochs:
+        due = epoch % evaluate_every == 0 or epoch == epochs
+        state.epoch, state.batch, state.order = epoch + 1, 0, None
+        if due:
             scores = {}
             for split in ("val", "test"):
                 result = evaluate(model, *data.split(split), execution=evaluation, loss_fn=loss_fn,
                                   generator=evaluation_generator)
                 scores.update({f"{split}_accuracy": result["accuracy"], f"{split}_loss": result["loss"]})
-            emit({"kind": "eval", "step": step, "epoch": epoch, **scores,
+            emit({"kind": "eval", "step": state.step, "epoch": epoch, **scores,
                   "evaluated_on": evaluation.label,
-                  **{f"train_{k}": v for k, v in usage.items()},
+                  **{f"train_{k}": v for k, v in state.usage.items()},
                   "wall_seconds": time.perf_counter() - start})
+            save()
     if bar is not None:
         bar.close()
     return history
