@@ -36,8 +36,13 @@ hardware gradient when the mesh is lossless and each commanded phase is the phas
 thermal crosstalk between heaters). Loss breaks the time reversal of step 3 (x_TR no longer
 recreates conj(a_k) inside the mesh): the error is measured and tabulated in docs/methods/adjoint.md.
 
-Queries per step: 3 per reciprocal physical layer per batch (forward, adjoint, interference); the
-meter confirms it (tests/test_adjoint.py).
+Electro-optic activations on the chip (:class:`~pnnlab.plants.photonics.activation.ChannelWise`
+plants, e.g. Williamson 2020's) are not reciprocal; their Jacobian is *measured*, model-free, by
+dithering every channel at once: central differences along Re and Im of the input (4 queries) and
+along the bias controls (2 queries), step ``dither`` (relative error O(dither^2) plus noise/dither).
+
+Queries per step: 3 per reciprocal physical layer per batch (forward, adjoint, interference), and 7
+per channel-wise activation plant (forward + 6 dithered); the meter confirms it (tests/test_adjoint.py).
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ import torch
 
 from ..execution import Execution
 from ..plants.capabilities import Reciprocal
-from .base import BackpropThrough, NeedsCapability
+from ..plants.photonics.activation import ChannelWise
+from .base import BackpropThrough, Requirement
 
 
 class _InSituLayer(torch.autograd.Function):
@@ -99,6 +105,55 @@ def in_situ_gradients(plant: Reciprocal, x: torch.Tensor, controls: dict, forwar
     return out
 
 
+class _DitheredLayer(torch.autograd.Function):
+    """Value: the plant's output. Gradient: the channel-wise Jacobian measured by central differences
+    with every channel dithered at once (4 queries for the input, 2 for the controls)."""
+
+    @staticmethod
+    def forward(ctx, plant, names, step, x, *control_values):
+        controls = dict(zip(names, control_values))
+        y = plant(x, controls)
+        ctx.plant, ctx.names, ctx.step = plant, names, step
+        ctx.save_for_backward(x.detach(), *[c.detach() for c in control_values])
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        plant, names, h = ctx.plant, ctx.names, ctx.step
+        x, *values = ctx.saved_tensors
+        controls = dict(zip(names, values))
+        n = plant.n_channels
+        g = grad_output.detach()
+        grad_x = torch.zeros_like(x)
+        for part in (0, 1):  # dither Re (features :n) then Im (features n:) of every channel
+            dx = torch.zeros_like(x)
+            dx[:, part * n:(part + 1) * n] = h
+            jac = (plant(x + dx, controls) - plant(x - dx, controls)) / (2 * h)  # (batch, 2n): d out / d in_part
+            grad_x[:, part * n:(part + 1) * n] = g[:, :n] * jac[:, :n] + g[:, n:] * jac[:, n:]
+        grads = []
+        for name in names:
+            value = controls[name]
+            spec = plant.control_specs()[name]
+            up, down = dict(controls), dict(controls)
+            up[name] = (value + h).clamp(max=spec.high)
+            down[name] = (value - h).clamp(min=spec.low)
+            width = (up[name] - down[name]).clamp_min(1e-12)
+            jac = (plant(x, up) - plant(x, down)) / width.repeat(2)
+            grads.append((g * jac).sum(0).reshape(2, n).sum(0).to(value.dtype))
+        return (None, None, None, grad_x, *grads)
+
+
+class NeedsReciprocalOrChannelWise(Requirement):
+    """Every physical layer is reciprocal (gradients by light) or a channel-wise activation (Jacobian
+    by dithering)."""
+
+    def missing(self, layer):
+        if isinstance(layer.plant, (Reciprocal, ChannelWise)):
+            return None
+        return (f"a plant with the Reciprocal capability ({Reciprocal.offers}) or a ChannelWise activation "
+                f"({ChannelWise.offers})")
+
+
 class InSituAdjoint(Execution):
     """Run every reciprocal physical layer on its plant, with gradients measured by the three-pass
     adjoint scheme (see the module docstring). Outside gradient tracking (evaluation) a layer is one
@@ -106,15 +161,22 @@ class InSituAdjoint(Execution):
 
     label = "in-situ adjoint"
 
+    def __init__(self, *, dither: float = 1e-3) -> None:
+        from .._validation import check_positive
+        self.dither = check_positive("dither", dither)
+
     def run(self, layer, x):
         plant = layer.plant
         controls = layer.control_values()
         if not torch.is_grad_enabled():
             return plant(x, controls)
-        if not isinstance(plant, Reciprocal):
-            raise TypeError(f"the in-situ adjoint execution needs a Reciprocal plant, got {plant.describe()}.")
         names = tuple(controls)
-        return _InSituLayer.apply(plant, names, x, *[controls[n] for n in names])
+        if isinstance(plant, Reciprocal):
+            return _InSituLayer.apply(plant, names, x, *[controls[n] for n in names])
+        if isinstance(plant, ChannelWise):
+            return _DitheredLayer.apply(plant, names, self.dither, x, *[controls[n] for n in names])
+        raise TypeError(f"the in-situ adjoint execution needs a Reciprocal or ChannelWise plant, got "
+                        f"{plant.describe()}.")
 
 
 class AdjointInSitu(BackpropThrough):
@@ -125,7 +187,14 @@ class AdjointInSitu(BackpropThrough):
     name = "adjoint"
     summary = ("in-situ adjoint (model-free w.r.t. the physics): every phase gradient from forward, adjoint and "
                "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)")
-    requirements = (NeedsCapability(Reciprocal),)
+    requirements = (NeedsReciprocalOrChannelWise(),)
     plant_queries_per_step = ("3 per reciprocal physical layer per batch (forward, adjoint from the outputs, "
-                              "interference of the input with the time-reversed adjoint)")
+                              "interference of the input with the time-reversed adjoint); 7 per channel-wise "
+                              "activation plant (forward and 6 dithered)")
     execution: ClassVar[Execution] = InSituAdjoint()
+
+    def __init__(self, *, dither: float = 1e-3) -> None:
+        self.execution = InSituAdjoint(dither=dither)
+
+    def __repr__(self) -> str:
+        return f"AdjointInSitu(dither={self.execution.dither})"
