@@ -164,7 +164,7 @@ class PlantService:
         """Identity, interface, cost model, capabilities, limits and the calibration/state report."""
         plant = self.plant
         capabilities = sorted(c.__name__ for c in type(plant).__mro__
-                              if issubclass(c, Capability) and c is not Capability and isinstance(plant, c))
+                              if issubclass(c, Capability) and c is not Capability and not issubclass(c, Plant))
         served = [c.__name__ for c in SERVED_CAPABILITIES if isinstance(plant, c)]
         info = {"class": f"{type(plant).__module__}.{type(plant).__qualname__}", "description": plant.describe(),
                 "in_features": plant.in_features, "out_features": plant.out_features,
