@@ -86,6 +86,11 @@ PLANTS = Registry("plant", [
     Entry("mzi_mesh", "plants.photonics.mzi_mesh:MZIMesh",
           "programmable MZI mesh (Clements/Reck): coherent inputs, photo- or coherent detection, hidden coupler, "
           "phase-offset, loss, heater-crosstalk, DAC and detector errors", {"n_ports": 4}),
+    Entry("microring_bank", "plants.photonics.microring:MicroringWeightBank",
+          "microring weight bank: WDM channels, thermally tuned add-drop rings, balanced detection (Tait et al. 2017)",
+          {"in_features": 3, "out_features": 2}),
+    Entry("eo_activation", "plants.photonics.activation:ElectroOpticActivationPlant",
+          "electro-optic nonlinear activation of coherent fields (Williamson et al. 2020)", {"n_channels": 3}),
 ])
 
 METHODS = Registry("method", [
@@ -140,6 +145,9 @@ METHODS = Registry("method", [
     Entry("mgd", "methods.multiplexed:MultiplexedGradientDescent",
           "multiplexed gradient descent: all parameters perturbed at once, T+1 evaluations (McCaughan 2023)",
           {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("adjoint", "methods.adjoint:AdjointInSitu",
+          "in-situ adjoint (model-free w.r.t. the physics): every phase gradient from forward, adjoint and "
+          "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)"),
     Entry("cmaes", "methods.cmaes:CMAES",
           "CMA-ES (cma package) over all trainable parameters; lambda plant evaluations per step", {"conformance": "models.fibre_local:conformance_mlp"}),
 ])

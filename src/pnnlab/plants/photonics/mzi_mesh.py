@@ -43,6 +43,7 @@ from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import Simulated
 from .mesh_engine import MeshEngine, MeshLayout, Rectangular, Triangular
+from .mesh_adjoint import ReciprocalMesh  # the Reciprocal capability (in-situ adjoint passes), helper E
 from .mesh_physics import (AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication, MeshPhysics,
                            PhaseEncoding, Photodetection)
 
@@ -81,7 +82,7 @@ class MZIMeshTwin(Twin):
         return self.detection.response(y).to(x.dtype)
 
 
-class MZIMesh(Plant, Simulated):
+class MZIMesh(Plant, Simulated, ReciprocalMesh):
     """A programmable N-port MZI mesh with a hidden truth.
 
     Parameters
