@@ -86,6 +86,8 @@ PLANTS = Registry("plant", [
     Entry("mzi_mesh", "plants.photonics.mzi_mesh:MZIMesh",
           "programmable MZI mesh (Clements/Reck): coherent inputs, photo- or coherent detection, hidden coupler, "
           "phase-offset, loss, heater-crosstalk, DAC and detector errors", {"n_ports": 4}),
+    Entry("svd_mesh", "plants.photonics.svd:SVDMesh",
+          "SVD layer: MZI mesh V, attenuator column, MZI mesh U (Shen 2017), any matrix up to a gain", {"n_ports": 3}),
     Entry("microring_bank", "plants.photonics.microring:MicroringWeightBank",
           "microring weight bank: WDM channels, thermally tuned add-drop rings, balanced detection (Tait et al. 2017)",
           {"in_features": 3, "out_features": 2}),
