@@ -190,6 +190,13 @@ def test_equilibrium_propagation_on_a_remote_resistive_network_matches_local(ser
     assert isinstance(remote_plant, EnergyBased) and remote_plant.force_unit == plant().force_unit
     local, remote = model(plant()), model(remote_plant)
     data = _task(seed=2)
+    # one EP step: the gradient estimates (free and warm-started nudged relaxations, energy gradients
+    # measured on the server) are bit-identical
+    for net in (local, remote):
+        EquilibriumPropagation(beta=0.1).step(net, data.x_train[:8], data.y_train[:8], nn.functional.cross_entropy)
+    for (name, a), (_, b) in zip(local.named_parameters(), remote.named_parameters()):
+        assert a.grad is not None and torch.equal(a.grad, b.grad), name
+        a.grad = b.grad = None
     kw = dict(epochs=1, batch_size=16, lr=1e-6, seed=0)
     h_local = train(local, EquilibriumPropagation(beta=0.1), data, **kw)
     h_remote = train(remote, EquilibriumPropagation(beta=0.1), data, **kw)
@@ -381,6 +388,46 @@ def test_drop_batch_skips_the_training_step_and_training_goes_on(served):
     plant.bad.add(plant.executions + 1)
     with pytest.raises(BatchDropped, match="wrap the method in DropBadBatches"):
         remote(torch.randn(2, 3), TanhPlant().initial_controls())
+
+
+class PerturbThenDrop(PhysicsAwareTraining):
+    """A method that leaves the model perturbed and gradients behind when a reading is dropped."""
+
+    drop_on = ()
+    calls = 0
+
+    def step(self, model, x, y, loss_fn):
+        self.calls += 1
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        if self.calls in self.drop_on:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(1.0)
+            raise BatchDropped("injected")
+        return 0.5 + self.calls
+
+
+def test_drop_bad_batches_restores_the_model_clears_gradients_and_bounds_the_drops():
+    net = nn.Sequential(nn.Linear(2, 2))
+    inner = PerturbThenDrop()
+    inner.drop_on = (2, 3, 4)
+    method = DropBadBatches(inner, max_dropped=2)
+    assert method.name == "pat" and method.evaluation is inner.evaluation
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert method.step(net, None, None, None) == 1.5
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    assert method.step(net, None, None, None) == 1.5  # the previous step's loss is reported
+    assert all(torch.equal(saved[k], v) for k, v in net.state_dict().items())  # perturbation undone
+    assert all(p.grad is None for p in net.parameters())  # the optimizer skips every parameter
+    assert method.step(net, None, None, None) == 1.5 and method.dropped == [2, 3]
+    with pytest.raises(BadReading, match="more than max_dropped=2"):
+        method.step(net, None, None, None)
+    first = PerturbThenDrop()
+    first.drop_on = (1,)
+    with pytest.raises(BadReading, match="first training step"):
+        DropBadBatches(first).step(net, None, None, None)
+    assert before.keys() == saved.keys()
 
 
 def test_a_lost_device_pauses_training_and_resumes_when_it_returns(served):
