@@ -177,3 +177,57 @@ def test_a_twin_is_fitted_from_a_recording_of_the_plant_without_new_queries(tmp_
     assert dataset.seq.unique().numel() == 30 and dataset.x.shape[0] == 30 * 16
     with pytest.raises(ValueError, match="budget applies to live fitting"):
         fit_twin(twin, dataset, budget=10)
+
+
+def test_grouped_controls_evaluate_per_sample_settings_query_by_query():
+    from pnnlab.plants.mechanics.oscillators import CoupledOscillatorPlant
+    from pnnlab.twins import GroupedControls
+    plant = CoupledOscillatorPlant(n_oscillators=3)
+    shapes = {k: s.shape for k, s in plant.control_specs().items()}
+    twin = GroupedControls(plant.nominal_twin(), control_shapes=shapes)
+    gen = torch.Generator().manual_seed(0)
+    settings = [plant.initial_controls(gen) for _ in range(3)]
+    x = torch.randn(9, 3, generator=gen)
+    order = torch.tensor([2, 0, 1, 0, 2, 1, 1, 0, 2])  # interleaved: the output must keep the sample order
+    per_sample = {k: torch.stack([settings[int(i)][k] for i in order]) for k in shapes}
+    expected = torch.cat([plant.nominal_twin()(x[i:i + 1], settings[int(order[i])]) for i in range(9)])
+    assert torch.allclose(twin(x, per_sample), expected, atol=1e-6)
+    assert torch.equal(twin(x, settings[0]), plant.nominal_twin()(x, settings[0]))  # shared: passed through
+    with pytest.raises(ValueError, match="one per sample"):
+        twin(x, {"coupling": per_sample["coupling"], "drive": settings[0]["drive"][None].expand(4, 3)})
+
+
+def test_calibrated_twin_fits_a_complex_transmission_matrix():
+    from pnnlab.plants.optics.fibre import Camera, FibrePlant, SLM
+    plant = FibrePlant(in_features=3, out_features=4, n_modes=8, slm=SLM.ideal(), camera=Camera.ideal(), seed=2)
+    twin = CalibratedTwin(plant.nominal_twin(), constants=[Constant("tm")])
+    assert twin.raw["tm"].is_complex()
+
+    def sample(gen):
+        return plant.example_inputs(16, gen), plant.initial_controls(gen)
+
+    twin, report = fit_twin(twin, FromPlant(plant, sample), budget=60, epochs=300, lr=0.02, patience=40)
+    # ideal SLM and camera: the TM is the whole truth, so the fit goes well below the crude twin's 30 % error
+    assert report.initial_val_error > 0.2 and report.val_error < 0.05
+    with pytest.raises(ValueError, match="complex"):
+        CalibratedTwin(plant.nominal_twin(), constants=[Constant("tm", positive=True)])
+
+
+def test_fit_twin_without_prepare_keeps_the_normalisation():
+    twin = LearnedTwin(in_features=1, out_features=1, hidden=(8,))
+    x = torch.rand(64, 1, dtype=torch.float64)
+    fit_twin(twin, (x, 3 * x + 1), epochs=2, lr=1e-3)
+    assert twin.prepared
+    mean = twin.in_mean.clone()
+    fit_twin(twin, (x + 5, 3 * x + 16), epochs=2, lr=1e-3, prepare=False)
+    assert torch.equal(twin.in_mean, mean)
+    fit_twin(twin, (x + 5, 3 * x + 16), epochs=2, lr=1e-3)
+    assert not torch.equal(twin.in_mean, mean)
+
+
+def test_learned_twin_does_not_blow_up_a_control_held_nearly_fixed():
+    twin = LearnedTwin(in_features=1, out_features=1, control_shapes={"c": (1,)}, hidden=(8,))
+    x = torch.rand(32, 1, dtype=torch.float64)
+    c = torch.full((32, 1), 0.7, dtype=torch.float64) + 1e-9 * torch.randn(32, 1, dtype=torch.float64)
+    twin.prepare(x, {"c": c}, x)
+    assert float(twin.in_scale[1]) == pytest.approx(0.07)  # 10 % of the magnitude, not the 1e-9 spread
