@@ -209,3 +209,13 @@ def test_a_learned_residual_twin_is_normalised_once_then_warm_started():
     assert [r["prepared"] for r in method.reports] == [True, False, False]
     assert all(r["val_error"] <= r["initial_val_error"] for r in method.reports)
     assert method.reports[-1]["val_error"] < 0.5 * method.reports[0]["initial_val_error"]
+
+
+def test_the_task_step_leaves_no_gradient_on_the_twin_parameters():
+    model, plant = _power_law_model()
+    method = TwinRefresh(every=100)
+    task = _task()
+    method.step(model, task.x_train[:8], task.y_train[:8], nn.functional.cross_entropy)
+    twin_params = list(model[0].twin.parameters())
+    assert all(p.grad is None and p.requires_grad for p in twin_params)
+    assert model[0].control_parameters()["exponent"].grad is not None  # the task gradient did flow

@@ -200,6 +200,11 @@ class TwinRefresh(Method):
         taps = self._taps[:len(plants)]
         for plant, tap in zip(plants, taps):
             plant.attach_recorder(tap)
+        # the task step needs the twins' Jacobians, not gradients for the twins' own parameters (only a
+        # refresh fits those): freeze them during the step so that no stale .grad accumulates on them
+        frozen = [p for layer in layers if layer.twin is not None for p in layer.twin.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
         probe_queries = 0
         try:
             loss = self.inner.step(model, x, y, loss_fn)
@@ -217,6 +222,8 @@ class TwinRefresh(Method):
         finally:
             for plant, tap in zip(plants, taps):
                 plant.detach_recorder(tap)
+            for p in frozen:
+                p.requires_grad_(True)
         if refresh:
             self._refresh(layers, plants, taps, probe_queries)
         return loss
