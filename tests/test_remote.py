@@ -18,9 +18,10 @@ import pytest
 import torch
 from torch import nn
 
-from pnnlab import (ChannelAffine, EquilibriumPropagation, IdealBackprop, MethodRequirementError, PhysicalLayer,
+from pnnlab import (ChannelAffine, CoupledLearning, EquilibriumPropagation, IdealBackprop, MethodRequirementError, PhysicalLayer,
                     PhysicsAwareTraining, SPSA, Simulated, EnergyBased, train)
 from pnnlab.data.base import TaskData
+from pnnlab.plants.capabilities import OutputClamp
 from pnnlab.plants.electronics import ResistiveNetworkPlant
 from pnnlab.remote import (AuthenticationError, BadReading, BatchDropped, ControlLimit, ControlRefused, DeviceBusy,
                            DeviceUnavailable, DropBadBatches, DropBatch, ReadingCheck, RemotePlant, Retry,
@@ -179,6 +180,7 @@ def test_a_zeroth_order_method_against_a_remote_plant_trains_exactly_as_locally(
 
 
 @pytest.mark.filterwarnings("ignore:a nudge drove resistive-network nodes:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:a clamp drove resistive-network nodes:RuntimeWarning")
 def test_equilibrium_propagation_on_a_remote_resistive_network_matches_local(served):
     def plant():
         return ResistiveNetworkPlant(in_features=3, out_features=2, hidden=(4,), dtype=torch.float64, seed=1)
@@ -192,11 +194,13 @@ def test_equilibrium_propagation_on_a_remote_resistive_network_matches_local(ser
     data = _task(seed=2)
     # one EP step: the gradient estimates (free and warm-started nudged relaxations, energy gradients
     # measured on the server) are bit-identical
-    for net in (local, remote):
-        EquilibriumPropagation(beta=0.1).step(net, data.x_train[:8], data.y_train[:8], nn.functional.cross_entropy)
-    for (name, a), (_, b) in zip(local.named_parameters(), remote.named_parameters()):
-        assert a.grad is not None and torch.equal(a.grad, b.grad), name
-        a.grad = b.grad = None
+    # (and coupled learning's clamped relaxations likewise)
+    for method in (EquilibriumPropagation(beta=0.1), CoupledLearning(eta=0.1)):
+        for net in (local, remote):
+            method.step(net, data.x_train[:8], data.y_train[:8], nn.functional.cross_entropy)
+        for (name, a), (_, b) in zip(local.named_parameters(), remote.named_parameters()):
+            assert a.grad is not None and torch.equal(a.grad, b.grad), (method, name)
+            a.grad = b.grad = None
     kw = dict(epochs=1, batch_size=16, lr=1e-6, seed=0)
     h_local = train(local, EquilibriumPropagation(beta=0.1), data, **kw)
     h_remote = train(remote, EquilibriumPropagation(beta=0.1), data, **kw)
@@ -209,6 +213,11 @@ def test_equilibrium_propagation_on_a_remote_resistive_network_matches_local(ser
     assert remote_plant.meter.joules == pytest.approx(local[0].plant.meter.joules, rel=1e-9)
     state = remote_plant.relax(data.x_val, {k: v.detach() for k, v in remote[0].control_values().items()})
     assert state.residual is not None and len(state.nodes) == 2 and state.power_W.shape == (len(data.y_val),)
+    # the plant's warnings on the server reach the trainer with their category and text
+    controls = {k: v.detach() for k, v in remote[0].control_values().items()}
+    with pytest.warns(RuntimeWarning, match="a clamp drove resistive-network nodes outside the read range"):
+        remote_plant.relax(data.x_val, controls, nudge=OutputClamp(torch.full((len(data.y_val), 2), 1.0,
+                                                                              dtype=torch.float64)), initial=state)
 
 
 # ---- security and server-side validation ----------------------------------------------------------
@@ -451,8 +460,18 @@ def test_a_lost_device_pauses_training_and_resumes_when_it_returns(served):
     assert torch.equal(y, TanhPlant(seed=2)(x, c)) and plant.executions == 2
     kinds = [e["kind"] for e in remote.events]
     assert "paused" in kinds and "restarted" in kinds and kinds[-1] == "resumed"
-    # gone for good: a clear error after the wait, not a hang
+    # restarted between two calls (no failed call to notice it): the instance check catches it
     restarted[0].stop()
+    restarted.append(served(plant, port=port))
+    assert torch.equal(remote(x, c), TanhPlant(seed=2)(x, c)) and plant.executions == 3
+    assert remote.events[-1]["kind"] == "restarted"
+    # back with a different plant on the same address: refused, not trained on
+    restarted[1].stop()
+    other = served(TanhPlant(features_in=4), port=port)
+    with pytest.raises(DeviceUnavailable, match="different plant"):
+        remote(x, c)
+    # gone for good: a clear error after the wait, not a hang
+    other.stop()
     t0 = time.monotonic()
     remote._connection.wait_for_device_s = 0.5
     with pytest.raises(DeviceUnavailable, match="did not answer Query"):

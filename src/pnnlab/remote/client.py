@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 import warnings
@@ -78,6 +79,7 @@ class _Connection:
             raise ValueError(f"client_id must be a non-empty str without ':', got {client_id!r}.")
         self.client_id = client_id
         self.sequence = 0
+        self._lock = threading.Lock()
         self.events: collections.deque = collections.deque(maxlen=1000)
         backoff_ms = max(1, int(1000 * retries.initial_backoff_s))
         options = _GRPC_OPTIONS + [("grpc.initial_reconnect_backoff_ms", backoff_ms),
@@ -109,8 +111,10 @@ class _Connection:
         header = dict(header or {})
         header["client"] = self.client_id
         if device:
-            header["key"] = f"{self.client_id}:{self.sequence}"
-            self.sequence += 1
+            with self._lock:
+                header["key"] = f"{self.client_id}:{self.sequence}"
+                self.sequence += 1
+            header["instance"] = self.instance
         request = schema.encode(header, tensors)
         start, retry, ambiguous, pause_deadline = time.monotonic(), 0, False, None
         while True:
@@ -118,6 +122,13 @@ class _Connection:
                 reply = self._stub(method)(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as error:
                 code = error.code()
+                if code == grpc.StatusCode.ABORTED and device and retry + 1 < self.retries.attempts:
+                    # the server restarted between two calls: check it is the same plant, then resend
+                    self._reverify(self.describe_raw(), method, ambiguous=ambiguous)
+                    header["instance"] = self.instance
+                    request = schema.encode(header, tensors)
+                    retry += 1
+                    continue
                 if code not in _TRANSIENT:
                     raise self._error(error, method) from None
                 details = error.details() or ""
@@ -178,19 +189,26 @@ class _Connection:
                 time.sleep(min(self.retries.backoff(poll), max(0.0, deadline - time.monotonic())))
                 poll += 1
                 continue
-            info = schema.decode(reply)[0]["describe"]
-            self._check_identity(info)
-            if info["server"]["instance"] != self.instance:
-                self.event("restarted", f"the server restarted (instance {self.instance} -> "
-                                        f"{info['server']['instance']}); its reply log and held states are gone")
-                if ambiguous:
-                    warnings.warn(f"the plant server at {self.address} restarted while {method} was in flight; that "
-                                  f"query may have executed on the device before the restart, and the new server "
-                                  f"cannot tell. It is sent again.", RuntimeWarning, stacklevel=6)
-                self.instance = info["server"]["instance"]
-            self.call("Acquire")
+            self._reverify(schema.decode(reply)[0]["describe"], method, ambiguous=ambiguous)
             self.event("resumed", f"{method}: the device answers again")
             return
+
+    def _reverify(self, info: dict, method: str, *, ambiguous: bool) -> None:
+        """The server answers again: refuse a different plant; note a restart; take the lease again."""
+        self._check_identity(info)
+        if info["server"]["instance"] != self.instance:
+            self.event("restarted", f"the server restarted (instance {self.instance} -> "
+                                    f"{info['server']['instance']}); its reply log and held states are gone")
+            if ambiguous:
+                warnings.warn(f"the plant server at {self.address} restarted while {method} was in flight; that "
+                              f"query may have executed on the device before the restart, and the new server "
+                              f"cannot tell. It is sent again.", RuntimeWarning, stacklevel=6)
+            self.instance = info["server"]["instance"]
+        self.call("Acquire")
+
+    def describe_raw(self) -> dict:
+        """The server's Describe reply, without adopting its identity."""
+        return self.call("Describe")[0]["describe"]
 
     def describe(self) -> dict:
         info = self.call("Describe")[0]["describe"]

@@ -220,6 +220,11 @@ class PlantService:
         key = header.get("key")
         if not isinstance(key, str) or not key:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "a device call needs an idempotency key ('key').")
+        expected = header.get("instance")
+        if expected is not None and expected != self.instance:
+            raise _Abort(grpc.StatusCode.ABORTED,
+                         f"instance mismatch: this server is instance {self.instance}, the client last verified "
+                         f"{expected}; the server restarted (Describe it again before sending device calls).")
         digest = hashlib.sha256(request).hexdigest()
         self._take_lease(client)
         with self._device_lock:
