@@ -15,16 +15,20 @@ def _fail(error: BaseException, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _run_or_exit(spec, *, out_dir: str, progress: bool):
+def _run_or_exit(spec, *, out_dir: str, progress: bool, resume_dir: str | None = None,
+                 checkpoint_every_s: float | None = None):
     """Run ``spec``; every failure becomes a one-line message and an exit code, never a traceback:
     2 for a user error found before the run starts (bad spec, missing or invalid file, unusable
     --out, a method that cannot train the model), 1 for a run that failed while training (its
     traceback is in the run folder's error.txt), 130 for Ctrl-C and 143 for SIGTERM (the run folder is
     marked failed in both cases)."""
-    from .experiments import run
-    from .experiments.run import RunTerminated
+    from .experiments import resume, run
+    from .experiments.run import CHECKPOINT_EVERY_S, RunTerminated
+    every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
     try:
-        return run(spec, out_dir=out_dir, progress=progress, echo=click.echo)
+        if resume_dir is not None:  # a refused resume (ResumeError, a ValueError) is a user error: exit 2
+            return resume(resume_dir, spec=spec, progress=progress, echo=click.echo, checkpoint_every_s=every)
+        return run(spec, out_dir=out_dir, progress=progress, echo=click.echo, checkpoint_every_s=every)
     except (KeyboardInterrupt, RunTerminated) as error:
         how, code = ("(Ctrl-C)", 130) if isinstance(error, KeyboardInterrupt) else ("(SIGTERM)", 143)
         folder = getattr(error, "run_folder", None)
@@ -69,23 +73,43 @@ def demo(out_dir: str, seed: int, epochs: int | None, progress: bool) -> None:
 
 
 @main.command(name="run")
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", default="runs", show_default=True, help="Folder for run folders.")
 @click.option("--epochs", default=None, type=click.IntRange(min=1),
               help="Override [train] epochs (for a quick check of an experiment file).")
+@click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False),
+              help="Continue the killed or interrupted run in this run folder from its last checkpoint "
+                   "(recorded queries are replayed, not repeated). SPEC is optional; if given it must match.")
+@click.option("--checkpoint-every", "checkpoint_every_s", default=None, type=click.FloatRange(min=0),
+              help="Seconds of wall time between checkpoints (default 10; 0: after every step).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def run_command(spec: str, out_dir: str, epochs: int | None, progress: bool) -> None:
-    """Run the experiment described by the TOML file SPEC."""
+def run_command(spec: str | None, out_dir: str, epochs: int | None, resume_dir: str | None,
+                checkpoint_every_s: float | None, progress: bool) -> None:
+    """Run the experiment described by the TOML file SPEC, or continue one with --resume RUN_DIR."""
     from .experiments import format_table, load_spec
+    from .experiments.run import CHECKPOINT_EVERY_S
     _threads()
+    every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
+    if resume_dir is None and spec is None:
+        _fail(ValueError("give an experiment file SPEC, or --resume RUN_DIR to continue a run."))
     if epochs is not None:
+        if spec is None:
+            _fail(ValueError("--epochs changes the configuration, and a resumed run keeps its own; "
+                             "drop --epochs (or start a new run with SPEC --epochs N)."))
         try:
             spec = load_spec(spec)
         except ValueError as error:
             _fail(error)
         if isinstance(spec.get("train", {}), dict):
             spec["train"] = {**spec.get("train", {}), "epochs": epochs}
-    result = _run_or_exit(spec, out_dir=out_dir, progress=progress)
+    if resume_dir is not None:
+        result = _run_or_exit(spec, out_dir=out_dir, progress=progress, resume_dir=resume_dir,
+                              checkpoint_every_s=every)
+        if result.already_completed:
+            click.echo(f"run {result.folder} is already completed; nothing to resume.")
+            return
+    else:
+        result = _run_or_exit(spec, out_dir=out_dir, progress=progress, checkpoint_every_s=every)
     click.echo("\n" + format_table(result.summary["results"]))
     click.echo(f"\nrun folder: {result.folder}")
 

@@ -18,6 +18,14 @@ one-off costs (imports, first-call kernel setup) in its time.
 The summary reports, per method, the test accuracy after the final epoch and the test accuracy at
 the epoch chosen on the validation split (with that epoch's validation accuracy), never the best
 test epoch.
+
+Every plant query of the run is recorded in ``queries.sqlite`` (the run's configuration in its
+metadata, each plant's identity; plants named ``<method>/<i>``), with checkpoints, so that
+:func:`resume` (``pnnlab run --resume RUN_DIR``) continues a killed or interrupted run to the same
+parameters, metrics and summary as an uninterrupted one, replaying the queries recorded after the
+checkpoint instead of asking the device again (:mod:`pnnlab.checkpoint`). The warm-up's throwaway
+plants are not recorded; a resumed run does not warm up again (its ``wall_seconds`` include one-off
+costs).
 """
 
 from __future__ import annotations
@@ -36,11 +44,15 @@ from typing import Callable, Iterator
 
 import torch
 
+from .. import checkpoint as ckpt
 from ..layers import plants_of
 from ..metering import total_usage
 from ..registry import DATASETS, METHODS, MODELS
-from ..train import evaluate, train
+from ..train import TrainState, evaluate, train
 from .spec import SpecError, call_with_kwargs, load_spec, resolve_spec
+
+#: default wall time between checkpoints (seconds); 0 checkpoints after every step and evaluation
+CHECKPOINT_EVERY_S = 10.0
 
 
 class RunTerminated(BaseException):
@@ -52,6 +64,8 @@ class RunTerminated(BaseException):
 class RunResult:
     folder: Path
     summary: dict
+    #: True when :func:`resume` found the run already completed and did nothing
+    already_completed: bool = False
 
 
 def _build(resolved: dict):
@@ -155,13 +169,16 @@ def _result(label: str, method, history, model, wall_seconds: float, n_test: int
 
 
 def run(spec, *, out_dir: str | Path = "runs", progress: bool = False,
-        echo: Callable[[str], None] | None = None, warm_up: bool = True) -> RunResult:
+        echo: Callable[[str], None] | None = None, warm_up: bool = True,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> RunResult:
     """Run ``spec`` (a dict or the path of a TOML file). Returns the run folder and the summary.
 
     Raises :class:`SpecError` (a ``ValueError``) for a bad spec, unknown names, bad arguments, a
     missing data file or an unusable ``out_dir``, and :class:`MethodRequirementError` when a method
     cannot train the model, all before any folder exists. ``warm_up=False`` skips the warm-up step
-    (then the first method's wall time includes one-off costs).
+    (then the first method's wall time includes one-off costs). ``checkpoint_every_s`` is the wall time
+    between checkpoints (0: after every step and evaluation); it changes what a resume redoes, never
+    its result.
     """
     if isinstance(spec, (str, Path)):
         spec = load_spec(spec)
@@ -181,21 +198,135 @@ def run(spec, *, out_dir: str | Path = "runs", progress: bool = False,
     folder = _new_folder(out_dir, resolved["name"])
     _write_json(folder / "config.json", resolved)
     _write_json(folder / "status.json", {"status": "running", "started": time.time(), "pid": os.getpid()})
-    results = []
     try:
-        with _sigterm_raises(), (folder / "metrics.jsonl").open("w") as metrics:
+        recorder = ckpt.RunRecorder.create(folder / "queries.sqlite", metadata={"config": _normal(resolved)})
+    except BaseException as error:
+        _mark_failed(folder, error)
+        raise
+    return _execute(folder, resolved, data, make_model, make_methods, methods, recorder, start=None, progress=progress,
+                    echo=echo, warm_up=warm_up, checkpoint_every_s=checkpoint_every_s)
+
+
+def resume(run_dir: str | Path, *, spec=None, progress: bool = False, echo: Callable[[str], None] | None = None,
+           checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> RunResult:
+    """Continue the run in ``run_dir`` (killed, interrupted or failed) from its newest checkpoint; it ends
+    with the parameters, metrics and summary an uninterrupted run would have written. The queries
+    recorded after the checkpoint are answered from ``queries.sqlite``, not asked again.
+
+    A completed run is left as it is (``already_completed=True``). Refused with
+    :class:`~pnnlab.checkpoint.ResumeError` (a ``ValueError``): a folder that is not a run folder or
+    has no checkpoint, a ``config.json`` that differs from the configuration the run recorded, a
+    ``spec`` (optional: the experiment file the run was started from) that resolves to another
+    configuration, a run that still seems to be running (its process is alive), and a plant whose
+    identity differs from the recorded one (:class:`~pnnlab.checkpoint.PlantIdentityError`).
+    Checkpoints are pickles: resume only run folders you wrote yourself."""
+    folder = Path(run_dir)
+    if not (folder / "config.json").is_file() or not (folder / "status.json").is_file():
+        raise ckpt.ResumeError(f"{str(folder)!r} is not a run folder (no config.json and status.json); pass the "
+                               f"folder that `pnnlab run` printed.")
+    status = json.loads((folder / "status.json").read_text())
+    if status.get("status") == "completed":
+        return RunResult(folder=folder, summary=json.loads((folder / "summary.json").read_text()),
+                         already_completed=True)
+    resolved = json.loads((folder / "config.json").read_text())
+    if spec is not None:
+        wanted = _normal(resolve_spec(load_spec(spec) if isinstance(spec, (str, Path)) else spec))
+        if wanted != _normal(resolved):
+            raise ckpt.ResumeError(f"the experiment spec differs from the configuration of run {str(folder)!r} "
+                                   f"({_first_difference(wanted, _normal(resolved))}); a run resumes with the "
+                                   f"configuration it started with. Start a new run for the changed spec.")
+    pid = status.get("pid")
+    if status.get("status") == "running" and isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+        raise ckpt.ResumeError(f"run {str(folder)!r} is marked running and its process {pid} is alive; stop it "
+                               f"first (a run is resumed only once it has stopped).")
+    recorder = ckpt.RunRecorder.open(folder / "queries.sqlite")
+    try:
+        recorded = recorder.meta.get("user", {}).get("config")
+        if recorded != _normal(resolved):
+            raise ckpt.ResumeError(f"config.json of run {str(folder)!r} differs from the configuration the run "
+                                   f"recorded ({_first_difference(_normal(resolved), recorded)}); it was edited "
+                                   f"after the run started. Restore it, or start a new run.")
+        try:
+            data, make_model, make_methods = _build(resolved)
+            methods = make_methods()
+        except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
+            raise SpecError(str(error.args[0]) if error.args else str(error)) from error
+        method_index, payload = recorder.checkpoint()
+        start = (method_index, ckpt.read(payload))
+        # the device check before anything changes: the plants of the method that resumes must be the
+        # recorded ones (the model built here is thrown away; the global generators are restored later)
+        recorder.check_identity(_plant_names(resolved, method_index, make_model()))
+        records = recorder.records()
+        with (folder / "metrics.jsonl").open("w") as metrics:  # exactly the records up to the checkpoint
+            for index, record in records:
+                metrics.write(json.dumps({"method": resolved["methods"][index]["name"], **record}) + "\n")
+    except BaseException:
+        recorder.close(status="open")
+        raise
+    (folder / "error.txt").unlink(missing_ok=True)
+    _write_json(folder / "status.json", {"status": "running", "started": status.get("started"),
+                                         "resumed": time.time(), "pid": os.getpid(),
+                                         "resumes": int(status.get("resumes", 0)) + 1})
+    if echo is not None:
+        echo(f"resuming {folder} at method {resolved['methods'][method_index]['name']!r}, step "
+             f"{start[1]['train'].step}; {recorder.pending} recorded queries will be replayed")
+    return _execute(folder, resolved, data, make_model, make_methods, methods, recorder, start=start, progress=progress,
+                    echo=echo, warm_up=False, checkpoint_every_s=checkpoint_every_s)
+
+
+class _Checkpointer:
+    """``train(checkpoint=...)`` of a run: writes a checkpoint at the start and at the end of the method
+    and in between at the first record after ``every_s`` seconds, never while recorded queries are still
+    being replayed (a checkpoint then would skip them)."""
+
+    def __init__(self, recorder, index: int, model, method, results: list, every_s: float, stored: int,
+                 epochs: int) -> None:
+        self.recorder, self.index, self.model, self.method, self.results = recorder, index, model, method, results
+        self.every_s, self.epochs = every_s, epochs
+        self.stored = stored  # records of this method already on file
+        self.last = -float("inf")
+
+    def __call__(self, state: TrainState) -> None:
+        now = time.perf_counter()
+        forced = (state.step == 0 and not state.records) or state.finished(self.epochs)
+        if self.recorder.pending or not (forced or now - self.last >= self.every_s):
+            return
+        payload = ckpt.capture(method_index=self.index, state=state, model=self.model, method=self.method,
+                               results=self.results)
+        new = [(self.index, r) for r in state.records[self.stored:]]
+        self.recorder.write_checkpoint(payload, method_index=self.index, step=state.step, records=new)
+        self.stored = len(state.records)
+        self.last = now
+
+
+def _execute(folder, resolved, data, make_model, make_methods, methods, recorder, *, start, progress, echo, warm_up,
+             checkpoint_every_s) -> RunResult:
+    every_s = float(checkpoint_every_s)
+    results = [] if start is None else list(start[1]["results"])
+    first = 0 if start is None else start[0]
+    names = [m["name"] for m in resolved["methods"]]
+    try:
+        with _sigterm_raises(), (folder / "metrics.jsonl").open("a" if start else "w") as metrics:
             if warm_up:
                 _warm_up(make_model, make_methods, data, resolved)
-            for method, method_spec in zip(methods, resolved["methods"]):
-                label = method_spec["name"]
+            for index in range(first, len(methods)):
+                method, label = methods[index], names[index]
                 model = make_model()
-                started = time.perf_counter()
+                recorder.add_plants(_plant_names(resolved, index, model))
+                resume_state, stored = None, 0
+                if start is not None and index == first:
+                    mine = [r for i, r in recorder.records() if i == index]
+                    resume_state = ckpt.restore(start[1], model=model, method=method, records=mine)
+                    stored = len(mine)
+                started = time.perf_counter() - (resume_state.wall_seconds if resume_state else 0.0)
 
                 def log(record, label=label):
                     metrics.write(json.dumps({"method": label, **record}) + "\n")
 
+                saver = _Checkpointer(recorder, index, model, method, results, every_s, stored,
+                                     resolved["train"]["epochs"])
                 history = train(model, method, data, seed=resolved["seed"], callback=log, progress=progress,
-                                **resolved["train"])
+                                resume=resume_state, checkpoint=saver, **resolved["train"])
                 wall = time.perf_counter() - started
                 metrics.flush()
                 result = _result(label, method, history, model, wall, len(data.y_test))
@@ -205,20 +336,66 @@ def run(spec, *, out_dir: str | Path = "runs", progress: bool = False,
                     echo(f"  {label}: test accuracy {result['final_test_accuracy']:.3f} (final epoch), "
                          f"{result['selected_test_accuracy']:.3f} (epoch {result['selected_epoch']}, chosen on "
                          f"validation) on the {result['evaluated_on']}, {result['plant_queries']} plant queries")
+            if recorder.pending:
+                raise ckpt.ReplayMismatchError(
+                    f"the resumed run ended with {recorder.pending} recorded queries not asked again; it diverged "
+                    f"from the recorded run.")
             summary = {"name": resolved["name"], "data": data.summary(), "seed": resolved["seed"],
                        "results": results}
             from .report import plot_accuracy_vs_queries
             plot_accuracy_vs_queries(folder / "metrics.jsonl", folder / "accuracy_vs_queries.png")
             _write_json(folder / "summary.json", summary)
+            recorder.close(status="closed")
             _write_json(folder / "status.json", {"status": "completed", "finished": time.time()})
     except BaseException as error:
-        (folder / "error.txt").write_text("".join(traceback.format_exception(error)))
-        _write_json(folder / "status.json", {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                                             "finished": time.time()})
-        (folder / "summary.json").unlink(missing_ok=True)
-        try:
-            error.run_folder = folder  # lets the command line tell a failed run from a user error
-        except AttributeError:
-            pass
+        recorder.close(status=f"failed: {type(error).__name__}: {error}")
+        _mark_failed(folder, error)
         raise
     return RunResult(folder=folder, summary=summary)
+
+
+def _plant_names(resolved: dict, index: int, model) -> dict:
+    """The recording names of a method's plants: ``<method>/<i>`` (``<method>.<index>/<i>`` when a spec
+    lists the same method twice)."""
+    names = [m["name"] for m in resolved["methods"]]
+    label = names[index]
+    prefix = label if names.count(label) == 1 else f"{label}.{index}"
+    return {f"{prefix}/{j}": p for j, p in enumerate(ckpt._unique_plants(model))}
+
+
+def _mark_failed(folder: Path, error: BaseException) -> None:
+    (folder / "error.txt").write_text("".join(traceback.format_exception(error)))
+    _write_json(folder / "status.json", {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                                         "finished": time.time()})
+    (folder / "summary.json").unlink(missing_ok=True)
+    try:
+        error.run_folder = folder  # lets the command line tell a failed run from a user error
+    except AttributeError:
+        pass
+
+
+def _normal(config):
+    """A configuration as its JSON file holds it (tuples become lists)."""
+    return json.loads(json.dumps(config, default=str))
+
+
+def _first_difference(a, b, where="") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (u, v) in enumerate(zip(a, b)):
+            if u != v:
+                return _first_difference(u, v, f"{where}[{i}]")
+    return f"{where or 'the configuration'}: {a!r} here, {b!r} recorded"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

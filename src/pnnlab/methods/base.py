@@ -159,6 +159,20 @@ class Method(abc.ABC):
              loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
         """Process one batch: fill ``.grad`` (or update parameters) and return the batch loss."""
 
+    def state_dict(self) -> dict:
+        """What the method keeps between steps, for checkpoints (``pnnlab run --resume``). Default: the
+        instance's attributes (generators, CMA-ES state, feedback matrices, a wrapper's inner method and
+        buffers...). :mod:`pnnlab.checkpoint` pickles it with every reference to the model (its
+        modules, parameters, plants, and ``id()`` keys of them) kept as a reference, so it is restored
+        against the rebuilt model. Override both methods for state that pickling cannot carry."""
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict returned by state_dict(), got {type(state).__name__}.")
+        vars(self).update(state)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
