@@ -243,6 +243,9 @@ def test_calls_without_the_token_or_with_a_wrong_one_are_refused(served):
         serve(ChargingPlant(), token=TOKEN, host="0.0.0.0")
     with pytest.raises(ValueError, match="at least 8"):
         serve(ChargingPlant(), token="short")
+    with pytest.warns(UserWarning, match="not encrypted"):
+        exposed = serve(ChargingPlant(), token=TOKEN, host="0.0.0.0", allow_remote=True)
+    exposed.stop()
 
 
 def _raw(handle, client="raw"):

@@ -291,7 +291,11 @@ class RemotePlant(Plant):
         #: every flagged reading: {"kind", "problem", "action", "time"}
         self.flagged: list[dict] = []
         if acquire:
-            connection.call("Acquire")
+            try:
+                connection.call("Acquire")
+            except Exception:
+                connection.close()
+                raise
 
     # ---- identity ------------------------------------------------------------------------------
     @property
