@@ -282,7 +282,7 @@ def test_the_server_validates_controls_itself_with_safety_and_ramp_limits(served
 
 
 def test_one_trainer_at_a_time_with_a_lease_that_expires(served):
-    handle = served(ChargingPlant(), lease_s=0.5)
+    handle = served(ChargingPlant(), lease_s=1.0)
     first = _client(handle, client_id="first")
     with pytest.raises(DeviceBusy, match="leased to client 'first'"):
         _client(handle, client_id="second")
@@ -296,7 +296,7 @@ def test_one_trainer_at_a_time_with_a_lease_that_expires(served):
     onlooker(x, c)  # released: the next trainer takes it
     with pytest.raises(DeviceBusy, match="leased to client 'second'"):
         first(x, c)
-    time.sleep(0.6)  # the lease expires without a release
+    time.sleep(1.1)  # the lease expires without a release
     first(x, c)
     assert handle.service.plant.executions == 3
 
@@ -513,3 +513,24 @@ def test_pnnlab_serve_serves_a_registered_plant_on_loopback(tmp_path):
                               str(token_file), "--host", "0.0.0.0"], cwd=ROOT, capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2 and "allow-remote" in refused.stderr
+
+
+def test_serve_helpers_load_a_user_plant_class_and_parse_limits(tmp_path):
+    from pnnlab.remote.launch import load_plant, parse_limits, read_token_file
+    plant = load_plant("toy_plants:TanhPlant", '{"features_in": 4, "seed": 1}')
+    assert isinstance(plant, TanhPlant) and plant.in_features == 4
+    with pytest.raises(ValueError, match="cannot import"):
+        load_plant("toy_plants:NoSuchPlant")
+    with pytest.raises(ValueError, match="not a pnnlab Plant"):
+        load_plant("toy_plants:TanhTwin")
+    with pytest.raises(ValueError, match="JSON object"):
+        load_plant("power_law", "{seed: 0}")
+    limits = parse_limits('{"weight": {"high": 1.0, "max_step": 0.1}}')
+    assert limits["weight"] == ControlLimit(low=-math.inf, high=1.0, max_step=0.1)
+    with pytest.raises(ValueError, match="keys among low, high, max_step"):
+        parse_limits('{"weight": {"ramp": 0.1}}')
+    (tmp_path / "t").write_text("short\n")
+    with pytest.raises(ValueError, match="at least 8"):
+        read_token_file(tmp_path / "t")
+    token, created = read_token_file(tmp_path / "new")
+    assert created and read_token_file(tmp_path / "new") == (token, False)
