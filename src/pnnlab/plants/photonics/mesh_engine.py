@@ -45,7 +45,8 @@ screen first, then the columns in reverse order, each with its 2x2 matrix transp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 
 import torch
 
@@ -169,23 +170,86 @@ class MeshFields:
     reverse: bool = False
 
 
+def _entries(coef):
+    """The four entries of padded 2x2 matrices (L_p, n_p, 2, 2), each as a tuple of L_p (n_p, 1) views."""
+    return tuple(coef[..., i, j, None].contiguous().unbind(0) for i in (0, 1) for j in (0, 1))
+
+
+def _rows(S, n_slots):
+    """Per parity p, the top and bottom rows of every slot at every step, as lists of (n_p, K) views
+    (one C++ unbind each, so the column loop creates no views in Python)."""
+    out = []
+    for p in (0, 1):
+        start, ns = 1 - p, n_slots[p]
+        top = S[:, start:start + 2 * ns:2].unbind(0)
+        bot = S[:, start + 1:start + 2 * ns:2].unbind(0)
+        out.append((top, bot))
+    return out
+
+
+def _apply(e, i, top, bot, dst_top, dst_bot):
+    """(dst_top, dst_bot) = C (top, bot) for column ``i`` of the entries ``e``: four multiply-adds."""
+    torch.mul(e[0][i], top, out=dst_top)
+    dst_top.addcmul_(e[1][i], bot)
+    torch.mul(e[2][i], top, out=dst_bot)
+    dst_bot.addcmul_(e[3][i], bot)
+
+
+class _Lease:
+    """Marks a cached field buffer as held by an autograd graph until its backward has run (or the
+    graph is freed, which drops the last strong reference to the lease)."""
+
+    __slots__ = ("free", "__weakref__")
+
+    def __init__(self) -> None:
+        self.free = False
+
+
+def _workspace(cache: dict, key, shape, like: torch.Tensor):
+    """A field buffer of ``shape`` reused across calls (fresh pages cost more than the columns on CPU):
+    the cached one if no live graph holds it, else a new one (which then becomes the cached one). A
+    graph whose backward runs twice (retain_graph=True) after the buffer was reused raises PyTorch's
+    in-place modification error rather than returning a wrong gradient."""
+    entry = cache.get(key)
+    if entry is not None:
+        buf, lease_ref = entry
+        lease = lease_ref()
+        if lease is None or lease.free:
+            lease = _Lease()
+            cache[key] = (buf, weakref.ref(lease))
+            return buf, lease
+    buf = like.new_empty(shape)
+    lease = _Lease()
+    cache[key] = (buf, weakref.ref(lease))
+    return buf, lease
+
+
 class _ColumnStack(torch.autograd.Function):
     """Apply the columns of a mesh to ``X`` (``(N, K)`` complex): ``coef[p]`` are the padded 2x2
     matrices of all columns of parity p, ``(L_p, n_p, 2, 2)``; ``schedule`` lists (parity, index
     within the parity group) in the order the columns are applied. Returns the output ``(N, K)`` and
-    the padded fields entering every step ``(L + 1, N + 2, K)`` (not differentiable)."""
+    the padded fields entering every step ``(L + 1, N + 2, K)`` (not differentiable).
+
+    Padded rows: row 0 and row N + 1 are dummies (always zero); mode m is row m + 1; a slot j of
+    parity 0 is rows (2j + 1, 2j + 2) = modes (2j, 2j + 1), of parity 1 rows (2j, 2j + 1) = modes
+    (2j - 1, 2j); slots touching a dummy row hold the identity."""
 
     @staticmethod
-    def forward(ctx, coef0, coef1, X, schedule, n_slots):
+    def forward(ctx, coef0, coef1, X, schedule, n_slots, cache):
         n, k = X.shape
         steps = len(schedule)
-        S = X.new_zeros((steps + 1, n + 2, k))
+        S, lease = _workspace(cache, ("S", schedule, k, X.dtype), (steps + 1, n + 2, k), X)
+        ctx.lease = lease
+        ctx.cache = cache
+        ctx.set_materialize_grads(False)  # no zero gradient for the (non-differentiable) fields output
+        S[:, 0] = 0
+        S[:, n + 1] = 0
         S[0, 1:n + 1] = X
-        coefs = (coef0, coef1)
+        entries = (_entries(coef0), _entries(coef1))
+        rows = _rows(S, n_slots)
         for step, (p, i) in enumerate(schedule):
-            start, ns = 1 - p, n_slots[p]
-            torch.matmul(coefs[p][i], S[step, start:start + 2 * ns].view(ns, 2, k),
-                         out=S[step + 1, start:start + 2 * ns].view(ns, 2, k))
+            top, bot = rows[p]
+            _apply(entries[p], i, top[step], bot[step], top[step + 1], bot[step + 1])
         ctx.save_for_backward(coef0, coef1, S)
         ctx.schedule, ctx.n_slots = schedule, n_slots
         ctx.mark_non_differentiable(S)
@@ -197,31 +261,35 @@ class _ColumnStack(torch.autograd.Function):
         coef0, coef1, S = ctx.saved_tensors
         schedule, n_slots = ctx.schedule, ctx.n_slots
         steps = len(schedule)
+        if gY is None:  # only the monitored fields were used: no gradient flows
+            ctx.lease.free = True
+            return None, None, None, None, None, None
         n, k = gY.shape
-        G = S.new_zeros(S.shape)
-        G[steps, 1:n + 1] = gY
-        coefs = (coef0, coef1)
+        # the adjoint field, swept backwards through two ping-pong buffers; the gradient of every
+        # column's 2x2 matrices, sum_K g_out conj(f_in)^T, is taken while that column's fields are hot
+        G, _ = _workspace(ctx.cache, ("G", k, gY.dtype), (2, n + 2, k), gY)  # free again on return
+        G[:, 0] = 0
+        G[:, n + 1] = 0
+        G[steps % 2, 1:n + 1] = gY
+        adj = (_entries(coef0.mH.resolve_conj()), _entries(coef1.mH.resolve_conj()))
+        want = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        grads = [torch.empty_like(coef0) if want[0] else None, torch.empty_like(coef1) if want[1] else None]
+        slots = []
+        for p in (0, 1):
+            start, ns = 1 - p, n_slots[p]
+            slots.append((S[:, start:start + 2 * ns].unflatten(1, (ns, 2)).unbind(0),
+                          G[:, start:start + 2 * ns].unflatten(1, (ns, 2)).unbind(0),
+                          G[:, start:start + 2 * ns:2].unbind(0), G[:, start + 1:start + 2 * ns:2].unbind(0)))
         for step in range(steps - 1, -1, -1):
             p, i = schedule[step]
-            start, ns = 1 - p, n_slots[p]
-            torch.matmul(coefs[p][i].mH, G[step + 1, start:start + 2 * ns].view(ns, 2, k),
-                         out=G[step, start:start + 2 * ns].view(ns, 2, k))
-        grads = []
-        for p in (0, 1):
-            if not ctx.needs_input_grad[p] or coefs[p].shape[0] == 0:
-                grads.append(None if not ctx.needs_input_grad[p] else torch.zeros_like(coefs[p]))
-                continue
-            order = [None] * coefs[p].shape[0]
-            for step, (q, i) in enumerate(schedule):
-                if q == p:
-                    order[i] = step
-            idx = torch.tensor(order, dtype=torch.long)
-            start, ns = 1 - p, n_slots[p]
-            f_in = S[idx, start:start + 2 * ns].reshape(len(order), ns, 2, k)
-            g_out = G[idx + 1, start:start + 2 * ns].reshape(len(order), ns, 2, k)
-            grads.append(torch.matmul(g_out, f_in.mH))
+            f_slots, g_slots, g_top, g_bot = slots[p]
+            src, dst = (step + 1) % 2, step % 2
+            if want[p]:
+                torch.matmul(g_slots[src], f_slots[step].mH, out=grads[p][i])
+            _apply(adj[p], i, g_top[src], g_bot[src], g_top[dst], g_bot[dst])
         gX = G[0, 1:n + 1].clone() if ctx.needs_input_grad[2] else None
-        return grads[0], grads[1], gX, None, None
+        ctx.lease.free = True
+        return grads[0], grads[1], gX, None, None, None
 
 
 class MeshEngine:
@@ -243,6 +311,7 @@ class MeshEngine:
             raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}.")
         self.layout = layout
         self.dtype = dtype
+        self._cache: dict = {}  # reusable field buffers, see _workspace
         n = layout.n_ports
         self.n_ports = n
         # padded slots: parity 0 -> rows 1.., slot j = modes (2j, 2j+1); parity 1 -> rows 0.., slot j = modes (2j-1, 2j)
@@ -285,7 +354,7 @@ class MeshEngine:
     def _run(self, X: torch.Tensor, T: torch.Tensor, reverse: bool):
         c0, c1 = self._padded(T, transpose=reverse)
         schedule = self.reverse_schedule if reverse else self.schedule
-        return _ColumnStack.apply(c0, c1, X, schedule, self.n_slots)
+        return _ColumnStack.apply(c0, c1, X, schedule, self.n_slots, self._cache)
 
     def _screen(self, psi: torch.Tensor | None) -> torch.Tensor | None:
         if psi is None:
