@@ -196,6 +196,9 @@ MODELS = Registry("model", [
           "PhyLL as published: label-embedded input through fixed fibres, [fibre(h), h] -> trainable linear, "
           "cosine goodness (Momeni 2023)",
           {"hidden": 8, "camera_pixels": 16, "n_modes": 32}),
+    Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
+          "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
+          "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}

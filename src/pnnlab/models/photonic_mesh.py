@@ -1,0 +1,108 @@
+"""A multi-layer coherent photonic network: MZI meshes with electro-optic activations between them.
+
+The architecture of the in-situ trained photonic networks of Pai et al., Science 380, 398 (2023),
+doi:10.1126/science.ade8450 (3 layers of MZI meshes, nonlinearity between them) and Bandyopadhyay et
+al., Nat. Photon. (2024), doi:10.1038/s41566-024-01567-z (coherent matrix units with on-chip
+nonlinear units, 6 neurons x 3 layers)::
+
+    x --(fixed encoding: amplitude scale/sqrt(in_features), signed (IQ modulator), ports beyond the
+         features dark)-->
+      MZI mesh 1 (coherent detection of all N output fields)
+      --> electro-optic activation (Williamson 2020) of the N fields
+      --> |field| re-encoded as the amplitudes driving mesh 2 (an O-E-O link)
+      --> ... --> MZI mesh L (photodetection of the first n_classes ports)
+      --> ChannelAffine (per-class scale and offset) -> logits
+
+Trainable: every mesh's phases (theta, phi, psi), the activations' bias phases where the activation is
+on the chip, and the per-class read-out. Each mesh and on-chip activation is its own plant with its
+own hidden truth (``fabrication``, ``heaters``, ``detector``; ``activation`` mismatch) and its nominal
+twin as its twin, so in-silico, PAT, the zeroth-order family and the in-situ ``adjoint`` method all
+train the same model.
+
+Recipes are objects: ``activation`` is an :class:`EOMismatch` (the activation is an on-chip plant with
+that hidden truth; ``EOMismatch.ideal()`` for a perfect one) or None (the controller applies the
+design activation digitally to the measured fields, as Pai 2023 did). ``fabrication`` is a
+:class:`MeshFabrication` (or the preset names ``"typical"``/``"ideal"`` for experiment files).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._validation import check_int, check_positive
+from ..layers import ChannelAffine, PhysicalLayer
+from ..plants.photonics.activation import EODesign, EOMismatch, ElectroOpticActivationPlant, ElectroOpticNonlinearity
+from ..plants.photonics.mzi_mesh import (AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication,
+                                         MZIMesh, Photodetection)
+
+__all__ = ["FieldModulus", "build_photonic_mesh"]
+
+FABRICATION_PRESETS = {"typical": MeshFabrication.typical(), "ideal": MeshFabrication.ideal()}
+
+
+class FieldModulus(nn.Module):
+    """``[Re z, Im z]`` features -> ``|z|`` (the amplitude re-encoded on the next mesh's modulators)."""
+
+    def __init__(self, n_channels: int) -> None:
+        super().__init__()
+        self.n_channels = check_int("n_channels", n_channels)
+
+    def forward(self, v):
+        n = self.n_channels
+        return torch.sqrt(v[:, :n].square() + v[:, n:].square() + 1e-12)
+
+
+def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None = None, layers: int = 3,
+                        fabrication: MeshFabrication | str = "typical", heaters: Heaters = Heaters(),
+                        detector: Detector = Detector(), activation: EOMismatch | None = EOMismatch(),
+                        activation_gain_rad: float | None = None, dtype: torch.dtype = torch.complex64,
+                        seed: int = 0) -> nn.Sequential:
+    """Build the network of the module docstring.
+
+    ``n_ports`` defaults to max(in_features, n_classes). ``activation_gain_rad`` is the electro-optic
+    phase gain per unit power; by default pi N / 2, so that a channel carrying the mean power 1/N of a
+    unit-power field is biased half way through the modulator's response (an ASSUMED design choice).
+    ``seed`` seeds every chip's fabrication draw (layer l uses seed + l) and the read-out.
+    """
+    in_features = check_int("in_features", in_features)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    layers = check_int("layers", layers)
+    n = max(in_features, n_classes) if n_ports is None else check_int("n_ports", n_ports, minimum=2)
+    if n < max(in_features, n_classes):
+        raise ValueError(f"n_ports={n} must be at least in_features={in_features} and n_classes={n_classes}; "
+                         f"pass n_ports >= {max(in_features, n_classes)} or leave it None.")
+    if isinstance(fabrication, str):
+        if fabrication not in FABRICATION_PRESETS:
+            raise ValueError(f"fabrication={fabrication!r} is not a preset; use one of {sorted(FABRICATION_PRESETS)} "
+                             f"or pass a MeshFabrication(...).")
+        fabrication = FABRICATION_PRESETS[fabrication]
+    if activation is not None and not isinstance(activation, EOMismatch):
+        raise TypeError(f"activation must be an EOMismatch(...) (on-chip activation) or None (digital), got "
+                        f"{type(activation).__name__}.")
+    gain = math.pi * n / 2 if activation_gain_rad is None else check_positive("activation_gain_rad", activation_gain_rad)
+    design = EODesign(gain_rad=gain)
+    torch.manual_seed(seed)  # the read-out's initialisation
+    modules: list[nn.Module] = []
+    for layer in range(layers):
+        last = layer == layers - 1
+        detection = (Photodetection(detector=detector, ports=n_classes) if last
+                     else CoherentDetection(detector=detector))
+        mesh = MZIMesh(n_ports=n, in_features=in_features if layer == 0 else n,
+                       encoding=AmplitudeEncoding(scale=1.0 / math.sqrt(in_features if layer == 0 else 1.0)),
+                       detection=detection, fabrication=fabrication, heaters=heaters, dtype=dtype,
+                       seed=seed + layer)
+        modules.append(PhysicalLayer(mesh, twin=mesh.nominal_twin(),
+                                     initial_controls=mesh.initial_controls(torch.Generator().manual_seed(seed + layer))))
+        if last:
+            break
+        if activation is None:
+            modules.append(ElectroOpticNonlinearity(n, design=design))
+        else:
+            plant = ElectroOpticActivationPlant(n_channels=n, design=design, mismatch=activation, seed=seed + 100 + layer)
+            modules.append(PhysicalLayer(plant, twin=plant.nominal_twin()))
+        modules.append(FieldModulus(n))
+    modules.append(ChannelAffine(n_classes, scale=20.0))  # output powers are <= 1: logits of order 10
+    return nn.Sequential(*modules)
