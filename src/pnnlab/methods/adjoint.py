@@ -33,8 +33,12 @@ controller uses the detectors' dynamic range the same way) and the result scaled
 
 What (2) measures is the derivative with respect to the phase *at each shifter*. It equals the true
 hardware gradient when the mesh is lossless and each commanded phase is the phase applied (no
-thermal crosstalk between heaters). Loss breaks the time reversal of step 3 (x_TR no longer
-recreates conj(a_k) inside the mesh): the error is measured and tabulated in docs/methods/adjoint.md.
+thermal crosstalk between heaters). Loss breaks the time reversal of step 3: x_TR no longer
+recreates conj(a_k) inside the mesh but, for a uniform loss, a^(2k) conj(a_k) after k lossy columns
+(field transmission a per column). Then (2) returns a^(2k) dL/dphi plus the *offset*
+(a^(4k) - 1)|a_k|^2 / 2, which does not cancel over the batch and dominates. ``passes=4`` adds one
+query that sends x_TR alone and uses its measured power instead of |a_k|^2: the offset vanishes and
+only the scale a^(2k) remains. Both are measured and tabulated in docs/methods/adjoint.md.
 
 Electro-optic activations on the chip (:class:`~pnnlab.plants.photonics.activation.ChannelWise`
 plants, e.g. Williamson 2020's) are not reciprocal; their Jacobian is *measured*, model-free, by
@@ -62,10 +66,10 @@ class _InSituLayer(torch.autograd.Function):
     interference passes (2 more queries), never from a model."""
 
     @staticmethod
-    def forward(ctx, plant, names, x, *control_values):
+    def forward(ctx, plant, names, passes, x, *control_values):
         controls = dict(zip(names, control_values))
         forward = plant.forward_pass(x, controls)
-        ctx.plant, ctx.names, ctx.forward_result = plant, names, forward
+        ctx.plant, ctx.names, ctx.forward_result, ctx.passes = plant, names, forward, passes
         ctx.save_for_backward(x.detach(), *[c.detach() for c in control_values])
         return forward.output
 
@@ -74,15 +78,18 @@ class _InSituLayer(torch.autograd.Function):
         plant, names, forward = ctx.plant, ctx.names, ctx.forward_result
         x, *values = ctx.saved_tensors
         controls = dict(zip(names, values))
-        grads = in_situ_gradients(plant, x, controls, forward, grad_output)
-        return (None, None, grads["input"], *[grads[name] for name in names])
+        grads = in_situ_gradients(plant, x, controls, forward, grad_output, passes=ctx.passes)
+        return (None, None, None, grads["input"], *[grads[name] for name in names])
 
 
-def in_situ_gradients(plant: Reciprocal, x: torch.Tensor, controls: dict, forward, grad_output: torch.Tensor):
+def in_situ_gradients(plant: Reciprocal, x: torch.Tensor, controls: dict, forward, grad_output: torch.Tensor,
+                      *, passes: int = 3):
     """Gradients of a loss with respect to the controls and the input of a reciprocal plant, given the
     forward pass already measured (``forward``, a FieldPass) and dL/d(output features): two more
-    queries (adjoint and interference passes), equations (1)-(2) of the module docstring. Returns a
-    dict: one entry per control (summed over the batch, as the loss is) and ``"input"`` (per sample)."""
+    queries (adjoint and interference passes), equations (1)-(2) of the module docstring; with
+    ``passes=4`` a third one sends the time-reversed field alone and its measured power replaces the
+    adjoint power in (2). Returns a dict: one entry per control (summed over the batch, as the loss
+    is) and ``"input"`` (per sample)."""
     delta = plant.adjoint_source(forward, grad_output.detach())
     # per-sample scale: send the adjoint at the forward output power (the detectors' dynamic range)
     forward_norm = torch.linalg.vector_norm(forward.port_field, dim=1)
@@ -92,10 +99,11 @@ def in_situ_gradients(plant: Reciprocal, x: torch.Tensor, controls: dict, forwar
     adjoint = plant.adjoint_pass(delta * scale.unsqueeze(1).to(delta.dtype), controls)
     injected = -1j * adjoint.port_field.conj()
     interference = plant.interference_pass(x, injected, controls)
+    reference = adjoint if passes == 3 else plant.interference_pass(torch.zeros_like(x), injected, controls)
     out = {}
     shape = (-1,) + (1,) * 8
     for name in controls:
-        i_fwd, i_adj, i_int = (forward.intensities[name], adjoint.intensities[name],
+        i_fwd, i_adj, i_int = (forward.intensities[name], reference.intensities[name],
                                interference.intensities[name])
         per_sample = 0.5 * (i_int - i_fwd - i_adj)
         per_sample = per_sample / scale.reshape(shape[:per_sample.ndim]).to(per_sample.dtype)
@@ -161,9 +169,13 @@ class InSituAdjoint(Execution):
 
     label = "in-situ adjoint"
 
-    def __init__(self, *, dither: float = 1e-3) -> None:
+    def __init__(self, *, dither: float = 1e-3, passes: int = 3) -> None:
         from .._validation import check_positive
         self.dither = check_positive("dither", dither)
+        if passes not in (3, 4) or isinstance(passes, bool):
+            raise ValueError(f"passes must be 3 (forward, adjoint, interference: Hughes 2018) or 4 (adds the "
+                             f"time-reversed field alone, which removes the loss-induced offset), got {passes!r}.")
+        self.passes = passes
 
     def run(self, layer, x):
         plant = layer.plant
@@ -172,7 +184,7 @@ class InSituAdjoint(Execution):
             return plant(x, controls)
         names = tuple(controls)
         if isinstance(plant, Reciprocal):
-            return _InSituLayer.apply(plant, names, x, *[controls[n] for n in names])
+            return _InSituLayer.apply(plant, names, self.passes, x, *[controls[n] for n in names])
         if isinstance(plant, ChannelWise):
             return _DitheredLayer.apply(plant, names, self.dither, x, *[controls[n] for n in names])
         raise TypeError(f"the in-situ adjoint execution needs a Reciprocal or ChannelWise plant, got "
@@ -189,12 +201,12 @@ class AdjointInSitu(BackpropThrough):
                "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)")
     requirements = (NeedsReciprocalOrChannelWise(),)
     plant_queries_per_step = ("3 per reciprocal physical layer per batch (forward, adjoint from the outputs, "
-                              "interference of the input with the time-reversed adjoint); 7 per channel-wise "
-                              "activation plant (forward and 6 dithered)")
+                              "interference of the input with the time-reversed adjoint; 4 with passes=4); 7 per "
+                              "channel-wise activation plant (forward and 6 dithered)")
     execution: ClassVar[Execution] = InSituAdjoint()
 
-    def __init__(self, *, dither: float = 1e-3) -> None:
-        self.execution = InSituAdjoint(dither=dither)
+    def __init__(self, *, dither: float = 1e-3, passes: int = 3) -> None:
+        self.execution = InSituAdjoint(dither=dither, passes=passes)
 
     def __repr__(self) -> str:
-        return f"AdjointInSitu(dither={self.execution.dither})"
+        return f"AdjointInSitu(dither={self.execution.dither}, passes={self.execution.passes})"
