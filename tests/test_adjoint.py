@@ -434,3 +434,16 @@ if __name__ == "__main__":  # prints the table of docs/methods/adjoint.md (a few
     for loss_db in three:
         print(f"{loss_db:>5.2f} | {8 * loss_db:>5.2f} | {three[loss_db][0]:.3f} ± {three[loss_db][1]:.3f} | "
               f"{three[loss_db][2]:.3f} | {four[loss_db][0]:.3f} ± {four[loss_db][1]:.3f} | {four[loss_db][2]:.3f}")
+
+
+def test_reciprocal_passes_are_recorded_at_the_boundary(tmp_path):
+    """Every optical pass is a query at the plant boundary: a recorder sees forward, adjoint and
+    interference queries, with the meter's time."""
+    from pnnlab.recording import Recording, record
+    plant = _mesh(4)
+    model = _mesh_model(plant)
+    x = plant.example_inputs(5).double()
+    with record({"mesh": plant}, tmp_path / "q.sqlite"):
+        AdjointInSitu().step(model, x, torch.randint(0, 3, (5,)), nn.functional.cross_entropy)
+    kinds = [q.kind for q in Recording(tmp_path / "q.sqlite").queries("mesh")]
+    assert kinds == ["forward", "adjoint", "interference"]
