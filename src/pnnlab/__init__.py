@@ -15,6 +15,7 @@ from .methods import (CMAES, SPSA, AugmentedDFA, CoupledLearning, DirectFeedback
                       PhysicalLocalLearning, PhysicsAwareTraining, WeightPerturbation)
 from .methods import ContrastiveLocalLearning
 from .methods.twin_refresh import TwinRefresh
+from .methods.adjoint import AdjointInSitu
 from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
                      Simulated)
 from .registry import DATASETS, METHODS, MODELS, PLANTS
@@ -37,6 +38,6 @@ __all__ = [
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
     "total_usage", "train", "twin_gap", "validation",
     "CalibratedTwin", "Constant", "FitReport", "FromPlant", "LearnedTwin", "ResidualTwin", "fit_twin",
-    "TwinRefresh",
+    "TwinRefresh", "AdjointInSitu",
     "PlantRecorder", "Recording", "ReplayMismatchError", "ReplayPlant", "record",
 ]
