@@ -48,9 +48,13 @@ from _pat_common import compare, print_table, run_torch, sklearn_ceilings
 
 WIDTH = 20
 LR_GRID = (3e-3, 1e-2, 3e-2)
-#: chosen with --tune on seed 0's validation split (see docs/twins.md for its output)
-TUNED_LR = {"digits": {"acoustic": 1e-2, "affine": 1e-2, "random": 1e-2, "none": 1e-2},
-            "vowels": {"acoustic": 1e-2, "affine": 1e-2, "random": 1e-2, "none": 1e-2}}
+#: chosen with --tune on seed 0's validation split (highest validation accuracy at the selected epoch, ties to
+#: the rate closest to 1e-2). Its output (lr 3e-3 / 1e-2 / 3e-2): digits (269 validation samples) acoustic
+#: 96.3 / 96.7 / 96.3 %, affine 94.1 / 94.8 / 94.4 %, random 96.3 / 96.7 / 97.4 %, none 97.0 / 96.7 / 97.4 %;
+#: vowels (44 validation samples) acoustic 90.9 / 95.5 / 100 %, affine 90.9 / 100 / 100 %, random 95.5 / 100 /
+#: 100 %, none 93.2 / 97.7 / 100 %
+TUNED_LR = {"digits": {"acoustic": 1e-2, "affine": 1e-2, "random": 3e-2, "none": 3e-2},
+            "vowels": {"acoustic": 3e-2, "affine": 1e-2, "random": 1e-2, "none": 3e-2}}
 NAMES = {"acoustic": "acoustic twin block (fitted to measured pairs)",
          "affine": "affine fit of the cavity as block",
          "random": "random frozen MLP block (same architecture)",
