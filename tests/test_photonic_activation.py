@@ -178,3 +178,25 @@ def test_photonic_mesh_model_validates_its_recipes():
         build_photonic_mesh(in_features=4, n_classes=3, fabrication="bad")
     digital = build_photonic_mesh(in_features=4, n_classes=3, activation=None, layers=2)
     assert any(isinstance(m, ElectroOpticNonlinearity) for m in digital)
+
+
+@pytest.mark.parametrize("method_name", ["spsa", "weight_perturbation", "pat", "in_silico", "ideal", "adjoint"])
+def test_existing_methods_run_on_the_photonic_network_unchanged(method_name):
+    from pnnlab.models.photonic_mesh import build_photonic_mesh
+    from pnnlab.registry import METHODS
+    from pnnlab.testing import check_method
+    model = build_photonic_mesh(in_features=4, n_classes=3, layers=2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    check_method(METHODS.build(method_name), model, torch.randn(6, 4, generator=g), torch.randint(0, 3, (6,), generator=g))
+
+
+@pytest.mark.parametrize("method_name", ["spsa", "finite_differences", "pat", "in_silico"])
+def test_existing_methods_run_on_the_microring_bank_unchanged(method_name):
+    from pnnlab import ChannelAffine
+    from pnnlab.plants.photonics.microring import MicroringWeightBank
+    from pnnlab.registry import METHODS
+    from pnnlab.testing import check_method
+    plant = MicroringWeightBank(in_features=3, out_features=2)
+    model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), ChannelAffine(2))
+    g = torch.Generator().manual_seed(0)
+    check_method(METHODS.build(method_name), model, torch.rand(6, 3, generator=g), torch.randint(0, 2, (6,), generator=g))
