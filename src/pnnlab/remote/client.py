@@ -143,6 +143,9 @@ class _Connection:
                 if pause_deadline is None:
                     pause_deadline = time.monotonic() + self.wait_for_device_s
                 self._wait_for_device(method, code, details, pause_deadline, ambiguous=ambiguous and device)
+                if device:  # addressed to the instance just verified (a restarted server would refuse the old one)
+                    header["instance"] = self.instance
+                    request = schema.encode(header, tensors)
                 start, retry = time.monotonic(), 0
                 continue
             try:
