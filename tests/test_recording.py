@@ -266,3 +266,47 @@ def test_recording_does_not_change_what_the_plant_measures_or_meters(tmp_path):
         assert rec.queries == 4
     assert plain.meter.snapshot() == recorded.meter.snapshot()
     assert hop_plain.meter.snapshot() == hop_recorded.meter.snapshot()
+
+
+def _ep_setup(seed=0):
+    from pnnlab.data.tabular import load_iris
+    from pnnlab.models.resistive_classifier import build_resistive_classifier
+    data = load_iris(seed=seed)
+    return data, lambda: build_resistive_classifier(in_features=data.in_features, n_classes=data.n_classes,
+                                                    hidden=(4,), seed=seed)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # EP's nudges may leave the 0.2 V read range on purpose
+def test_replaying_a_recorded_ep_run_serves_relax_and_energy_gradients_without_the_device(tmp_path):
+    from pnnlab import EquilibriumPropagation
+    from pnnlab.plants.capabilities import EnergyBased
+    from pnnlab.recording import EnergyReplayPlant
+    data, build = _ep_setup()
+    model = build()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    path = tmp_path / "ep.sqlite"
+    with record(pnnlab.plants_of(model), path):
+        history = pnnlab.train(model, EquilibriumPropagation(beta=0.1), data, epochs=1, batch_size=32, lr=0.01)
+    with Recording(path) as recording:
+        relaxes = list(recording.queries("0", kind="relax"))
+        assert relaxes and all("energy_gradient.conductance_0" in q.extra for q in relaxes if q.info["nudge"] != "free")
+        replay = ReplayPlant(recording, plant="0")
+        assert isinstance(replay, EnergyReplayPlant) and isinstance(replay, EnergyBased)
+        assert replay.force_unit == model[0].plant.force_unit
+        again = build()
+        again.load_state_dict(start)
+        again[0].plant = replay  # the same model, with the device replaced by its recording
+        replayed = pnnlab.train(again, EquilibriumPropagation(beta=0.1), data, epochs=1, batch_size=32, lr=0.01)
+        assert all(torch.equal(model.state_dict()[k], again.state_dict()[k]) for k in start)
+        assert [r["loss"] for r in replayed.steps()] == [r["loss"] for r in history.steps()]
+        assert replayed.final["test_accuracy"] == history.final["test_accuracy"]
+        assert replay.meter.queries == model[0].plant.meter.queries
+        # a different nudge is refused, and names what differs
+        third = build()
+        third.load_state_dict(start)
+        third[0].plant = ReplayPlant(recording, plant="0")
+        with pytest.raises(ReplayMismatchError, match="force nudge differs"):
+            pnnlab.train(third, EquilibriumPropagation(beta=0.2), data, epochs=1, batch_size=32, lr=0.01)
+        # a state the replay did not return has no recorded read-out
+        with pytest.raises(ReplayMismatchError, match="did not return"):
+            replay.energy_gradients(relaxes[0])

@@ -217,6 +217,7 @@ class PlantRecorder:
                 tensors.append(("nudge", info["nudge"], nudge.force if isinstance(nudge, OutputForce)
                                 else nudge.value))
             info["warm_start"] = initial is not None
+            info["force_unit"] = float(getattr(plant, "force_unit", 1.0))
         self._db.execute("INSERT INTO queries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (seq, name, self._index[name], kind, time.time(), float(device_seconds), float(joules),
                           int(x.shape[0]), int(metered),
@@ -462,4 +463,4 @@ class Recording:
 
 
 # replay lives in its own module; re-exported here so `pnnlab.recording` keeps one import path
-from .replay import ReplayMismatchError, ReplayPlant  # noqa: E402,F401
+from .replay import EnergyReplayPlant, ReplayMismatchError, ReplayPlant  # noqa: E402,F401

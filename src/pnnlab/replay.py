@@ -1,6 +1,8 @@
 """Replay at the plant boundary: a :class:`ReplayPlant` answers queries from a
 :class:`~pnnlab.recording.Recording` instead of a device (tests, debugging, repeating a run without the
-hardware). It serves ``__call__`` queries only; see :mod:`pnnlab.recording` for the recording format.
+hardware). For a plant recorded with ``relax`` queries it is an :class:`EnergyReplayPlant`, an
+energy-based plant that serves ``relax`` and ``energy_gradients`` too (equilibrium propagation and
+coupled learning replay without the device); see :mod:`pnnlab.recording` for the recording format.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 
 from .metering import CostModel
 from .plants.base import ControlSpec, Plant
+from .plants.capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce
 from .recording import Recording
 
 
@@ -36,6 +39,19 @@ class ReplayPlant(Plant):
 
     summary = "answers queries from a recording (replay, tests, debugging)"
 
+    def __new__(cls, recording: Recording | str | Path, *, plant: str | None = None, atol: float = 0.0):
+        if cls is ReplayPlant:  # a plant recorded relaxing replays as an energy-based plant
+            opened = recording if isinstance(recording, Recording) else Recording(recording)
+            name = opened._plant_name(plant)
+            if next(opened.queries(name, kind="relax"), None) is not None:
+                cls = EnergyReplayPlant
+            if opened is not recording:
+                opened.close()
+        return super().__new__(cls)
+
+    #: the kinds of recorded query this replay answers, in their recorded order
+    _kinds: tuple = ("call",)
+
     def __init__(self, recording: Recording | str | Path, *, plant: str | None = None, atol: float = 0.0) -> None:
         from ._validation import check_nonnegative
         if not isinstance(recording, Recording):
@@ -48,7 +64,7 @@ class ReplayPlant(Plant):
                          seed=0)
         self._specs = dict(info["control_specs"])
         self._description = info["description"]
-        self._queries = recording.queries(self.plant_name, kind="call")
+        self._queries = (q for q in recording.queries(self.plant_name) if q.kind in self._kinds)
         self._pending = None
         self.position = 0
 
@@ -58,18 +74,26 @@ class ReplayPlant(Plant):
     def describe(self) -> str:
         return f"ReplayPlant(of {self._description} from {str(self.recording.path)!r}, plant={self.plant_name!r})"
 
-    def _measure(self, x, controls, generator):
+    def _next(self, kind: str, x, controls, nudge=None, initial=None):
+        """The next recorded query, which must be this one (else :class:`ReplayMismatchError`)."""
         if self._pending is None:  # a refused query leaves the recorded one in place
             self._pending = next(self._queries, None)
         q = self._pending
         where = f"replay of plant {self.plant_name!r}, query {self.position}"
         if q is None:
-            raise ReplayMismatchError(f"{where}: the recording has only {self.position} call queries of this "
-                                      f"plant; the replayed run asks for more than the recorded run made.")
+            raise ReplayMismatchError(f"{where}: the recording has only {self.position} {'/'.join(self._kinds)} "
+                                      f"queries of this plant; the replayed run asks for more than the recorded "
+                                      f"run made.")
         where += f" (recorded seq {q.seq})"
-        problem = _difference("x", x, q.x, self.atol)
+        problem = None if q.kind == kind else f"a {kind} query was asked, the recorded one is a {q.kind}"
+        problem = problem or _difference("x", x, q.x, self.atol)
         for name in self._specs:
             problem = problem or _difference(f"controls[{name!r}]", controls[name], q.controls[name], self.atol)
+        if problem is None and kind == "relax":
+            problem = _nudge_difference(nudge, q, self.atol)
+            if problem is None and (initial is not None) != q.info.get("warm_start"):
+                problem = (f"the relaxation {'is' if initial is not None else 'is not'} warm-started, the "
+                           f"recorded one {'was' if q.info.get('warm_start') else 'was not'}")
         if problem:
             raise ReplayMismatchError(f"{where}: {problem}; the replayed run diverged from the recorded one "
                                       f"(a different seed, model, data order or method?).")
@@ -78,7 +102,63 @@ class ReplayPlant(Plant):
         self.meter.charge(seconds=q.device_seconds, joules=q.joules)
         if q.output is None:
             raise FloatingPointError(f"{where}: the recorded query failed on the device: {q.error}")
-        return q.output.clone()
+        return q
+
+    def _measure(self, x, controls, generator):
+        return self._next("call", x, controls).output.clone()
+
+
+class EnergyReplayPlant(ReplayPlant, EnergyBased):
+    """A :class:`ReplayPlant` of an energy-based plant (what ``ReplayPlant(...)`` returns for a plant
+    recorded with ``relax`` queries): ``__call__`` and ``relax`` queries are replayed in their recorded
+    order (a relax must match the recorded inputs, controls, nudge kind and value, and whether it was
+    warm-started), and ``energy_gradients(state)`` of a replayed state returns the read-out recorded from
+    that state. ``force_unit`` is the recorded plant's. The replayed equilibrium carries no private
+    plant data (``private`` names the recorded query), so a warm start only has to be asked for, as
+    recorded."""
+
+    _kinds = ("call", "relax")
+
+    def __init__(self, recording: Recording | str | Path, *, plant: str | None = None, atol: float = 0.0) -> None:
+        super().__init__(recording, plant=plant, atol=atol)
+        relax = next(self.recording.queries(self.plant_name, kind="relax"), None)
+        self.force_unit = float(relax.info.get("force_unit", 1.0)) if relax is not None else 1.0
+        self._gradients: dict[int, dict] = {}
+
+    def _relax(self, x, controls, nudge, initial, generator):
+        q = self._next("relax", x, controls, nudge=nudge, initial=initial)
+        indices = [int(k.split(".")[1]) for k in q.extra if k.startswith("nodes.")]
+        nodes = tuple(q.extra.get(f"nodes.{i}") for i in range(max(indices) + 1)) if indices else ()
+        gradients = {k.split(".", 1)[1]: v for k, v in q.extra.items() if k.startswith("energy_gradient.")}
+        self._gradients[q.seq] = gradients
+        return Equilibrium(output=q.output.clone(), nodes=tuple(n.clone() if n is not None else None for n in nodes),
+                           power_W=q.extra.get("power_W"), residual=q.info.get("residual"),
+                           private={"replayed_seq": q.seq})
+
+    def energy_gradients(self, state):
+        seq = state.private.get("replayed_seq") if isinstance(state, Equilibrium) and isinstance(state.private, dict) \
+            else None
+        if seq is None:
+            raise ReplayMismatchError(f"replay of plant {self.plant_name!r}: energy_gradients() was given a state "
+                                      f"this replay did not return; pass an Equilibrium from its relax().")
+        gradients = self._gradients.get(seq)
+        if not gradients:
+            raise ReplayMismatchError(f"replay of plant {self.plant_name!r}: the recorded run never read the energy "
+                                      f"gradients of the relaxation recorded as seq {seq} (or the recording predates "
+                                      f"format 2); the replayed run diverged from it.")
+        return {k: v.clone() for k, v in gradients.items()}
+
+
+def _nudge_difference(nudge, q, atol: float) -> str | None:
+    kind = "free" if nudge is None else "force" if isinstance(nudge, OutputForce) else "clamp"
+    if kind != q.info.get("nudge"):
+        return f"the relaxation is {kind}, the recorded one {q.info.get('nudge')}"
+    if nudge is None:
+        return None
+    value = nudge.force if isinstance(nudge, OutputForce) else nudge.value
+    recorded = q.extra.get(kind)
+    return _difference(f"the {kind} nudge", value, recorded, atol) if isinstance(nudge, (OutputForce, OutputClamp)) \
+        else None
 
 
 def _difference(what: str, value: torch.Tensor, recorded: torch.Tensor, atol: float) -> str | None:
