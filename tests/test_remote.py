@@ -534,3 +534,30 @@ def test_serve_helpers_load_a_user_plant_class_and_parse_limits(tmp_path):
         read_token_file(tmp_path / "t")
     token, created = read_token_file(tmp_path / "new")
     assert created and read_token_file(tmp_path / "new") == (token, False)
+
+
+def test_a_bad_relaxation_reading_follows_the_policy_too(served):
+    from pnnlab.plants.hopfield import HopfieldPlant
+
+    class GlitchyHopfield(HopfieldPlant):
+        relaxations = 0
+
+        def _relax(self, x, controls, nudge, initial, generator):
+            self.relaxations += 1
+            state = super()._relax(x, controls, nudge, initial, generator)
+            if self.relaxations == 1:
+                state.output = state.output * float("nan")
+            return state
+    plant = GlitchyHopfield(sizes=(3, 4, 2))
+    remote = _client(served(plant), on_bad_reading=Retry(attempts=1))
+    x = torch.randn(5, 3)
+    controls = remote.initial_controls()
+    state = remote.relax(x, controls)
+    local = HopfieldPlant(sizes=(3, 4, 2))
+    local.initial_controls()
+    expected = local.relax(x, controls)
+    assert plant.relaxations == 2 and remote.flagged[0]["kind"] == "relax" and "NaN" in remote.flagged[0]["problem"]
+    assert torch.equal(state.output, expected.output)
+    grads, local_grads = remote.energy_gradients(state), local.energy_gradients(expected)
+    assert grads.keys() == local_grads.keys() and all(torch.equal(grads[k], local_grads[k]) for k in grads)
+    assert remote.meter.queries == plant.meter.queries == 2
