@@ -60,7 +60,7 @@ def _field(plant, y):
 
 # ---- engine -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layout_cls", [Rectangular, Triangular])
-@pytest.mark.parametrize("n", [2, 3, 5, 8])
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 20])  # 20: the blocked U-build
 def test_engine_matches_dense_product_both_paths_and_reverse(layout_cls, n):
     lay = layout_cls(n)
     assert lay.n_mzis == n * (n - 1) // 2
@@ -105,6 +105,30 @@ def test_engine_analytic_backward_equals_numerical_gradient(layout_cls):
     args = [t.clone().requires_grad_(True) for t in (th, ph, psi)]
     for big in (False, True):
         assert torch.autograd.gradcheck(lambda a, b, c, d: f(a, b, c, d, big), (*args, xr))
+
+
+@pytest.mark.parametrize("layout_cls", [Rectangular, Triangular])
+def test_blocked_matrix_gradient_equals_directional_finite_difference(layout_cls):
+    lay = layout_cls(20)
+    eng = MeshEngine(lay, dtype=C128)
+    assert eng._blocks is not None  # the blocked U-build is what this test exercises
+    th, ph, psi = _random_phases(lay, 9)
+    errors = 0.05 * torch.randn(lay.n_mzis, 2, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    target = random_unitary(20, generator=torch.Generator().manual_seed(10))
+
+    def loss(th, ph, psi):
+        U = eng.matrix(mzi_transfer(th, ph, coupler_errors=errors, amplitude=0.95, dtype=C128), psi)
+        return (U - target).abs().square().sum()
+
+    args = [t.clone().requires_grad_(True) for t in (th, ph, psi)]
+    loss(*args).backward()
+    g = torch.Generator().manual_seed(11)
+    dirs = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in args]
+    analytic = sum(float((a.grad * d).sum()) for a, d in zip(args, dirs))
+    h = 1e-6
+    plus = loss(*(t + h * d for t, d in zip((th, ph, psi), dirs)))
+    minus = loss(*(t - h * d for t, d in zip((th, ph, psi), dirs)))
+    assert analytic == pytest.approx(float(plus - minus) / (2 * h), rel=1e-6)
 
 
 def test_mzi_convention_cross_and_bar_states():
