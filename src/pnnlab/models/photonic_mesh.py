@@ -63,8 +63,10 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
     """Build the network of the module docstring.
 
     ``n_ports`` defaults to max(in_features, n_classes). ``activation_gain_rad`` is the electro-optic
-    phase gain per unit power; by default pi N / 2, so that a channel carrying the mean power 1/N of a
-    unit-power field is biased half way through the modulator's response (an ASSUMED design choice).
+    phase gain per unit power (default pi, Williamson 2020's range); the activations start at bias 0
+    (saturating regime). These defaults were chosen on seed 0's validation split of the vowels with the
+    ideal chip (3 layers: 98 % validation accuracy with gain pi and bias 0, 80 % with gain pi N / 2,
+    50 % with bias pi / 2), never on test.
     ``seed`` seeds every chip's fabrication draw (layer l uses seed + l) and the read-out.
     """
     in_features = check_int("in_features", in_features)
@@ -82,7 +84,7 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
     if activation is not None and not isinstance(activation, EOMismatch):
         raise TypeError(f"activation must be an EOMismatch(...) (on-chip activation) or None (digital), got "
                         f"{type(activation).__name__}.")
-    gain = math.pi * n / 2 if activation_gain_rad is None else check_positive("activation_gain_rad", activation_gain_rad)
+    gain = math.pi if activation_gain_rad is None else check_positive("activation_gain_rad", activation_gain_rad)
     design = EODesign(gain_rad=gain)
     torch.manual_seed(seed)  # the read-out's initialisation
     modules: list[nn.Module] = []

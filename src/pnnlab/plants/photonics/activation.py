@@ -30,8 +30,10 @@ Two forms, one formula (:func:`eo_activation`):
 Simplifications: the photodiode-amplifier is instantaneous (no bandwidth limit, Williamson's
 "instantaneous" regime), the delay line is perfect, the tap is wavelength-independent, the
 modulator is a push-pull MZI with no insertion loss beyond the tap. Typical values (Williamson 2020's
-examples, gain expressed as phase gain): alpha = 0.1, g = pi / 2 .. pi at unit power, phi_b = pi;
-mismatch magnitudes below are ASSUMED (a few percent of tap and gain, 0.05 rad of bias).
+examples, gain expressed as phase gain): alpha = 0.1, g = pi / 2 .. pi at unit power; phi_b = pi gives
+the ReLU-like regime (no transmission at low power), phi_b = 0 a saturating one (full transmission at
+low power, falling with power). The bias control spans [-pi, pi] (bias voltage -V_pi .. V_pi) and
+starts at 0. Mismatch magnitudes below are ASSUMED (a few percent of tap and gain, 0.05 rad of bias).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class ElectroOpticNonlinearity(nn.Module):
     """The activation applied digitally by the controller to measured fields in the
     ``[Re, Im]`` feature layout, with fixed design values (and a fixed bias ``bias_rad``)."""
 
-    def __init__(self, n_channels: int, *, design: EODesign = EODesign(), bias_rad: float = math.pi) -> None:
+    def __init__(self, n_channels: int, *, design: EODesign = EODesign(), bias_rad: float = 0.0) -> None:
         super().__init__()
         self.n_channels = check_int("n_channels", n_channels)
         if not isinstance(design, EODesign):
@@ -175,11 +177,14 @@ class ElectroOpticActivationPlant(Plant, Simulated, ChannelWise):
         self._bias_offset = mismatch.bias_sigma_rad * draw()
 
     def control_specs(self):
-        return {"bias_rad": ControlSpec((self.n_channels,), 0.0, TWO_PI, unit="rad",
-                                        description="modulator bias phase phi_b = pi V_b / V_pi per channel")}
+        return {"bias_rad": ControlSpec((self.n_channels,), -math.pi, math.pi, unit="rad",
+                                        description="modulator bias phase phi_b = pi V_b / V_pi per channel "
+                                                    "(bias voltage -V_pi .. V_pi)")}
 
     def initial_controls(self, generator=None):
-        return {"bias_rad": torch.full((self.n_channels,), math.pi)}
+        """Bias 0: full transmission at low power, falling with power (a saturating response); in the
+        middle of the control range, so a sigmoid-mapped parameter starts with a useful gradient."""
+        return {"bias_rad": torch.zeros(self.n_channels)}
 
     def example_inputs(self, batch, generator=None):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
