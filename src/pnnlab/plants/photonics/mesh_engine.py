@@ -52,7 +52,7 @@ import torch
 
 from ..._validation import check_int
 
-__all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer"]
+__all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half"]
 
 
 class MeshLayout:
