@@ -219,3 +219,10 @@ def test_the_task_step_leaves_no_gradient_on_the_twin_parameters():
     twin_params = list(model[0].twin.parameters())
     assert all(p.grad is None and p.requires_grad for p in twin_params)
     assert model[0].control_parameters()["exponent"].grad is not None  # the task gradient did flow
+
+
+def test_fit_settings_are_checked_at_construction():
+    with pytest.raises(ValueError, match="lr"):
+        TwinRefresh(fit={"lr": -1.0})
+    with pytest.raises((ValueError, TypeError), match="epochs"):
+        TwinRefresh(fit={"epochs": 0})

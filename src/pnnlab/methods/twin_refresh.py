@@ -41,14 +41,13 @@ validation split is random over the window (with drift, a split by time would be
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from typing import Callable, Mapping
 
 import torch
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_int, check_positive
 from ..execution import OnPlant, executing
 from ..layers import PhysicalLayer, physical_layers
 from .base import Method, MethodRequirementError, NeedsTwin, Requirement
@@ -147,6 +146,10 @@ class TwinRefresh(Method):
             raise ValueError(f"fit has unknown keys {unknown}; allowed: {list(_FIT_KEYS)} (fit_twin's settings; the "
                              f"data, budget and normalisation are chosen by the refresh).")
         self.fit = {**_FIT_DEFAULTS, **fit}
+        for key in ("epochs", "patience", "batch_size"):  # checked now, not at the first refresh
+            self.fit[key] = check_int(f"fit[{key!r}]", self.fit[key])
+        self.fit["lr"] = check_positive("fit['lr']", self.fit["lr"])
+        self.fit["seed"] = check_int("fit['seed']", self.fit["seed"], minimum=0)
         self.probe_batches = check_int("probe_batches", probe_batches, minimum=0)
         self.min_queries = check_int("min_queries", min_queries, minimum=2)
         if self.probe_batches == 0 and inner.plant_queries_per_step.strip().startswith("0"):
@@ -156,11 +159,12 @@ class TwinRefresh(Method):
         self.evaluation = inner.evaluation
         self.steps = 0
         self.refreshes = 0
-        #: one dict per fitted twin per refresh: step, plant, queries, samples, errors, probe queries
+        #: one dict per refitted twin: step, layer, queries, samples, probe_queries, initial_val_error,
+        #: val_error, epochs_run, prepared (whether its normalisation was set by this fit)
         self.reports: list[dict] = []
         self._taps: list[_Tap] = []
         self._recent: deque = deque(maxlen=max(self.probe_batches, 1))
-        self._twin_states: dict[int, dict] = {}
+        self._twin_states: dict[int, tuple[dict, bool | None]] = {}  # layer -> (state_dict, prepared)
         self._restore = False
 
     # ---- checks -----------------------------------------------------------------------------
@@ -173,9 +177,6 @@ class TwinRefresh(Method):
                 + f". Methods that would work with this model: {', '.join(self.methods_that_can_train(model)) or 'none'}.")
 
     # ---- pickling: no model references; refreshed twins restored on the next step -------------------
-    def __getstate__(self):
-        return dict(self.__dict__)
-
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._restore = bool(self._twin_states)
