@@ -25,9 +25,10 @@ Rows (same epochs, batch size, evaluation schedule and learning rate for every t
 * matched MLP         digital 12-h-7 tanh network with about the same trainable parameter count
 * logistic regression / MLP ceilings (scikit-learn, regularisation on validation)
 
-The learning rate (LR below) was NOT tuned per method (one value for all rows, assumed); the epoch is
-selected on validation (``history.selected``); seeds 1, 2, 3 vary the speaker split, the chips' errors
-and the initial phases. Test accuracy is never used for any choice.
+The learning rate (LR below) was NOT tuned per method (one value for all rows, assumed); the model's
+activation gain and initial bias were chosen on seed 0's validation split with an ideal chip (see
+build_photonic_mesh); the epoch is selected on validation (``history.selected``); seeds 1, 2, 3 vary
+the speaker split, the chips' errors and the initial phases. Test accuracy is never used for any choice.
 
     python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--smoke]
 """
@@ -94,7 +95,8 @@ def main() -> None:
         epochs, every, seeds = 1, 1, seeds[:1]
     training = {"epochs": epochs, "batch_size": BATCH}
     print(f"training: {epochs} epochs, batch {BATCH}, Adam lr {LR} for every torch row (not tuned, assumed); "
-          f"evaluation every {every} epochs; seeds {seeds} (seed = speaker split, chip errors, initial phases)")
+          f"evaluation every {every} epochs; seeds {seeds} (seed = speaker split, chip errors, initial phases); "
+          f"activation gain/bias chosen on seed 0's validation split (ideal chip)")
     print("chips: MeshFabrication.typical() (assumed), Heaters(crosstalk=0.02, dac_bits=12), Detector() defaults, "
           "EOMismatch() activations (assumed); twins: nominal (ideal mesh)")
     rows, n_test = run_seeds(load_vowels, builders, NAMES, {k: LR for k in NAMES}, seeds, training=training,
