@@ -8,8 +8,8 @@ gradients of every phase (theta, phi, psi). The baseline is y = x @ W^T with a f
 same size costs). Times are the MINIMUM over repetitions (the machine is shared; the median is printed
 beside it), in milliseconds, with ``torch.set_num_threads`` threads (default 1: on a shared 2-core
 machine two threads contend and the figures swing by 10x). Memory: the engine's reusable field
-buffers (the fields entering every column, kept for the analytic backward) and the growth of the
-process's peak resident set over the whole measurement.
+buffers (the fields entering every column, kept for the analytic backward, reused across calls):
+(L + 1)(N + 2)K complex numbers with K = N (U built from the identity) or the batch.
 
 Run: flock /tmp/pnnlab-bench.lock .venv/bin/python benchmarks/bench_mesh_speed.py [--smoke]
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import time
 
@@ -39,10 +38,6 @@ def _time(fn, reps: int) -> tuple[float, float]:
         fn()
         samples.append(time.perf_counter() - t0)
     return 1e3 * min(samples), 1e3 * statistics.median(samples)
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure(n: int, batch: int, reps: int, seed: int = 0) -> dict:
@@ -77,14 +72,12 @@ def measure(n: int, batch: int, reps: int, seed: int = 0) -> dict:
         W.grad = None
         (x @ W.T).abs().square().sum().backward()
 
-    rss0 = _peak_rss_mb()
     out = {"n": n, "mzis": layout.n_mzis, "params": 2 * layout.n_mzis + n, "check": err}
     out["mesh_fwd"] = _time(mesh_fwd, reps)
     out["mesh_fb"] = _time(mesh_fwd_bwd, reps)
     out["mm_fwd"] = _time(mm_fwd, reps)
     out["mm_fb"] = _time(mm_fwd_bwd, reps)
     out["buffers_mb"] = sum(buf.numel() * buf.element_size() for buf, _ in engine._cache.values()) / 2 ** 20
-    out["rss_growth_mb"] = _peak_rss_mb() - rss0
     return out
 
 
@@ -103,7 +96,7 @@ def main(argv=None) -> None:
     print("targets: forward+backward <= 1 ms at 64 ports, <= 10 ms at 256 ports (source: issue 8, section 3)")
     header = (f"{'ports':>5} {'MZIs':>6} {'params':>7} | {'mesh fwd':>9} {'mesh f+b':>9} {'(median)':>9} | "
               f"{'matmul fwd':>10} {'matmul f+b':>10} | {'f+b ratio':>9} | {'target':>7} {'met':>4} | "
-              f"{'buffers MB':>10} {'peak RSS +MB':>12} | {'|mesh - U x|':>12}")
+              f"{'buffers MB':>10} | {'|mesh - U x|':>12}")
     print(header)
     print("-" * len(header))
     for n in ports:
@@ -114,9 +107,10 @@ def main(argv=None) -> None:
         print(f"{n:>5} {r['mzis']:>6} {r['params']:>7} | {r['mesh_fwd'][0]:>9.3f} {r['mesh_fb'][0]:>9.3f} "
               f"{r['mesh_fb'][1]:>9.3f} | {r['mm_fwd'][0]:>10.3f} {r['mm_fb'][0]:>10.3f} | "
               f"{r['mesh_fb'][0] / r['mm_fb'][0]:>9.1f} | {'' if target is None else f'{target:.1f}':>7} {met:>4} | "
-              f"{r['buffers_mb']:>10.2f} {r['rss_growth_mb']:>12.1f} | {r['check']:>12.2e}", flush=True)
+              f"{r['buffers_mb']:>10.2f} | {r['check']:>12.2e}", flush=True)
     print("times in ms, minimum over repetitions (median of forward+backward beside it); 'params' = trainable "
-          "phases (2 per MZI + N screen phases); the matmul baseline's f+b includes the gradient of its N x N matrix.")
+          "phases (2 per MZI + N screen phases); the matmul baseline's f+b includes the gradient of its N x N matrix; "
+          "'buffers MB' = the engine's field buffers (its memory beyond the inputs and phases).")
     print("What bounds the mesh: its N columns are applied one after another (each a batched 2x2 product, four "
           "PyTorch calls, plus one gradient product per column in the single adjoint sweep), so the time is "
           "about 2N sequential steps of small elementwise complex kernels: per-call overhead at 64 ports, "
