@@ -79,6 +79,13 @@ def test_engine_matches_dense_product_both_paths_and_reverse(layout_cls, n):
     assert fields.inputs.shape == (lay.n_columns + 1, x_big.shape[0], n)
     for c in range(lay.n_columns + 1):  # the field entering every column
         assert torch.allclose(fields.inputs[c], x_big @ partial[c].T, atol=1e-13)
+    # a reverse pass (light from the outputs) is monitored in the forward numbering: boundary c sees
+    # the screened input times C_{L-1} ... C_c (row vectors, i.e. the transposed columns)
+    _, back = eng.apply(x_big, T, psi, reverse=True, monitor=True)
+    screened = x_big * torch.exp(1j * psi)
+    for c in range(lay.n_columns + 1):
+        R = partial[-1] @ torch.linalg.inv(partial[c])
+        assert torch.allclose(back.inputs[c], screened @ R, atol=1e-12)
     # internal (theta) arm field: first half B(a1) D(phi) applied to the MZI's input pair
     inner = eng.internal_fields(fields, first_half(ph, coupler_errors=errors, dtype=C128))
     k = lay.n_mzis - 1
