@@ -26,7 +26,9 @@ class GroupedControls(Twin):
     ``control_shapes``: name -> shape of each control (``{k: s.shape for k, s in plant.control_specs().items()}``).
     Calibrate a constant of the wrapped twin through the path ``"twin.<name>"``, e.g.
     ``CalibratedTwin(GroupedControls(design, control_shapes=...), constants=["twin.extra_coupling"])``.
-    Simplification: one call per distinct setting (a Python loop over the recorded queries in a batch).
+    When every setting covers the same number of samples (recorded queries of one batch size) the groups
+    are evaluated in one ``torch.func.vmap`` call; otherwise (or if the twin cannot be vmapped) one call per
+    distinct setting.
     """
 
     def __init__(self, twin: Twin, *, control_shapes: Mapping[str, Sequence[int]]) -> None:
@@ -50,11 +52,18 @@ class GroupedControls(Twin):
                                  f"or {(batch, *shape)} (one per sample), the same form for every control.")
         flat = torch.cat([controls[k].detach().reshape(batch, -1) for k in self.control_shapes], dim=1)
         _, inverse = torch.unique(flat, dim=0, return_inverse=True)
-        parts, order = [], []
-        for group in torch.unique(inverse):
-            idx = (inverse == group).nonzero().squeeze(1)
-            first = idx[0]
-            parts.append(self.twin(x[idx], {k: controls[k][first] for k in self.control_shapes}))
-            order.append(idx)
-        out = torch.cat(parts)
-        return out[torch.argsort(torch.cat(order))]
+        groups = [(inverse == g).nonzero().squeeze(1) for g in torch.unique(inverse)]
+        order = torch.cat(groups)
+        if len({len(idx) for idx in groups}) == 1 and len(groups) > 1:
+            # equal groups (recorded queries of one batch size): one vectorised call over the groups
+            index = torch.stack(groups)  # (G, n)
+            xs = x[index]
+            cs = {k: controls[k][index[:, 0]] for k in self.control_shapes}
+            try:
+                out = torch.func.vmap(lambda xg, cg: self.twin(xg, cg))(xs, cs)
+            except RuntimeError:  # the twin does something vmap cannot batch: fall back to the loop
+                out = None
+            if out is not None:
+                return out.reshape(batch, -1)[torch.argsort(order)]
+        parts = [self.twin(x[idx], {k: controls[k][idx[0]] for k in self.control_shapes}) for idx in groups]
+        return torch.cat(parts)[torch.argsort(order)]
