@@ -102,7 +102,7 @@ METHODS = Registry("method", [
           "physics-aware training: plant forward pass, twin backward pass (Wright et al. 2022)"),
     Entry("twin_refresh", "methods.twin_refresh:TwinRefresh",
           "model-based: PAT (or in-silico) with each layer's fittable twin re-fitted every K steps on the "
-          "training's own plant queries (FFM/DAT-style refresh)",
+          "training's own plant queries (DAT/DOCTOR-style refresh)",
           {"conformance": "methods.twin_refresh:conformance_example"}),
     Entry("ideal", "methods.ideal:IdealBackprop",
           "upper bound: backpropagation through the plant's true physics with noise off"),

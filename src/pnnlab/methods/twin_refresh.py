@@ -2,14 +2,14 @@
 every ``every`` steps on the plant queries the training itself made.
 
 A twin fitted once drifts out of date: the device drifts (a fibre's transmission matrix, a laser's
-power), and training moves the controls away from where the twin was fitted. The physics-aware line of
-work refits its model *during* training on the measurements training makes anyway: Wright et al.,
-Nature 601, 549 (2022), doi:10.1038/s41586-021-04223-6 (PAT: twin fitted from recorded pairs), and the
-dual adaptive training / model-refresh methods against drift and mismatch (Zheng et al., "Dual adaptive
-training of photonic neural networks", Nat. Mach. Intell. 5, 1119 (2023), doi:10.1038/s42256-023-00723-4,
-DAT; Xue et al., "Fully forward mode training for optical neural networks", Nature 632, 280 (2024),
-doi:10.1038/s41586-024-07687-4, FFM; the DOCTOR line of in-situ calibration against drift). This module
-implements the common core, not any one paper's algorithm:
+power), and training moves the controls away from where the twin was fitted. Work on training against
+mismatch and drift keeps the model of the hardware up to date from measurements made during training:
+dual adaptive training learns error-prediction networks jointly with the model (Zheng et al., DAT,
+arXiv:2212.06141), DOCTOR recalibrates drifting photonic tensor cores when monitors trigger it (ScopeX-ASU,
+J. Lightwave Technol. 2024); physics-aware training itself rests on a twin fitted to recorded pairs
+(Wright et al., Nature 601, 549 (2022), doi:10.1038/s41586-021-04223-6). (Fully forward mode training,
+Xue et al., Nature 632, 280 (2024), doi:10.1038/s41586-024-07687-4, avoids the twin instead, measuring the
+gradient in situ.) This module implements the common core, not any one paper's algorithm:
 
 * ``TwinRefresh(inner, every=K, window=W, fit={...})`` runs ``inner.step`` (PAT or in-silico) unchanged;
   while it runs, an in-memory tap at the plant boundary (``plant.attach_recorder``, the hook the SQLite
@@ -122,7 +122,7 @@ class TwinRefresh(Method):
 
     name = "twin_refresh"
     summary = ("model-based: PAT (or in-silico) with each layer's fittable twin re-fitted every K steps on the "
-               "training's own plant queries (FFM/DAT-style refresh)")
+               "training's own plant queries (DAT/DOCTOR-style refresh)")
     requirements = (NeedsTwin(), NeedsFittableTwin())
     plant_queries_per_step = ("the inner method's (PAT: 1 forward query per physical layer per batch); refreshes "
                               "add none, or probe_batches forward queries per physical layer when asked")
