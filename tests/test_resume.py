@@ -264,7 +264,7 @@ def test_train_resumed_from_any_state_ends_as_the_uninterrupted_training():
     states = []
 
     def keep(state):  # what a checkpoint would capture, at this moment
-        states.append((copy.deepcopy(state), copy.deepcopy(model.state_dict()),
+        states.append((state.snapshot(), copy.deepcopy(model.state_dict()),
                        [p.state_dict() for p in plants], [dict(vars(p.meter)) for p in plants]))
 
     model = T.build_logged_tanh(in_features=4, n_classes=3)
@@ -284,3 +284,38 @@ def test_train_resumed_from_any_state_ends_as_the_uninterrupted_training():
         assert all(torch.equal(final[k], model.state_dict()[k]) for k in final), at
         strip = [{k: v for k, v in r.items() if k != "wall_seconds"} for r in full.records]
         assert [{k: v for k, v in r.items() if k != "wall_seconds"} for r in resumed.records] == strip, at
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # EP's nudges may leave the 0.2 V read range on purpose
+def test_an_ep_run_stopped_between_the_free_and_the_nudged_relaxation_resumes_exactly(tmp_path, monkeypatch):
+    """Equilibrium propagation on the resistive network: the replayed free equilibrium keeps its private
+    warm-start data, so the live nudged relaxation that follows starts where the recorded run's did."""
+    from pnnlab.experiments.run import resume, run
+    from pnnlab.plants.electronics.resistive_network import ResistiveNetworkPlant
+    spec = {"name": "ep", "seed": 2, "data": {"name": "iris"}, "model": {"name": "resistive_classifier", "hidden": [4]},
+            "methods": [{"name": "equilibrium_propagation", "beta": 0.05}],
+            "train": {"epochs": 1, "batch_size": 32, "lr": 0.01}}
+    reference = run(spec, out_dir=tmp_path / "reference", warm_up=False)
+    relax, calls = ResistiveNetworkPlant._relax, []
+
+    def stopping(self, x, controls, nudge, initial, generator):
+        calls.append(nudge)
+        if len(calls) == 5:  # the 2nd training step: its free relaxation answered, the first nudge not
+            assert nudge is not None
+            raise KeyboardInterrupt
+        return relax(self, x, controls, nudge, initial, generator)
+
+    monkeypatch.setattr(ResistiveNetworkPlant, "_relax", stopping)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run(spec, out_dir=tmp_path / "runs", warm_up=False, checkpoint_every_s=0.0)
+    monkeypatch.setattr(ResistiveNetworkPlant, "_relax", relax)
+    folder = stopped.value.run_folder
+    with Recording(folder / "queries.sqlite") as recording:
+        assert [q.info["nudge"] for q in recording.queries()] == ["free", "force", "force", "free"]
+    resume(folder)
+    ref = torch.load(reference.folder / "params-equilibrium_propagation.pt")
+    got = torch.load(folder / "params-equilibrium_propagation.pt")
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+    strip = lambda f: [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}  # noqa: E731
+                       for line in (f / "metrics.jsonl").read_text().splitlines()]
+    assert strip(folder) == strip(reference.folder)

@@ -160,7 +160,7 @@ def capture(*, method_index: int, state: TrainState, model: nn.Module, method, r
     payload = {
         "format": CHECKPOINT_FORMAT,
         "method_index": method_index,
-        "train": replace(state, records=[], usage=dict(state.usage), recent_losses=list(state.recent_losses)),
+        "train": replace(state.snapshot(), records=[]),
         "records": len(state.records),
         "model": model.state_dict(),
         "objects": dumps_with_references({"method": method.state_dict(), "twins": [l.twin for l in layers]}, model),
@@ -212,6 +212,38 @@ def restore_rng(rng: Mapping) -> None:
 
 
 # ---- the run's recording ------------------------------------------------------------------------
+
+class _Array:
+    """A CPU tensor stored as a numpy array (pickles several times faster than a tensor)."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __reduce__(self):
+        return _Array, (self.array,)
+
+
+def _pack(obj):
+    if isinstance(obj, torch.Tensor) and obj.device.type == "cpu" and obj.dtype != torch.bfloat16 \
+            and not obj.requires_grad and type(obj) is torch.Tensor:
+        return _Array(obj.numpy().copy())
+    if isinstance(obj, dict):
+        return {k: _pack(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_pack(v) for v in obj)
+    return obj
+
+
+def _unpack(obj):
+    if isinstance(obj, _Array):
+        return torch.from_numpy(obj.array)
+    if isinstance(obj, dict):
+        return {k: _unpack(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_unpack(v) for v in obj)
+    return obj
+
 
 class _Pending:
     __slots__ = ("seq", "plant", "kind", "x", "controls", "nudge", "warm_start", "device_seconds", "joules",
@@ -335,9 +367,11 @@ class RunRecorder(PlantRecorder):
                     f"against the same device, or start a new run.")
 
     def _after_query(self, seq: int, plant: Plant, result, generator) -> None:
+        # a call's result is its recorded output (tensors table); other results are kept whole
         state = {"plant": plant.state_dict(), "meter": dict(vars(plant.meter)),
-                 "generator": None if generator is None else generator.get_state(), "result": result}
-        self._db.execute("INSERT INTO query_state VALUES (?, ?)", (seq, pickle.dumps(state, protocol=5)))
+                 "generator": None if generator is None else generator.get_state(),
+                 "result": None if isinstance(result, torch.Tensor) else result}
+        self._db.execute("INSERT INTO query_state VALUES (?, ?)", (seq, pickle.dumps(_pack(state), protocol=5)))
 
     def answer(self, plant: Plant, *, kind: str, x: torch.Tensor, controls: Mapping, generator=None, nudge=None,
                initial=None, **extra):
@@ -367,7 +401,11 @@ class RunRecorder(PlantRecorder):
             raise ReplayMismatchError(f"{where}: {problem}; the resumed run diverged from the recorded one "
                                       f"(non-deterministic code, or a change since the run was written).")
         self._pending.pop(0)
-        state = pickle.loads(q.state)
+        state = _unpack(pickle.loads(q.state))
+        if state["result"] is None:
+            row = self._db.execute("SELECT dtype, shape, data FROM tensors WHERE seq = ? AND role = 'output' AND "
+                                   "name = 'y'", (q.seq,)).fetchone()
+            state["result"] = _decode(*row)
         plant.load_state_dict(state["plant"])
         vars(plant.meter).update(state["meter"])
         if generator is not None and state["generator"] is not None:

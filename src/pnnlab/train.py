@@ -117,6 +117,23 @@ class TrainState:
     def finished(self, epochs: int) -> bool:
         return self.epoch > epochs
 
+    def snapshot(self) -> "TrainState":
+        """A copy with the generator and optimizer states read now (what a checkpoint stores; ``train``
+        passes its live state to ``checkpoint`` and this is called only when a checkpoint is written)."""
+        from copy import deepcopy
+        live = getattr(self, "_live", None)
+        copy = TrainState(epoch=self.epoch, batch=self.batch, step=self.step, order=self.order,
+                          data_generator=self.data_generator, evaluation_generator=self.evaluation_generator,
+                          optimizer=self.optimizer, records=list(self.records), usage=dict(self.usage),
+                          recent_losses=list(self.recent_losses), wall_seconds=self.wall_seconds)
+        if live is not None:
+            generator, evaluation_generator, optimizer = live
+            copy.data_generator = generator.get_state()
+            copy.evaluation_generator = evaluation_generator.get_state()
+            # state_dict() refers to the live moment tensors, which the next steps change in place
+            copy.optimizer = None if optimizer is None else deepcopy(optimizer.state_dict())
+        return copy
+
 
 def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10, batch_size: int = 32,
           optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-2,
@@ -136,8 +153,9 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     same seed gives the same training whatever ``evaluate_every`` is. On a drifting plant evaluation
     queries still take device time (and the device drifts meanwhile), as on real hardware.
 
-    ``checkpoint`` (optional) is called with a :class:`TrainState` before the first step and after
-    every record (after ``callback``); ``resume`` continues from such a state (with the model, the
+    ``checkpoint`` (optional) is called with the live :class:`TrainState` before the first step and
+    after every record (after ``callback``); to keep it, take ``state.snapshot()`` (the generator and
+    optimizer states are read then). ``resume`` continues from such a snapshot (with the model, the
     method and the plants restored to the same moment, as :mod:`pnnlab.checkpoint` does), and the
     training then ends exactly as the uninterrupted one. The records before ``resume`` are not sent
     to ``callback`` again; the returned history holds them all.
@@ -190,11 +208,10 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
                    desc=method.name, leave=False, unit="step")
     start = time.perf_counter() - state.wall_seconds
 
+    state._live = (generator, evaluation_generator, optimizer)  # read by state.snapshot()
+
     def save() -> None:
         if checkpoint is not None:
-            state.data_generator = generator.get_state()
-            state.evaluation_generator = evaluation_generator.get_state()
-            state.optimizer = None if optimizer is None else optimizer.state_dict()
             state.records = history.records
             state.wall_seconds = time.perf_counter() - start
             checkpoint(state)
