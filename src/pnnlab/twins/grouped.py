@@ -26,8 +26,8 @@ class GroupedControls(Twin):
     ``control_shapes``: name -> shape of each control (``{k: s.shape for k, s in plant.control_specs().items()}``).
     Calibrate a constant of the wrapped twin through the path ``"twin.<name>"``, e.g.
     ``CalibratedTwin(GroupedControls(design, control_shapes=...), constants=["twin.extra_coupling"])``.
-    When every setting covers the same number of samples (recorded queries of one batch size) the groups
-    are evaluated in one ``torch.func.vmap`` call; otherwise (or if the twin cannot be vmapped) one call per
+    The groups are evaluated in one ``torch.func.vmap`` call, each padded to the largest group by repeating
+    its own samples (the padding is computed and dropped); if the twin cannot be vmapped, one call per
     distinct setting.
     """
 
@@ -54,16 +54,19 @@ class GroupedControls(Twin):
         _, inverse = torch.unique(flat, dim=0, return_inverse=True)
         groups = [(inverse == g).nonzero().squeeze(1) for g in torch.unique(inverse)]
         order = torch.cat(groups)
-        if len({len(idx) for idx in groups}) == 1 and len(groups) > 1:
-            # equal groups (recorded queries of one batch size): one vectorised call over the groups
-            index = torch.stack(groups)  # (G, n)
-            xs = x[index]
+        if len(groups) > 1:
+            # one vectorised call over the groups, each padded to the largest by repeating its samples
+            # (the padding is computed and dropped): fit_twin's shuffled batches mix many queries
+            size = max(len(idx) for idx in groups)
+            lengths = torch.tensor([len(idx) for idx in groups])
+            index = torch.stack([idx[torch.arange(size) % len(idx)] for idx in groups])  # (G, size)
             cs = {k: controls[k][index[:, 0]] for k in self.control_shapes}
             try:
-                out = torch.func.vmap(lambda xg, cg: self.twin(xg, cg))(xs, cs)
+                out = torch.func.vmap(lambda xg, cg: self.twin(xg, cg))(x[index], cs)
             except RuntimeError:  # the twin does something vmap cannot batch: fall back to the loop
                 out = None
             if out is not None:
-                return out.reshape(batch, -1)[torch.argsort(order)]
+                valid = torch.arange(size)[None, :] < lengths[:, None]
+                return out[valid][torch.argsort(order)]
         parts = [self.twin(x[idx], {k: controls[k][idx[0]] for k in self.control_shapes}) for idx in groups]
         return torch.cat(parts)[torch.argsort(order)]
