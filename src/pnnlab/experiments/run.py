@@ -49,6 +49,7 @@ from ..layers import plants_of
 from ..metering import total_usage
 from ..registry import DATASETS, METHODS, MODELS
 from ..train import TrainState, evaluate, train
+from .remote_spec import close_remote, new_client_id, saved_client_id
 from .spec import SpecError, call_with_kwargs, load_spec, resolve_spec
 
 #: default wall time between checkpoints (seconds); 0 checkpoints after every step and evaluation
@@ -74,9 +75,15 @@ def _build(resolved: dict):
     model_args = {"in_features": data.in_features, "n_classes": data.n_classes, "seed": resolved["seed"],
                   **resolved["model"]["args"]}
 
-    def make_model():
-        return call_with_kwargs(MODELS.load(resolved["model"]["name"]), dict(model_args),
-                                where=f"model {resolved['model']['name']!r}")
+    remote = resolved.get("remote")
+
+    def make_model(client_id: str | None = None):
+        model = call_with_kwargs(MODELS.load(resolved["model"]["name"]), dict(model_args),
+                                 where=f"model {resolved['model']['name']!r}")
+        if remote is not None:  # the one physical layer talks to the served device instead
+            from .remote_spec import attach_remote
+            attach_remote(model, remote, client_id=client_id)
+        return model
 
     def make_methods():
         return [call_with_kwargs(METHODS.load(m["name"]), m["args"], where=f"method {m['name']!r}")
@@ -188,14 +195,18 @@ def run(spec, *, out_dir: str | Path = "runs", progress: bool = False,
     try:
         data, make_model, make_methods = _build(resolved)
         methods = make_methods()
-        probe = make_model()  # fail on bad model arguments before any folder exists
+        probe = make_model()  # fail on bad model arguments (or an unreachable device) before any folder exists
     except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
         if isinstance(error, SpecError):
             raise
         raise SpecError(str(error.args[0]) if error.args else str(error)) from error
-    for method in methods:  # fails with the methods that would work, before any folder exists
-        method.check(probe)
+    try:
+        for method in methods:  # fails with the methods that would work, before any folder exists
+            method.check(probe)
+    finally:
+        close_remote(probe)  # a served device's lease goes back before the run takes it
     folder = _new_folder(out_dir, resolved["name"])
+    client_id = new_client_id(folder) if "remote" in resolved else None
     _write_json(folder / "config.json", resolved)
     _write_json(folder / "status.json", {"status": "running", "started": time.time(), "pid": os.getpid()})
     try:
@@ -204,7 +215,7 @@ def run(spec, *, out_dir: str | Path = "runs", progress: bool = False,
         _mark_failed(folder, error)
         raise
     return _execute(folder, resolved, data, make_model, make_methods, methods, recorder, start=None, progress=progress,
-                    echo=echo, warm_up=warm_up, checkpoint_every_s=checkpoint_every_s)
+                    echo=echo, warm_up=warm_up, checkpoint_every_s=checkpoint_every_s, client_id=client_id)
 
 
 def resume(run_dir: str | Path, *, spec=None, progress: bool = False, echo: Callable[[str], None] | None = None,
@@ -255,7 +266,12 @@ def resume(run_dir: str | Path, *, spec=None, progress: bool = False, echo: Call
         start = (method_index, ckpt.read(payload))
         # the device check before anything changes: the plants of the method that resumes must be the
         # recorded ones (the model built here is thrown away; the global generators are restored later)
-        recorder.check_identity(_plant_names(resolved, method_index, make_model()))
+        client_id = saved_client_id(folder) if "remote" in resolved else None
+        check = make_model(client_id)
+        try:
+            recorder.check_identity(_plant_names(resolved, method_index, check))
+        finally:
+            close_remote(check)
         records = recorder.records()
         with (folder / "metrics.jsonl").open("w") as metrics:  # exactly the records up to the checkpoint
             for index, record in records:
@@ -271,7 +287,7 @@ def resume(run_dir: str | Path, *, spec=None, progress: bool = False, echo: Call
         echo(f"resuming {folder} at method {resolved['methods'][method_index]['name']!r}, step "
              f"{start[1]['train'].step}; {recorder.pending} recorded queries will be replayed")
     return _execute(folder, resolved, data, make_model, make_methods, methods, recorder, start=start, progress=progress,
-                    echo=echo, warm_up=False, checkpoint_every_s=checkpoint_every_s)
+                    echo=echo, warm_up=False, checkpoint_every_s=checkpoint_every_s, client_id=client_id)
 
 
 class _Checkpointer:
@@ -300,18 +316,18 @@ class _Checkpointer:
 
 
 def _execute(folder, resolved, data, make_model, make_methods, methods, recorder, *, start, progress, echo, warm_up,
-             checkpoint_every_s) -> RunResult:
+             checkpoint_every_s, client_id=None) -> RunResult:
     every_s = float(checkpoint_every_s)
     results = [] if start is None else list(start[1]["results"])
     first = 0 if start is None else start[0]
     names = [m["name"] for m in resolved["methods"]]
     try:
         with _sigterm_raises(), (folder / "metrics.jsonl").open("a" if start else "w") as metrics:
-            if warm_up:
+            if warm_up and "remote" not in resolved:  # a served device is never queried off the record
                 _warm_up(make_model, make_methods, data, resolved)
             for index in range(first, len(methods)):
                 method, label = methods[index], names[index]
-                model = make_model()
+                model = make_model(client_id)
                 recorder.add_plants(_plant_names(resolved, index, model))
                 resume_state, stored = None, 0
                 if start is not None and index == first:
@@ -332,6 +348,7 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
                 result = _result(label, method, history, model, wall, len(data.y_test))
                 results.append(result)
                 torch.save(model.state_dict(), folder / f"params-{label}.pt")
+                close_remote(model)
                 if echo is not None:
                     echo(f"  {label}: test accuracy {result['final_test_accuracy']:.3f} (final epoch), "
                          f"{result['selected_test_accuracy']:.3f} (epoch {result['selected_epoch']}, chosen on "

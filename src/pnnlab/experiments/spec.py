@@ -31,7 +31,7 @@ def call_with_kwargs(target: Callable, kwargs: dict[str, Any], *, where: str) ->
         raise SpecError(f"{where}: {error}") from error
 
 
-SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train"}
+SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train", "remote"}
 TRAIN_KEYS = {"epochs", "lr", "batch_size", "evaluate_every"}
 
 
@@ -70,7 +70,9 @@ def _component(spec: dict, section: str, registry) -> dict:
 
 def resolve_spec(spec: dict) -> dict:
     """Check an experiment spec and return it in canonical form:
-    ``{name, seed, data: {name, args}, model: {name, args}, methods: [{name, args}], train: {...}}``.
+    ``{name, seed, data: {name, args}, model: {name, args}, methods: [{name, args}], train: {...}}``,
+    plus ``remote: {address, token_file, timeout, wait_for_device_s}`` when the spec has a ``[remote]``
+    table (train against a device served by ``pnnlab serve``; see :mod:`.remote_spec`).
 
     ``seed`` seeds the plants, the model, training and the data split: it is passed to the dataset
     loader as ``seed`` when the loader accepts one and ``[data]`` does not set it itself.
@@ -115,8 +117,12 @@ def resolve_spec(spec: dict) -> dict:
     data = _component(spec, "data", DATASETS)
     if "seed" not in data["args"] and _accepts(DATASETS.load(data["name"]), "seed"):
         data["args"]["seed"] = seed  # the experiment's seed reaches the data split
-    return {"name": name, "seed": seed, "data": data,
-            "model": _component(spec, "model", MODELS), "methods": methods, "train": resolved_train}
+    resolved = {"name": name, "seed": seed, "data": data,
+                "model": _component(spec, "model", MODELS), "methods": methods, "train": resolved_train}
+    if "remote" in spec:  # train against a served device (experiments/remote_spec.py)
+        from .remote_spec import resolve_remote
+        resolved["remote"] = resolve_remote(spec["remote"])
+    return resolved
 
 
 def _accepts(target: Callable, argument: str) -> bool:

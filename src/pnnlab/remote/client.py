@@ -324,6 +324,27 @@ class RemotePlant(Plant):
         """The server's current calibration/state report (a fresh Describe)."""
         return self._connection.describe()["report"]
 
+    def identity(self) -> dict:
+        """The served device's identity (what ``Plant.identity()`` says on the server: its class,
+        description, interface, cost model, and serial and calibration where the instrument reports
+        them), not the address: a run resumed against the same device on another port is accepted, a
+        run resumed against another device is refused (``pnnlab run --resume``)."""
+        served = self.server_info.get("identity")
+        return {"remote": served if served is not None else _identity(self.server_info)}
+
+    def state_dict(self) -> dict:
+        """The client's side of the device state: the next idempotency-key number. The device holds its
+        own physical state. Restoring the number (``pnnlab run --resume`` does, with the same
+        ``client_id``) makes a query that the device executed but the killed trainer never recorded
+        come back from the server's reply log instead of running twice."""
+        return {"sequence": int(self._connection.sequence)}
+
+    def load_state_dict(self, state) -> None:
+        if not isinstance(state, dict) or not isinstance(state.get("sequence"), int):
+            raise TypeError(f"state must be the dict RemotePlant.state_dict() returned, got {state!r}.")
+        with self._connection._lock:
+            self._connection.sequence = state["sequence"]
+
     def remote_meter(self) -> dict:
         """The served plant's own meter (all its queries, by every client)."""
         return self._connection.call("Meter")[0]["meter"]

@@ -171,7 +171,7 @@ class PlantService:
                 "control_specs": {k: schema.spec_to_json(v) for k, v in plant.control_specs().items()},
                 "cost": asdict(plant.cost), "capabilities": capabilities, "served_capabilities": served,
                 "limits": {k: v.to_json() for k, v in self.limits.items()}, "lease_s": self.lease_s,
-                "report": self.report(),
+                "report": self.report(), "identity": plant.identity(),
                 "server": {"pnnlab_version": _version(), "schema": schema.SCHEMA_VERSION,
                            "instance": self.instance, "started": self.started}}
         if isinstance(plant, EnergyBased):

@@ -200,8 +200,10 @@ class SHGPlant(Plant, Simulated):
     resolution_pixels: standard deviation of the Fourier-plane spot, in pixel widths.
     detector_span: fraction of the SH band, around its centre, that the spectrometer bins cover.
     phase_range_rad: phase stroke of the shaper, +/- this value (a 4 pi liquid-crystal stroke by default).
-    mismatch: the hidden truth (:class:`SHGMismatch`); None or ``SHGMismatch()`` for the design physics.
-    noise: detector noise (:class:`DetectorNoise`); None for a noiseless detector.
+    mismatch: the hidden truth (:class:`SHGMismatch`), or the preset name ``"typical"``
+        (:meth:`SHGMismatch.typical`); None or ``SHGMismatch()`` for the design physics.
+    noise: detector noise (:class:`DetectorNoise`), or ``"typical"`` (read noise 1e-5, shot noise 1e-4
+        in units of P_ref, :data:`pnnlab.models.shg_classifier.TYPICAL_NOISE`); None for a noiseless detector.
     cost: device time and energy per query (default: the assumed constants of :meth:`default_cost`).
     seed: seeds the per-pixel gain errors and the detector noise.
     """
@@ -212,10 +214,15 @@ class SHGPlant(Plant, Simulated):
                  points_per_pixel: int = 4, shaper_bandwidth_THz: float = 20.0,
                  laser_fwhm_THz: float = 30.0, resolution_pixels: float = 0.3,
                  detector_span: float = 0.5, phase_range_rad: float = 2 * math.pi,
-                 mismatch: SHGMismatch | None = None, noise: DetectorNoise | None = None,
+                 mismatch: SHGMismatch | str | None = None, noise: DetectorNoise | str | None = None,
                  cost: CostModel | None = None, seed: int | torch.Generator | None = 0) -> None:
         layout = _check_layout(n_inputs, n_outputs, control_pixels_per_input, points_per_pixel,
                                shaper_bandwidth_THz, laser_fwhm_THz, resolution_pixels, detector_span)
+        if isinstance(mismatch, str) or isinstance(noise, str):
+            # preset names ("typical"), so that `pnnlab serve --plant shg --plant-args '{"mismatch": "typical"}'`
+            # and experiment files can build the plant; the presets live with the classifier that uses them
+            from ...models.shg_classifier import mismatch_from, noise_from
+            mismatch, noise = mismatch_from(mismatch), noise_from(noise)
         if mismatch is None:
             mismatch = SHGMismatch()
         if not isinstance(mismatch, SHGMismatch):
