@@ -206,7 +206,8 @@ def test_meter_counts_device_time_and_energy():
     (dict(n_inputs=3, n_outputs=2.5), TypeError, "n_outputs"),
     (dict(n_inputs=3, n_outputs=2, detector_span=1.5), ValueError, "detector_span"),
     (dict(n_inputs=3, n_outputs=2, laser_fwhm_THz=-1.0), ValueError, "laser_fwhm_THz"),
-    (dict(n_inputs=3, n_outputs=2, mismatch="typical"), TypeError, "SHGMismatch.typical()"),
+    (dict(n_inputs=3, n_outputs=2, mismatch="atypical"), ValueError, "is not a preset"),
+    (dict(n_inputs=3, n_outputs=2, mismatch=1), TypeError, "SHGMismatch.typical()"),
     (dict(n_inputs=3, n_outputs=2, noise={"read_noise": 0.1}), TypeError, "DetectorNoise"),
 ])
 def test_bad_constructor_arguments_are_named(kwargs, error, words):
@@ -338,3 +339,14 @@ def test_pat_beats_in_silico_on_the_mismatched_plant():
         accuracy[method.name] = history.final["test_accuracy"]
     assert accuracy["pat"] >= 0.88
     assert accuracy["pat"] > accuracy["in_silico"] + 0.15
+
+
+def test_preset_names_build_the_preset_physics():
+    # `pnnlab serve --plant shg --plant-args '{"mismatch": "typical", "noise": "typical"}'` relies on it
+    by_name = SHGPlant(n_inputs=3, n_outputs=2, mismatch="typical", noise="typical", seed=4)
+    by_object = SHGPlant(n_inputs=3, n_outputs=2, mismatch=SHGMismatch.typical(), noise=TYPICAL_NOISE, seed=4)
+    x = by_name.example_inputs(5).sigmoid()
+    controls = by_name.initial_controls(torch.Generator().manual_seed(0))
+    assert torch.equal(by_name(x, controls), by_object(x, controls))
+    ideal = SHGPlant(n_inputs=3, n_outputs=2, seed=4)
+    assert not torch.equal(by_name.true_twin()(x, controls), ideal.true_twin()(x, controls))

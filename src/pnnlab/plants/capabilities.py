@@ -235,7 +235,8 @@ class Reciprocal(Capability):
             _check_field_pass(self, result, x.shape[0], "_forward_pass", self.n_output_ports)
             self.check_measurement(result.output, x, call="_forward_pass")
             return result
-        return self._field_query("forward", x, controls, lambda: self._forward_pass(x, controls, gen), check)
+        return self._field_query("forward", x, controls, lambda: self._forward_pass(x, controls, gen), check,
+                                 generator=generator)
 
     def adjoint_pass(self, adjoint: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
                      generator: torch.Generator | None = None) -> FieldPass:
@@ -250,7 +251,7 @@ class Reciprocal(Capability):
             _check_field_pass(self, result, adjoint.shape[0], "_adjoint_pass", self.n_input_ports)
             return result
         return self._field_query("adjoint", record_x, controls,
-                                 lambda: self._adjoint_pass(adjoint, controls, gen), check)
+                                 lambda: self._adjoint_pass(adjoint, controls, gen), check, generator=generator)
 
     def interference_pass(self, x: torch.Tensor, injected: torch.Tensor, controls: Mapping[str, torch.Tensor],
                           *, generator: torch.Generator | None = None) -> FieldPass:
@@ -268,11 +269,12 @@ class Reciprocal(Capability):
             _check_field_pass(self, result, x.shape[0], "_interference_pass", None)
             return result
         return self._field_query("interference", x, controls,
-                                 lambda: self._interference_pass(x, injected, controls, gen), check)
+                                 lambda: self._interference_pass(x, injected, controls, gen), check,
+                                 generator=generator)
 
-    def _field_query(self, kind, x, controls, run, check):
+    def _field_query(self, kind, x, controls, run, check, generator=None):
         if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
-            return self._recorded_query(kind, x, controls, run, check)
+            return self._recorded_query(kind, x, controls, run, check, generator=generator)
         with torch.no_grad():
             result = run()
         self.meter.record(self.cost, x.shape[0])

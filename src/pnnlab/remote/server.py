@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import threading
 import time
 import uuid
@@ -171,7 +172,7 @@ class PlantService:
                 "control_specs": {k: schema.spec_to_json(v) for k, v in plant.control_specs().items()},
                 "cost": asdict(plant.cost), "capabilities": capabilities, "served_capabilities": served,
                 "limits": {k: v.to_json() for k, v in self.limits.items()}, "lease_s": self.lease_s,
-                "report": self.report(), "identity": plant.identity(),
+                "report": self.report(), "identity": _finite_json(plant.identity()),
                 "server": {"pnnlab_version": _version(), "schema": schema.SCHEMA_VERSION,
                            "instance": self.instance, "started": self.started}}
         if isinstance(plant, EnergyBased):
@@ -379,6 +380,18 @@ def _tensor(tensors: dict, name: str) -> torch.Tensor:
 
 def _delta(before: dict, after: dict) -> dict:
     return {k: after[k] - before[k] for k in before}
+
+
+def _finite_json(value):
+    """``value`` with infinite and NaN floats written as the strings "inf", "-inf", "nan" (the schema's
+    JSON is strict; an identity's control specs hold infinite bounds)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 def _version() -> str:
