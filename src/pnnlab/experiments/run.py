@@ -26,6 +26,11 @@ parameters, metrics and summary as an uninterrupted one, replaying the queries r
 checkpoint instead of asking the device again (:mod:`pnnlab.checkpoint`). The warm-up's throwaway
 plants are not recorded; a resumed run does not warm up again (its ``wall_seconds`` include one-off
 costs).
+
+A spec with a ``[remote]`` table trains against a device served by ``pnnlab serve``
+(:mod:`.remote_spec`): the run folder's ``remote.json`` fixes the client id, the warm-up is skipped
+(no device query happens off the record), and each method's connection releases the device's lease
+when the method ends.
 """
 
 from __future__ import annotations
