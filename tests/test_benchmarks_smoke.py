@@ -29,4 +29,6 @@ def test_benchmark_smoke_run(script, tmp_path):
     result = subprocess.run([sys.executable, str(script), "--smoke"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    if result.stdout.startswith("skipped:"):  # a benchmark of real data in shared/data/, absent here
+        pytest.skip(f"{script.name}: {result.stdout.strip()}")
     assert len(result.stdout.strip().splitlines()) >= 3, f"{script.name} --smoke printed no table:\n{result.stdout}"
