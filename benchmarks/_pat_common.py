@@ -27,7 +27,10 @@ def run_torch(model, method, data, *, seed: int, epochs: int, lr: float, batch_s
     out = {"final": final["test_accuracy"], "selected": selected["test_accuracy"],
            "val": selected["val_accuracy"], "epoch": selected["epoch"], "params": params,
            "queries": final.get("train_queries", 0), "evaluated_on": where,
-           "wall": wall}
+           "wall": wall,
+           # accuracy against training cost at every evaluation (for the photonic benchmarks' --plot)
+           "curve": [(e.get("train_queries", 0), e.get("train_device_seconds", 0.0), e["test_accuracy"])
+                     for e in history.evaluations()]}
     if twin_check:  # what the twin promised: the trained model evaluated on its nominal twin
         out["twin"] = pnnlab.evaluate(model, data.x_test, data.y_test, execution=pnnlab.OnTwin())["accuracy"]
     return out

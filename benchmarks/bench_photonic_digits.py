@@ -1,0 +1,137 @@
+"""Digits (64 features) on a natural 64-port MZI mesh with realistic fabrication errors: in-situ adjoint
+training (4 passes) against in-silico and PAT, the ideal bound and digital ceilings.
+
+Setting of issue 8 section 3, after the simulated case of Pai et al., Science 380, 398 (2023),
+doi:10.1126/science.ade8450 (a simulated 64-port network, "> 94 % test accuracy"; not the same task:
+they report MNIST). Task: scikit-learn's 8x8 digits (1797 images, 10 classes; pnnlab.data.load_digits,
+stratified split drawn from the seed). Model: ONE 64-port rectangular (Clements) MZI mesh, each pixel
+intensity (0..16, not z-scored: amplitudes are non-negative, as an amplitude modulator drives them)
+on its own input port, scaled so the mean input power of the training split is 1; photodetection of
+ports 0..9; a per-class digital scale and offset (``ChannelAffine``). The output |(U x)_k|^2 is
+quadratic in x; with non-negative x it holds a linear term too (the mean image interferes with the
+deviation), which is why the raw pixels are encoded (z-scored inputs gave a sign-symmetric classifier
+that stayed below 76 % on seed 0's validation split with the ideal method).
+
+Chip (every row): ``MeshFabrication.typical()`` (2 % coupler errors, random static phase offsets of std
+pi, 0.2 dB per MZI +- 0.05 dB: about 13 dB through 64 columns; assumed values, see its docstring),
+heaters with 2 % thermal crosstalk and a 12-bit DAC, and a detector with 7.8e7 photons per unit power
+(the mesh cost model's assumed 10 mW laser over its 1 ns per sample at 1550 nm: 1e-11 J / 1.28e-19 J),
+10 photons rms thermal noise and a 12-bit ADC (Detector defaults, assumed). The twin is the nominal
+(design) physics: the ideal mesh. The 4-pass adjoint is used because the chip is lossy (the 3-pass
+scheme's loss offset, docs/methods/adjoint.md).
+
+Rows (same epochs, batch size, evaluation schedule and learning rate for every torch row):
+
+* adjoint (4 passes)  Hughes 2018 / Pai 2023 in situ, plus a pass measuring the time-reversed field
+* PAT                 plant forward, nominal-twin backward
+* in-silico           nominal twin only, deployed to the plant
+* ideal (UB)          the ``ideal`` method: trained and evaluated on the true physics, noise off
+* matched MLP         digital 64-h-10 tanh network with about the same trainable parameter count
+* logistic regression / MLP ceilings (scikit-learn, regularisation on validation)
+
+Choices made on seed 0's validation split only (ideal method, 20 epochs): raw-pixel encoding (above),
+the read-out's initial scale 200 (logits of order 1 at the ~13 dB-attenuated output powers; 20 gave
+58 % on an ideal chip) and the learning rate 0.03 (0.01: similar; 0.1: worse); batch 32. The epoch is
+selected on validation (``history.selected``); seeds 1, 2, 3 vary the split, the chip's errors and the
+initial phases. Test accuracy is never used for any choice.
+
+    python benchmarks/bench_photonic_digits.py [--seeds 1 2 3] [--epochs 30] [--plot PATH] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+import pnnlab
+from pnnlab.data import load_digits
+from pnnlab.layers import ChannelAffine, PhysicalLayer
+from pnnlab.methods.adjoint import AdjointInSitu
+from pnnlab.models.digital_baselines import build_matched_mlp, trainable_parameter_count
+from pnnlab.plants.photonics.mzi_mesh import (AmplitudeEncoding, Detector, Heaters, MeshFabrication, MZIMesh,
+                                              Photodetection)
+
+from _pat_common import compare, print_table, run_seeds
+from _photonic_plot import plot_cost_curves
+
+LR = 0.03
+BATCH = 32
+PORTS = 64
+READOUT_SCALE = 200.0
+#: 10 mW laser x 1 ns per sample (MESH_COST, assumed) / (h c / 1550 nm = 1.28e-19 J) = 7.8e7 photons
+SIGNAL_PHOTONS = 10e-3 * 1e-9 / (6.62607015e-34 * 2.99792458e8 / 1550e-9)
+
+NAMES = {"adjoint4": "adjoint, 4 passes (in situ, on the plant)",
+         "PAT": "PAT (plant forward, nominal-twin backward)",
+         "in-silico": "in-silico (nominal twin, deployed to the plant)",
+         "ideal": "ideal (UPPER BOUND: true physics, noise off)",
+         "matched MLP": "matched MLP (digital, same trainable params)"}
+
+
+def load(seed):
+    return load_digits(seed=seed, normalise=False)
+
+
+def physical(data, seed):
+    """One 64-port mesh, photodetection of 10 ports, per-class read-out (module docstring)."""
+    power = float(data.x_train.square().sum(1).mean())  # training split only
+    mesh = MZIMesh(n_ports=PORTS, in_features=data.in_features, encoding=AmplitudeEncoding(scale=power ** -0.5),
+                   detection=Photodetection(detector=Detector(signal_photons=SIGNAL_PHOTONS), ports=data.n_classes),
+                   fabrication=MeshFabrication.typical(), heaters=Heaters(crosstalk=0.02, dac_bits=12), seed=seed)
+    torch.manual_seed(seed)  # the read-out's initialisation (constant here; kept for symmetry)
+    return nn.Sequential(PhysicalLayer(mesh, twin=mesh.nominal_twin(),
+                                       initial_controls=mesh.initial_controls(torch.Generator().manual_seed(seed))),
+                         ChannelAffine(data.n_classes, scale=READOUT_SCALE))
+
+
+def builders(data, seed):
+    n_params = trainable_parameter_count(physical(data, seed))
+    return {
+        "adjoint4": (lambda: physical(data, seed), AdjointInSitu(passes=4)),
+        "PAT": (lambda: physical(data, seed), pnnlab.PhysicsAwareTraining()),
+        "in-silico": (lambda: physical(data, seed), pnnlab.InSilico()),
+        "ideal": (lambda: physical(data, seed), pnnlab.IdealBackprop()),
+        "matched MLP": (lambda: build_matched_mlp(in_features=data.in_features, n_classes=data.n_classes,
+                                                  parameters=n_params, seed=seed), pnnlab.InSilico()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--evaluate-every", type=int, default=5)
+    parser.add_argument("--plot", default=None, help="write accuracy against plant queries and device time here (PNG)")
+    parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds), same table")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    epochs, every, seeds = args.epochs, args.evaluate_every, args.seeds
+    if args.smoke:
+        epochs, every, seeds = 1, 1, seeds[:1]
+    training = {"epochs": epochs, "batch_size": BATCH}
+    print(f"training budget: {epochs} epochs, batch {BATCH}, Adam lr {LR} for every torch row (lr, read-out scale "
+          f"and encoding chosen on seed 0's validation split with the ideal method); evaluation every {every} "
+          f"epochs; seeds {seeds} (seed = data split, chip errors, initial phases)")
+    print(f"chip: {PORTS}-port rectangular mesh, MeshFabrication.typical() (assumed: 2 % couplers, phase offsets std pi, "
+          f"0.2 dB/MZI), Heaters(crosstalk=0.02, dac_bits=12), Detector(signal_photons={SIGNAL_PHOTONS:.3g}: "
+          f"assumed 10 mW laser x 1 ns/sample at 1550 nm; thermal 10 photons, 12-bit ADC: defaults, assumed); "
+          f"twin: nominal (ideal mesh)")
+    rows, n_test = run_seeds(load, builders, NAMES, {k: LR for k in NAMES}, seeds, training=training,
+                             evaluate_every=every, twin_check=("in-silico",), twin_label="on its twin",
+                             smoke=args.smoke)
+    print_table(rows, n_test)
+    print("train queries: plant queries during training (adjoint: 4 per step; PAT: 1 per step; in-silico and "
+          "ideal: 0). Evaluation queries are not counted.")
+    print("anchor: Pai et al., Science 380, 398 (2023): simulated 64-port network, > 94 % (MNIST, not this task "
+          "or chip); issue 8 target: in-situ adjoint > 94 %.")
+    compare(rows, [(NAMES["adjoint4"], NAMES["in-silico"]), (NAMES["adjoint4"], NAMES["PAT"]),
+                   (NAMES["ideal"], NAMES["adjoint4"]), (NAMES["adjoint4"], NAMES["matched MLP"])], n_test)
+    if args.plot:
+        plot_cost_curves(rows, args.plot, title=f"digits on a {PORTS}-port MZI mesh with fabrication errors "
+                                                f"(seeds {seeds}, {epochs} epochs, batch {BATCH})")
+
+
+if __name__ == "__main__":
+    main()
