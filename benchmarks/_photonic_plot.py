@@ -21,7 +21,9 @@ def plot_cost_curves(rows: dict[str, list[dict]], path: str, *, title: str) -> N
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for name, results in rows.items():
+    colours = plt.get_cmap("tab10").colors
+    for index, (name, results) in enumerate(rows.items()):
+        colour = colours[index % len(colours)]
         curves = [r.get("curve") for r in results]
         if not all(curves):
             continue  # scikit-learn ceilings: no training curve
@@ -31,9 +33,9 @@ def plot_cost_curves(rows: dict[str, list[dict]], path: str, *, title: str) -> N
         acc = [100 * statistics.fmean(c[i][2] for c in curves) for i in range(n)]
         for ax, x in zip(axes, (queries, seconds)):
             if x[-1] <= 0:  # no plant use during training
-                ax.axhline(acc[-1], linestyle="--", linewidth=1, label=f"{name} (0 training queries)")
+                ax.axhline(acc[-1], color=colour, linestyle="--", linewidth=1, label=f"{name} (0 training queries)")
             else:
-                ax.plot(x, acc, marker="o", markersize=3, label=name)
+                ax.plot(x, acc, color=colour, marker="o", markersize=3, label=name)
     axes[0].set_xlabel("training plant queries (all physical layers)")
     axes[1].set_xlabel("training device time, metered (s)")
     axes[0].set_ylabel("test accuracy on the plant (%), mean over seeds")

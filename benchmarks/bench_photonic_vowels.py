@@ -30,7 +30,10 @@ activation gain and initial bias were chosen on seed 0's validation split with a
 build_photonic_mesh); the epoch is selected on validation (``history.selected``); seeds 1, 2, 3 vary
 the speaker split, the chips' errors and the initial phases. Test accuracy is never used for any choice.
 
-    python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--smoke]
+    python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--plot PATH] [--smoke]
+
+``--plot PATH`` writes test accuracy on the plant against training plant queries and metered device time,
+one curve per method (benchmarks/_photonic_plot.py); off unless given.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from pnnlab.plants.photonics.activation import EOMismatch
 from pnnlab.plants.photonics.mzi_mesh import Detector, Heaters, MeshFabrication
 
 from _pat_common import compare, print_table, run_seeds
+from _photonic_plot import plot_cost_curves
 
 LR = 0.02
 BATCH = 32
@@ -87,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--evaluate-every", type=int, default=5)
+    parser.add_argument("--plot", default=None, help="write accuracy against plant queries and device time here (PNG)")
     parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds), same table")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -110,6 +115,9 @@ def main() -> None:
     compare(rows, [(NAMES["adjoint3"], NAMES["in-silico"]), (NAMES["adjoint4"], NAMES["adjoint3"]),
                    (NAMES["adjoint4"], NAMES["PAT"]), (NAMES["ideal"], NAMES["adjoint4"]),
                    (NAMES["adjoint4"], NAMES["SPSA"]), (NAMES["adjoint4"], NAMES["matched MLP"])], n_test)
+    if args.plot:
+        plot_cost_curves(rows, args.plot, title=f"vowels on a 3-layer 12-port MZI network with fabrication errors "
+                                                f"(seeds {seeds}, {epochs} epochs, batch {BATCH})")
 
 
 if __name__ == "__main__":
