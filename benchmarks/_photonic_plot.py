@@ -20,7 +20,7 @@ def plot_cost_curves(rows: dict[str, list[dict]], path: str, *, title: str) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharey=True)
     colours = plt.get_cmap("tab10").colors
     for index, (name, results) in enumerate(rows.items()):
         colour = colours[index % len(colours)]
@@ -40,12 +40,12 @@ def plot_cost_curves(rows: dict[str, list[dict]], path: str, *, title: str) -> N
     axes[1].set_xlabel("training device time, metered (s)")
     axes[0].set_ylabel("test accuracy on the plant (%), mean over seeds")
     for ax in axes:
-        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xscale("log")  # zero-cost rows are horizontal lines, so every plotted x is positive
         ax.grid(alpha=0.3)
-    axes[1].set_xscale("symlog", linthresh=1e-4)
-    axes[1].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=2)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     print(f"plot: {path}")
