@@ -82,6 +82,34 @@ class MZIMeshTwin(Twin):
         return self.detection.response(y).to(x.dtype)
 
 
+
+def check_chip_arguments(*, n_ports, in_features, encoding, detection, fabrication, heaters, cost, seed):
+    """The constructor checks every mesh chip shares (:class:`MZIMesh`, :class:`~.svd.SVDMesh`); returns
+    ``(n_ports, in_features, detected ports)``."""
+    n_ports = check_int("n_ports", n_ports, minimum=2)
+    in_features = n_ports if in_features is None else check_int("in_features", in_features)
+    if in_features > n_ports:
+        raise ValueError(f"in_features={in_features} exceeds n_ports={n_ports}: a mesh has one input per "
+                         f"port; pass in_features <= {n_ports} or a larger mesh.")
+    if not isinstance(encoding, (AmplitudeEncoding, PhaseEncoding)):
+        raise TypeError(f"encoding must be AmplitudeEncoding(...) or PhaseEncoding(...), got {type(encoding).__name__}.")
+    if not isinstance(detection, (Photodetection, CoherentDetection)):
+        raise TypeError(f"detection must be Photodetection(...) or CoherentDetection(...), got "
+                        f"{type(detection).__name__}.")
+    ports = n_ports if detection.ports is None else detection.ports
+    if ports > n_ports:
+        raise ValueError(f"detection reads {ports} ports but the mesh has {n_ports}; pass ports <= {n_ports}.")
+    if not isinstance(fabrication, MeshFabrication):
+        raise TypeError(f"fabrication must be a MeshFabrication(...), got {type(fabrication).__name__}.")
+    if not isinstance(heaters, Heaters):
+        raise TypeError(f"heaters must be a Heaters(...), got {type(heaters).__name__}.")
+    if not isinstance(cost, CostModel):
+        raise TypeError(f"cost must be a pnnlab CostModel, got {type(cost).__name__}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}.")
+    return n_ports, in_features, ports
+
+
 class MZIMesh(Plant, Simulated, ReciprocalMesh):
     """A programmable N-port MZI mesh with a hidden truth.
 
@@ -117,11 +145,9 @@ class MZIMesh(Plant, Simulated, ReciprocalMesh):
                  fabrication: MeshFabrication = MeshFabrication.typical(),
                  heaters: Heaters = Heaters(crosstalk=0.02, dac_bits=12),
                  dtype: torch.dtype = torch.complex64, cost: CostModel = MESH_COST, seed: int = 0) -> None:
-        n_ports = check_int("n_ports", n_ports, minimum=2)
-        in_features = n_ports if in_features is None else check_int("in_features", in_features)
-        if in_features > n_ports:
-            raise ValueError(f"in_features={in_features} exceeds n_ports={n_ports}: a mesh has one input per "
-                             f"port; pass in_features <= {n_ports} or a larger mesh.")
+        n_ports, in_features, ports = check_chip_arguments(
+            n_ports=n_ports, in_features=in_features, encoding=encoding, detection=detection,
+            fabrication=fabrication, heaters=heaters, cost=cost, seed=seed)
         if isinstance(layout, type) and issubclass(layout, MeshLayout):
             layout = layout(n_ports)
         if not isinstance(layout, MeshLayout):
@@ -129,22 +155,6 @@ class MZIMesh(Plant, Simulated, ReciprocalMesh):
         if layout.n_ports != n_ports:
             raise ValueError(f"layout has {layout.n_ports} ports but n_ports={n_ports}; pass "
                              f"layout={type(layout).__name__} (the class) or {type(layout).__name__}({n_ports}).")
-        if not isinstance(encoding, (AmplitudeEncoding, PhaseEncoding)):
-            raise TypeError(f"encoding must be AmplitudeEncoding(...) or PhaseEncoding(...), got {type(encoding).__name__}.")
-        if not isinstance(detection, (Photodetection, CoherentDetection)):
-            raise TypeError(f"detection must be Photodetection(...) or CoherentDetection(...), got "
-                            f"{type(detection).__name__}.")
-        ports = n_ports if detection.ports is None else detection.ports
-        if ports > n_ports:
-            raise ValueError(f"detection reads {ports} ports but the mesh has {n_ports}; pass ports <= {n_ports}.")
-        if not isinstance(fabrication, MeshFabrication):
-            raise TypeError(f"fabrication must be a MeshFabrication(...), got {type(fabrication).__name__}.")
-        if not isinstance(heaters, Heaters):
-            raise TypeError(f"heaters must be a Heaters(...), got {type(heaters).__name__}.")
-        if not isinstance(cost, CostModel):
-            raise TypeError(f"cost must be a pnnlab CostModel, got {type(cost).__name__}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
         super().__init__(in_features=in_features, out_features=detection.features(ports), cost=cost, seed=seed)
         self.n_ports = n_ports
         self.ports = ports

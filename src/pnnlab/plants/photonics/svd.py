@@ -24,7 +24,6 @@ import math
 import numpy as np
 import torch
 
-from ..._validation import check_int
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -33,7 +32,7 @@ from .decompose import decompose
 from .mesh_engine import MeshEngine, MeshLayout, Rectangular, mzi_transfer
 from .mesh_physics import (AmplitudeEncoding, CoherentDetection, Heaters, MeshFabrication, MeshPhysics, PhaseEncoding,
                            Photodetection)
-from .mzi_mesh import MESH_COST
+from .mzi_mesh import MESH_COST, check_chip_arguments
 
 TWO_PI = 2.0 * math.pi
 _MESH_KEYS = ("theta", "phi", "psi")
@@ -111,23 +110,11 @@ class SVDMesh(Plant, Simulated):
                  fabrication: MeshFabrication = MeshFabrication.typical(),
                  heaters: Heaters = Heaters(crosstalk=0.02, dac_bits=12),
                  dtype: torch.dtype = torch.complex64, cost: CostModel = MESH_COST, seed: int = 0) -> None:
-        n_ports = check_int("n_ports", n_ports, minimum=2)
-        in_features = n_ports if in_features is None else check_int("in_features", in_features)
-        if in_features > n_ports:
-            raise ValueError(f"in_features={in_features} exceeds n_ports={n_ports}; pass in_features <= {n_ports}.")
+        n_ports, in_features, ports = check_chip_arguments(
+            n_ports=n_ports, in_features=in_features, encoding=encoding, detection=detection,
+            fabrication=fabrication, heaters=heaters, cost=cost, seed=seed)
         if not (isinstance(layout, type) and issubclass(layout, MeshLayout)):
             raise TypeError(f"layout must be the class Rectangular or Triangular, got {layout!r}.")
-        if not isinstance(encoding, (AmplitudeEncoding, PhaseEncoding)):
-            raise TypeError(f"encoding must be AmplitudeEncoding(...) or PhaseEncoding(...), got {type(encoding).__name__}.")
-        if not isinstance(detection, (Photodetection, CoherentDetection)):
-            raise TypeError(f"detection must be Photodetection(...) or CoherentDetection(...), got {type(detection).__name__}.")
-        if not isinstance(fabrication, MeshFabrication) or not isinstance(heaters, Heaters):
-            raise TypeError("fabrication must be a MeshFabrication(...) and heaters a Heaters(...).")
-        ports = n_ports if detection.ports is None else detection.ports
-        if ports > n_ports:
-            raise ValueError(f"detection reads {ports} ports but the chip has {n_ports}; pass ports <= {n_ports}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
         super().__init__(in_features=in_features, out_features=detection.features(ports), cost=cost, seed=seed)
         self.n_ports, self.ports, self.layout = n_ports, ports, layout(n_ports)
         self.encoding, self.detection = encoding, detection
