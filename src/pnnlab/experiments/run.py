@@ -2,7 +2,9 @@
 
 A run folder holds ``config.json`` (the resolved spec), ``metrics.jsonl`` (one JSON record per training
 step and per evaluation, tagged with the method), ``params-<method>.pt`` (final parameters), and on success
-``summary.json`` and ``accuracy_vs_queries.png``. ``status.json`` says ``running``, ``completed`` or
+``summary.json`` and ``accuracy_vs_queries.png``; with TensorBoard installed, ``tensorboard/<method>/``
+event files of the same records (:mod:`pnnlab.tracking`; an optional ``[tracking]`` table also logs to
+MLflow). ``status.json`` says ``running``, ``completed`` or
 ``failed``; a failed run (an exception, Ctrl-C or SIGTERM) also gets ``error.txt`` with the traceback and
 never a ``summary.json``, so a folder never says ``running`` for a run that was stopped this way (only a
 SIGKILL or a power cut can leave it so, and nothing in-process can catch those).
@@ -53,6 +55,7 @@ from .. import checkpoint as ckpt
 from ..layers import plants_of
 from ..metering import total_usage
 from ..registry import DATASETS, METHODS, MODELS
+from ..tracking import RunTracking
 from ..train import TrainState, evaluate, train
 from .remote_spec import close_remote, new_client_id, saved_client_id
 from .spec import SpecError, call_with_kwargs, load_spec, resolve_spec
@@ -326,7 +329,10 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
     results = [] if start is None else list(start[1]["results"])
     first = 0 if start is None else start[0]
     names = [m["name"] for m in resolved["methods"]]
+    tracking = None
     try:
+        kept = None if start is None else [(names[i], record) for i, record in recorder.records()]
+        tracking = RunTracking(folder, resolved, kept=kept, echo=echo)
         with _sigterm_raises(), (folder / "metrics.jsonl").open("a" if start else "w") as metrics:
             if warm_up and "remote" not in resolved:  # a served device is never queried off the record
                 _warm_up(make_model, make_methods, data, resolved)
@@ -343,6 +349,7 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
 
                 def log(record, label=label):
                     metrics.write(json.dumps({"method": label, **record}) + "\n")
+                    tracking.log(label, record)
 
                 saver = _Checkpointer(recorder, index, model, method, results, every_s, stored,
                                      resolved["train"]["epochs"])
@@ -350,6 +357,7 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
                                 resume=resume_state, checkpoint=saver, **resolved["train"])
                 wall = time.perf_counter() - started
                 metrics.flush()
+                tracking.flush()
                 result = _result(label, method, history, model, wall, len(data.y_test))
                 results.append(result)
                 torch.save(model.state_dict(), folder / f"params-{label}.pt")
@@ -368,8 +376,11 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
             plot_accuracy_vs_queries(folder / "metrics.jsonl", folder / "accuracy_vs_queries.png")
             _write_json(folder / "summary.json", summary)
             recorder.close(status="closed")
+            tracking.close("completed")
             _write_json(folder / "status.json", {"status": "completed", "finished": time.time()})
     except BaseException as error:
+        if tracking is not None:
+            tracking.close("failed")
         recorder.close(status=f"failed: {type(error).__name__}: {error}")
         _mark_failed(folder, error)
         raise

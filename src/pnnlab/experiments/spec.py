@@ -31,7 +31,7 @@ def call_with_kwargs(target: Callable, kwargs: dict[str, Any], *, where: str) ->
         raise SpecError(f"{where}: {error}") from error
 
 
-SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train", "remote"}
+SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train", "remote", "tracking"}
 TRAIN_KEYS = {"epochs", "lr", "batch_size", "evaluate_every"}
 
 
@@ -122,6 +122,12 @@ def resolve_spec(spec: dict) -> dict:
     if "remote" in spec:  # train against a served device (experiments/remote_spec.py)
         from .remote_spec import resolve_remote
         resolved["remote"] = resolve_remote(spec["remote"])
+    if "tracking" in spec:  # TensorBoard / MLflow mirrors of the metrics (pnnlab.tracking)
+        from ..tracking import TrackingError, resolve_tracking
+        try:
+            resolved["tracking"] = resolve_tracking(spec["tracking"])
+        except TrackingError as error:
+            raise SpecError(str(error)) from error
     return resolved
 
 
