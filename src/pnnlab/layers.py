@@ -1,7 +1,8 @@
 """The physical block and small digital glue.
 
 :class:`PhysicalLayer` owns a plant, optionally a twin, and the plant's controls as trainable
-``nn.Parameter`` s mapped into their physical range with ``torch.nn.utils.parametrize``.
+``nn.Parameter`` s mapped into their physical range with ``torch.nn.utils.parametrize`` (a sigmoid
+for a bounded setting, a wrap for a periodic one such as a phase).
 How it computes (plant, twin, physics-aware) is chosen by the current execution, see
 :mod:`pnnlab.execution`.
 """
@@ -34,6 +35,23 @@ class Bounded(nn.Module):
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         p = ((value - self.low) / (self.high - self.low)).clamp(1e-6, 1 - 1e-6)
         return torch.logit(p)
+
+
+class Periodic(nn.Module):
+    """Maps an unconstrained parameter onto one period [low, high) of a periodic setting (a phase):
+    ``low + remainder(raw - low, high - low)``. The gradient is 1 everywhere (the remainder's jumps are
+    where the hardware's response is continuous), so a trajectory wraps through 2 pi instead of
+    slowing down at the range's edges as :class:`Bounded`'s sigmoid does."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__()
+        self.low, self.high = float(low), float(high)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.low + torch.remainder(raw - self.low, self.high - self.low)
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return self.forward(value)
 
 
 class LowerBounded(nn.Module):
@@ -77,6 +95,8 @@ class Symmetric(nn.Module):
 def _range_map(spec: ControlSpec) -> nn.Module | None:
     import math
     lo, hi = math.isfinite(spec.low), math.isfinite(spec.high)
+    if spec.periodic:
+        return Periodic(spec.low, spec.high)
     if lo and hi:
         return Bounded(spec.low, spec.high)
     if lo:

@@ -64,7 +64,16 @@ def check_plant(plant: Plant, *, batch: int = 5) -> None:
         else:
             _fail(f"{name} accepted {why}")
     for key, spec in specs.items():
-        if spec.bounded:
+        if spec.periodic:  # any finite value is a setting: one period further must act the same
+            shifted = dict(controls)
+            shifted[key] = controls[key] + (spec.high - spec.low)
+            x = plant.example_inputs(batch)
+            y_shift = plant(x, shifted, generator=torch.Generator().manual_seed(5))
+            y_base = plant(x, controls, generator=torch.Generator().manual_seed(5))
+            # float rounding of the wrap may move a DAC/ADC step: tolerate 1 % of the output scale
+            if not torch.allclose(y_shift, y_base, atol=1e-2 * float(y_base.abs().max()) + 1e-6, rtol=0.0):
+                _fail(f"{name}: controls[{key!r}] is periodic but one period added changed the output")
+        elif spec.bounded:
             wrong = dict(controls)
             wrong[key] = torch.full(spec.shape, spec.high + abs(spec.high - spec.low) + 1.0)
             try:

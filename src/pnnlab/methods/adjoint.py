@@ -143,8 +143,11 @@ class _DitheredLayer(torch.autograd.Function):
             value = controls[name]
             spec = plant.control_specs()[name]
             up, down = dict(controls), dict(controls)
-            up[name] = (value + h).clamp(max=spec.high)
-            down[name] = (value - h).clamp(min=spec.low)
+            if spec.periodic:  # the plant wraps a dithered phase itself: no edge to clamp at
+                up[name], down[name] = value + h, value - h
+            else:
+                up[name] = (value + h).clamp(max=spec.high)
+                down[name] = (value - h).clamp(min=spec.low)
             width = (up[name] - down[name]).clamp_min(1e-12)
             jac = (plant(x, up) - plant(x, down)) / width.repeat(2)
             grads.append((g * jac).sum(0).reshape(2, n).sum(0).to(value.dtype))

@@ -41,6 +41,10 @@ class ControlSpec:
     ``low``/``high`` bound the physical value (use ``-inf``/``inf`` for an unbounded side).
     ``symmetric`` marks a square matrix that the hardware realises symmetrically (for example the
     couplings J_ij = J_ji of a reciprocal network).
+    ``periodic`` marks a setting whose effect repeats with period ``high - low`` (a phase in
+    [0, 2 pi)): the plant accepts any finite value and takes it modulo the period (``low +
+    remainder(value - low, high - low)``), and :class:`pnnlab.PhysicalLayer` maps its parameter with
+    that wrap (identity gradient) instead of squashing it into the range. Needs finite ``low``/``high``.
     """
 
     shape: tuple[int, ...]
@@ -49,6 +53,7 @@ class ControlSpec:
     unit: str = ""
     description: str = ""
     symmetric: bool = False
+    periodic: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.shape, tuple) or not all(isinstance(s, int) and s > 0 for s in self.shape):
@@ -57,6 +62,13 @@ class ControlSpec:
             raise ValueError(f"ControlSpec needs low < high, got low={self.low}, high={self.high}.")
         if self.symmetric and (len(self.shape) != 2 or self.shape[0] != self.shape[1]):
             raise ValueError(f"A symmetric ControlSpec must be a square matrix, got shape {self.shape}.")
+        if self.periodic and not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"A periodic ControlSpec needs finite low and high (one period), got low={self.low}, "
+                             f"high={self.high}; pass e.g. low=0.0, high=2 * math.pi for a phase.")
+
+    def wrap(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` taken into [low, high) modulo the period (periodic specs; identity gradient)."""
+        return self.low + torch.remainder(value - self.low, self.high - self.low)
 
     @property
     def bounded(self) -> bool:
@@ -260,7 +272,8 @@ class Plant(abc.ABC):
                             features=self.out_features, dtype=x.dtype)
 
     def validate_controls(self, controls: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Check names, shapes, finiteness, range and symmetry; return detached copies."""
+        """Check names, shapes, finiteness, range and symmetry; return detached copies (a periodic
+        setting is accepted at any finite value and returned wrapped into [low, high))."""
         specs = self.control_specs()
         if not isinstance(controls, Mapping):
             raise TypeError(f"controls must be a dict of tensors with keys {sorted(specs)}, "
@@ -288,7 +301,10 @@ class Plant(abc.ABC):
                                  f"cannot be set to them (check the learning rate and the loss).")
             tol = 1e-6 * max(1.0, abs(spec.low) if math.isfinite(spec.low) else 1.0,
                              abs(spec.high) if math.isfinite(spec.high) else 1.0)
-            if lo < spec.low - tol or hi > spec.high + tol:
+            if spec.periodic:
+                if lo < spec.low or hi >= spec.high:
+                    value = spec.wrap(value)
+            elif lo < spec.low - tol or hi > spec.high + tol:
                 raise ValueError(f"controls[{name!r}] must lie in [{spec.low}, {spec.high}] {spec.unit}".rstrip()
                                  + f" (its physical range), got values in [{lo:.4g}, {hi:.4g}]; clamp them, "
                                  f"or let PhysicalLayer map its parameters into the range.")

@@ -125,11 +125,12 @@ def spec_to_json(spec) -> dict:
     """A :class:`~pnnlab.plants.base.ControlSpec` as JSON (an infinite bound becomes ``null``)."""
     return {"shape": list(spec.shape), "low": spec.low if math.isfinite(spec.low) else None,
             "high": spec.high if math.isfinite(spec.high) else None, "unit": spec.unit,
-            "description": spec.description, "symmetric": spec.symmetric}
+            "description": spec.description, "symmetric": spec.symmetric, "periodic": spec.periodic}
 
 
 def spec_from_json(data: Mapping):
     from ..plants.base import ControlSpec
     return ControlSpec(shape=tuple(data["shape"]), low=-math.inf if data["low"] is None else float(data["low"]),
                        high=math.inf if data["high"] is None else float(data["high"]), unit=data["unit"],
-                       description=data["description"], symmetric=bool(data["symmetric"]))
+                       description=data["description"], symmetric=bool(data["symmetric"]),
+                       periodic=bool(data.get("periodic", False)))

@@ -32,8 +32,9 @@ Simplifications: the photodiode-amplifier is instantaneous (no bandwidth limit, 
 modulator is a push-pull MZI with no insertion loss beyond the tap. Typical values (Williamson 2020's
 examples, gain expressed as phase gain): alpha = 0.1, g = pi / 2 .. pi at unit power; phi_b = pi gives
 the ReLU-like regime (no transmission at low power), phi_b = 0 a saturating one (full transmission at
-low power, falling with power). The bias control spans [-pi, pi] (bias voltage -V_pi .. V_pi) and
-starts at 0. Mismatch magnitudes below are ASSUMED (a few percent of tap and gain, 0.05 rad of bias).
+low power, falling with power). The bias control spans [-pi, pi) (bias voltage -V_pi .. V_pi) and
+starts at 0; f is 2 pi-periodic in phi_b, so the control is periodic (a bias of pi + 0.1 acts as
+-pi + 0.1). Mismatch magnitudes below are ASSUMED (a few percent of tap and gain, 0.05 rad of bias).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ class ElectroOpticActivationPlant(Plant, Simulated, ChannelWise):
         self._bias_offset = mismatch.bias_sigma_rad * draw()
 
     def control_specs(self):
-        return {"bias_rad": ControlSpec((self.n_channels,), -math.pi, math.pi, unit="rad",
+        return {"bias_rad": ControlSpec((self.n_channels,), -math.pi, math.pi, unit="rad", periodic=True,
                                         description="modulator bias phase phi_b = pi V_b / V_pi per channel "
                                                     "(bias voltage -V_pi .. V_pi)")}
 

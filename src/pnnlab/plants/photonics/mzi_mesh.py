@@ -17,11 +17,10 @@ Physics of one query (vectorised over the batch):
 3. detection of the first ``ports`` outputs: :class:`Photodetection` (|y|^2, shot/thermal noise, ADC)
    or :class:`CoherentDetection` (Re y, Im y as features, homodyne noise, ADC).
 
-Controls: ``theta`` (n_mzis,), ``phi`` (n_mzis,), ``psi`` (N,), radians in [0, 2 pi] (ControlSpec
-range); the chip wraps them (2 pi is the phase 0), so a phase is periodic on the hardware.
-:class:`pnnlab.PhysicalLayer` maps its unconstrained parameters into the range with a sigmoid (its
-``Bounded`` map): the edges 0 and 2 pi are then reached only asymptotically, which is harmless for
-training (every optical state is reachable from inside (0, 2 pi)) but means a trajectory does not wrap.
+Controls: ``theta`` (n_mzis,), ``phi`` (n_mzis,), ``psi`` (N,), radians, periodic ControlSpecs on
+[0, 2 pi): the chip accepts any finite phase and wraps it (2 pi is the phase 0, 2 pi + 0.1 programs
+0.1), and :class:`pnnlab.PhysicalLayer` maps its parameters with the same wrap (its ``Periodic`` map,
+gradient 1), so a trajectory passes through 2 pi instead of stalling at the edges of a squashed range.
 
 The cost model charges the heaters' electrical power (P = P_pi h / pi per heater) for the query's
 duration on top of the per-sample laser energy (see :class:`MZIMesh`).
@@ -172,9 +171,12 @@ class MZIMesh(Plant, Simulated, ReciprocalMesh):
     # ---- plant interface ----------------------------------------------------------------------
     def control_specs(self):
         n_m = self.layout.n_mzis
-        return {"theta": ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", description="internal MZI phases (column-major)"),
-                "phi": ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", description="external MZI phases (column-major)"),
-                "psi": ControlSpec((self.n_ports,), 0.0, TWO_PI, unit="rad", description="output phase screen")}
+        return {"theta": ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                      description="internal MZI phases (column-major)"),
+                "phi": ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                    description="external MZI phases (column-major)"),
+                "psi": ControlSpec((self.n_ports,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                    description="output phase screen")}
 
     def initial_controls(self, generator=None):
         gen = generator if generator is not None else self._generator

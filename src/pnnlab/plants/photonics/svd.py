@@ -130,10 +130,13 @@ class SVDMesh(Plant, Simulated):
         n_m, n = self.layout.n_mzis, self.n_ports
         specs = {}
         for prefix, what in (("v", "input mesh V"), ("u", "output mesh U")):
-            specs[f"{prefix}_theta"] = ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", description=f"{what}: internal phases")
-            specs[f"{prefix}_phi"] = ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", description=f"{what}: external phases")
-            specs[f"{prefix}_psi"] = ControlSpec((n,), 0.0, TWO_PI, unit="rad", description=f"{what}: output screen")
-        specs["att"] = ControlSpec((n,), 0.0, TWO_PI, unit="rad",
+            specs[f"{prefix}_theta"] = ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                                   description=f"{what}: internal phases")
+            specs[f"{prefix}_phi"] = ControlSpec((n_m,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                                   description=f"{what}: external phases")
+            specs[f"{prefix}_psi"] = ControlSpec((n,), 0.0, TWO_PI, unit="rad", periodic=True,
+                                                   description=f"{what}: output screen")
+        specs["att"] = ControlSpec((n,), 0.0, TWO_PI, unit="rad", periodic=True,
                                    description="attenuator MZI internal phases (|transmission| = |sin(t/2)|)")
         return specs
 
