@@ -95,13 +95,10 @@ def build_logged_tanh(*, in_features, n_classes, seed=0, hidden=5, log="", sleep
 
 def register() -> None:
     """Make ``logged_tanh`` a model name a spec can use (in this process only)."""
-    from pnnlab.registry import MODELS, Entry
+    from pnnlab import register as register_component
 
-    class _Local(Entry):
-        def load(self):
-            return build_logged_tanh
-
-    MODELS._entries["logged_tanh"] = _Local("logged_tanh", "", "test model: two logged, drifting tanh plants")
+    register_component("model", "logged_tanh", build_logged_tanh,
+                       summary="test model: two logged, drifting tanh plants", replace=True)
 
 
 def spec(log: str, *, methods=("pat",), epochs=3, sleep_s=0.0, name="resume-test", serial="A1") -> dict:

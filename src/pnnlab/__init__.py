@@ -18,7 +18,7 @@ from .methods.twin_refresh import TwinRefresh
 from .methods.adjoint import AdjointInSitu
 from .plants import (Capability, ControlSpec, Dynamical, EnergyBased, ParameterShift, Plant, Reciprocal,
                      Simulated)
-from .registry import DATASETS, METHODS, MODELS, PLANTS
+from .registry import DATASETS, METHODS, MODELS, PLANTS, register
 from .recording import PlantRecorder, Recording, ReplayMismatchError, ReplayPlant, record
 from .train import History, evaluate, train
 from .twins import (CalibratedTwin, Constant, FitReport, FromPlant, LearnedTwin, ResidualTwin, Twin, fit_twin,
@@ -33,7 +33,7 @@ __all__ = [
     "PhysicalLocalLearning", "SPSA", "WeightPerturbation", "ContrastiveLocalLearning",
     "Capability", "ChannelAffine", "ControlSpec", "CostModel", "DATASETS", "Dynamical", "EnergyBased",
     "Execution", "History", "IdealBackprop", "InSilico", "METHODS", "MODELS", "Meter", "Method",
-    "MethodRequirementError", "OnTrueTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift",
+    "MethodRequirementError", "OnTrueTwin", "OnPlant", "OnTwin", "PLANTS", "ParameterShift", "register",
     "PhysicalLayer", "PhysicsAware", "PhysicsAwareTraining", "Plant", "Reciprocal", "Simulated",
     "TaskData", "Twin", "current_execution", "evaluate", "executing", "physical_layers", "plants_of",
     "total_usage", "train", "twin_gap", "validation",

@@ -5,12 +5,26 @@ suite (``tests/test_conformance.py``) then runs on it automatically. Targets are
 that ``pnnlab list`` stays fast.
 
 ``example`` holds small keyword arguments the conformance suite uses to build a tiny instance.
+
+Extending without forking: a user's own plant, twin-bearing model, dataset or method is named in
+experiment files and ``pnnlab list`` once it is registered, either with :func:`register` (in the
+process that runs the experiment) or, for an installed package, with a Python entry point in one of
+the groups ``pnnlab.plants``, ``pnnlab.methods``, ``pnnlab.datasets``, ``pnnlab.models``::
+
+    # the package's pyproject.toml
+    [project.entry-points."pnnlab.plants"]
+    my_interferometer = "mylab.devices:Interferometer"
+
+Entry points are read the first time a registry is asked for its names; a plug-in never replaces a
+built-in name (it is skipped with a warning naming both), and one that fails to import is reported
+when it is used, not when pnnlab starts.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +32,29 @@ from typing import Any
 @dataclass(frozen=True)
 class Entry:
     name: str
-    target: str  # "module.path:attribute", relative to the pnnlab package
+    target: str  # "module.path:attribute", relative to the pnnlab package (absolute for a plug-in)
     summary: str
     example: dict[str, Any] = field(default_factory=dict)
+    #: where the entry comes from: "pnnlab", "register()" or "entry point <distribution>"
+    origin: str = "pnnlab"
+    #: the registered object itself (register() with an object rather than a "module:attribute" string)
+    obj: Any = field(default=None, compare=False, repr=False)
 
     def load(self) -> Any:
+        if self.obj is not None:
+            return self.obj
         module_name, _, attribute = self.target.partition(":")
-        module = importlib.import_module(f"pnnlab.{module_name}")
-        return getattr(module, attribute)
+        if self.origin == "pnnlab":
+            module_name = f"pnnlab.{module_name}"
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attribute)
+        except (ImportError, AttributeError) as error:
+            if self.origin == "pnnlab":
+                raise
+            raise ImportError(f"{self.name!r} ({self.origin}) points at {self.target!r}, which cannot be loaded: "
+                              f"{type(error).__name__}: {error}. Check that its package is installed in this "
+                              f"environment and that the module defines that name.") from error
 
 
 class Registry:
@@ -34,17 +63,54 @@ class Registry:
     def __init__(self, kind: str, entries: list[Entry]) -> None:
         self.kind = kind
         self._entries = {entry.name: entry for entry in entries}
+        self._plugins_read = False
+
+    @property
+    def entry_point_group(self) -> str:
+        return f"pnnlab.{self.kind}s"
+
+    def _read_plugins(self) -> None:
+        """Add the entry points of installed packages (once; built-in and register()ed names win)."""
+        if self._plugins_read:
+            return
+        self._plugins_read = True
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=self.entry_point_group):
+            dist = getattr(getattr(point, "dist", None), "name", None) or "unknown distribution"
+            existing = self._entries.get(point.name)
+            if existing is not None:
+                if existing.target != point.value:
+                    warnings.warn(f"entry point {point.name!r} = {point.value!r} of {dist} in group "
+                                  f"{self.entry_point_group!r} is skipped: the {self.kind} name is taken by "
+                                  f"{existing.target!r} ({existing.origin}). Rename the entry point.",
+                                  stacklevel=3)
+                continue
+            self._entries[point.name] = Entry(point.name, point.value, f"{point.value} (plug-in from {dist})",
+                                              origin=f"entry point {dist}")
+
+    def add(self, entry: Entry, *, replace: bool = False) -> None:
+        self._read_plugins()
+        if entry.name in self._entries and not replace:
+            raise ValueError(f"register: the {self.kind} name {entry.name!r} is already taken by "
+                             f"{self._entries[entry.name].target!r} ({self._entries[entry.name].origin}); pick "
+                             f"another name, or pass replace=True to replace it in this process.")
+        self._entries[entry.name] = entry
 
     def entries(self) -> list[Entry]:
+        self._read_plugins()
         return list(self._entries.values())
 
     def names(self) -> list[str]:
+        self._read_plugins()
         return list(self._entries)
 
     def __contains__(self, name: str) -> bool:
+        self._read_plugins()
         return name in self._entries
 
     def get(self, name: str) -> Entry:
+        self._read_plugins()
         if not isinstance(name, str) or name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=3)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -93,6 +159,13 @@ PLANTS = Registry("plant", [
           {"in_features": 3, "out_features": 2}),
     Entry("eo_activation", "plants.photonics.activation:ElectroOpticActivationPlant",
           "electro-optic nonlinear activation of coherent fields (Williamson et al. 2020)", {"n_channels": 3}),
+    Entry("stno_array", "plants.spintronics.stno_array:STNOArray",
+          "coupled spin-torque nano-oscillators (Slavin-Tiberkevich auto-oscillators): DC currents set the frequencies, "
+          "microwave drives in, measured frequencies / synchronisation out (Romera et al. 2018)",
+          {"n_oscillators": 2, "transient_ns": 40.0, "window_ns": 40.0, "step_ns": 2.0}),
+    Entry("stno_reservoir", "plants.spintronics.reservoir:STNOReservoir",
+          "one spin-torque nano-oscillator as a time-multiplexed reservoir: virtual nodes from an amplitude-modulated "
+          "current (Torrejon et al. 2017)", {"n_inputs": 3, "n_virtual": 4, "node_ns": 10.0, "step_ns": 5.0}),
 ])
 
 METHODS = Registry("method", [
@@ -204,3 +277,42 @@ MODELS = Registry("model", [
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}
+
+
+_KINDS = {"plant": "plants", "method": "methods", "dataset": "datasets", "model": "models"}
+
+
+def register(kind: str, name: str, target: Any, *, summary: str | None = None,
+             example: dict[str, Any] | None = None, replace: bool = False) -> Entry:
+    """Make a user's component a registered name: ``kind`` is ``"plant"``, ``"method"``, ``"dataset"``
+    or ``"model"`` (plurals accepted); ``target`` the class or builder function itself, or a
+    ``"package.module:attribute"`` string imported when first used. ``summary`` (default: the first line
+    of its docstring) is what ``pnnlab list`` prints; ``example`` holds small keyword arguments for the
+    conformance helpers (:mod:`pnnlab.testing`). Lasts for this process; installed packages use entry
+    points instead (see the module docstring). Returns the entry."""
+    key = kind[:-1] if isinstance(kind, str) and kind.endswith("s") else kind
+    if key not in _KINDS:
+        raise ValueError(f"register: kind must be one of {sorted(_KINDS)}, got {kind!r}.")
+    if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"register: name must be letters, digits, '_' or '-' (it is used in experiment files), "
+                         f"got {name!r}.")
+    if isinstance(target, str):
+        module, sep, attribute = target.partition(":")
+        if not sep or not module or not attribute:
+            raise ValueError(f"register: a string target must be 'package.module:attribute', got {target!r}; or "
+                             f"pass the class or function itself.")
+        obj, text = None, target
+    elif callable(target):
+        obj = target
+        text = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
+    else:
+        raise TypeError(f"register: target must be a class, a function or a 'module:attribute' string, got "
+                        f"{type(target).__name__}.")
+    if summary is None:
+        doc = (getattr(obj, "__doc__", None) or "").strip() if obj is not None else ""
+        summary = doc.splitlines()[0] if doc else text
+    if example is not None and not isinstance(example, dict):
+        raise TypeError(f"register: example must be a dict of keyword arguments, got {type(example).__name__}.")
+    entry = Entry(name, text, summary, dict(example or {}), origin="register()", obj=obj)
+    ALL[_KINDS[key]].add(entry, replace=replace)
+    return entry

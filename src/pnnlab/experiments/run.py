@@ -339,7 +339,9 @@ def _execute(folder, resolved, data, make_model, make_methods, methods, recorder
             for index in range(first, len(methods)):
                 method, label = methods[index], names[index]
                 model = make_model(client_id)
-                recorder.add_plants(_plant_names(resolved, index, model))
+                named = _plant_names(resolved, index, model)
+                if named:  # a purely digital model (a baseline) has no plant queries to record
+                    recorder.add_plants(named)
                 resume_state, stored = None, 0
                 if start is not None and index == first:
                     mine = [r for i, r in recorder.records() if i == index]
