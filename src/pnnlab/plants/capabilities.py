@@ -7,6 +7,7 @@ plants before the first step. Each capability names the extra hardware operation
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -337,10 +338,77 @@ def _check_field_pass(plant, result, batch: int, call: str, ports: int | None) -
             raise FloatingPointError(f"{owner} returned a NaN or infinite measured field.")
 
 
-class ParameterShift(Capability):
-    """Quantum-circuit style plants whose expectation values obey the parameter-shift rule."""
+@dataclass(frozen=True)
+class ShiftRule:
+    """The two-term parameter-shift rule of a control whose every entry is the angle of one gate
+    ``exp(-i theta G)`` with generator eigenvalues ``+-r`` (Schuld, Bergholm, Gogolin, Izaac & Killoran,
+    Phys. Rev. A 99, 032331 (2019), doi:10.1103/PhysRevA.99.032331):
 
-    offers = "exact gradients from two shifted evaluations per parameter"
+        d<O>/d theta = coefficient * (<O>(theta + shift) - <O>(theta - shift)),  shift = pi / (4 r), coefficient = r.
+
+    A Pauli rotation ``R_P(theta) = exp(-i theta P / 2)`` has ``r = 1/2``: shift pi/2, coefficient 1/2
+    (Mitarai et al., Phys. Rev. A 98, 032309 (2018)). Exact for exact expectations, unbiased for
+    shot-estimated ones."""
+
+    shift: float = math.pi / 2
+    coefficient: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("shift", "coefficient"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value == 0:
+                raise ValueError(f"ShiftRule.{name} must be a finite non-zero number, got {value!r} "
+                                 f"(a Pauli rotation has shift=pi/2, coefficient=0.5).")
+
+
+class ParameterShift(Capability):
+    """Quantum-circuit style plants whose expectation values obey the parameter-shift rule (for
+    :mod:`pnnlab.methods.parameter_shift`).
+
+    * ``shift_rules()`` names the controls whose every entry is the angle of exactly one Pauli-type
+      rotation gate, with their :class:`ShiftRule`. Those controls are unbounded angles (periodic), so a
+      shifted angle is always a valid setting.
+    * ``shifted(x, controls, control=, index=, shift=)`` evaluates the circuit with entry ``index`` of
+      the flattened ``controls[control]`` moved by ``shift``: ONE metered query of ``batch`` circuits, each
+      measured with the plant's shots (an ordinary plant call, so it is recorded and replayed the same way).
+
+    A gradient of the controls named by ``shift_rules()`` thus costs 2 queries per angle (2P per
+    gradient), each of ``batch x shots`` circuit executions.
+    """
+
+    offers = ("shift_rules() (which controls are Pauli-rotation angles, and their shift) and shifted(x, controls, "
+              "control, index, shift): 2 shifted evaluations per angle give its exact gradient")
+
+    @abc.abstractmethod
+    def shift_rules(self) -> dict[str, ShiftRule]:
+        """The shiftable controls by name, each with its rule."""
+
+    def shifted(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor], *, control: str, index: int,
+                shift: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The plant's output with one angle shifted (one metered query); see the class docstring."""
+        rules = self.shift_rules()
+        if control not in rules:
+            raise ValueError(f"control {control!r} has no parameter-shift rule on {type(self).__name__}; the "
+                             f"shiftable controls are {sorted(rules)}.")
+        specs = self.control_specs()
+        if specs[control].bounded or math.isfinite(specs[control].low) or math.isfinite(specs[control].high):
+            raise ValueError(f"{type(self).__name__} declares a shift rule for the bounded control {control!r}; "
+                             f"shiftable controls must be unbounded angles (give its ControlSpec no range).")
+        size = math.prod(specs[control].shape)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+            raise ValueError(f"index must be an int in [0, {size}) (a flat position in controls[{control!r}]), "
+                             f"got {index!r}.")
+        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not math.isfinite(shift):
+            raise ValueError(f"shift must be a finite number of radians, got {shift!r}.")
+        if not isinstance(controls, Mapping) or control not in controls \
+                or not isinstance(controls[control], torch.Tensor):
+            raise TypeError(f"controls must be a dict of tensors containing {control!r}, got {controls!r:.80}.")
+        moved = dict(controls)
+        value = controls[control].detach().clone().reshape(-1)
+        value[index] += shift
+        moved[control] = value.reshape(specs[control].shape)
+        return self(x, moved, generator=generator)
 
 
 class Dynamical(Capability):
