@@ -225,6 +225,10 @@ METHODS = Registry("method", [
           "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)"),
     Entry("cmaes", "methods.cmaes:CMAES",
           "CMA-ES (cma package) over all trainable parameters; lambda plant evaluations per step", {"conformance": "models.fibre_local:conformance_mlp"}),
+    Entry("stno_sync_rule", "methods.sync_rule:SynchronisationRule",
+          "Romera et al. 2018: shift each STNO's DC current toward the source it should lock to (away from one it "
+          "should not), from measured synchronisation patterns; 1 query per batch",
+          {"conformance": "models.stno_classifier:conformance_sync_rule"}),
 ])
 
 DATASETS = Registry("dataset", [
@@ -274,6 +278,9 @@ MODELS = Registry("model", [
     Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
           "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
           "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),
+    Entry("stno_classifier", "models.stno_classifier:build_stno_classifier",
+          "coupled STNOs with trainable DC currents, formants as drive frequencies, synchronisation-pattern read-out "
+          "(Romera et al. 2018)", {"n_oscillators": 2, "transient_ns": 40.0, "window_ns": 40.0, "step_ns": 2.0}),
 ])
 
 ALL = {"plants": PLANTS, "methods": METHODS, "datasets": DATASETS, "models": MODELS}
