@@ -159,6 +159,9 @@ PLANTS = Registry("plant", [
           {"in_features": 3, "out_features": 2}),
     Entry("eo_activation", "plants.photonics.activation:ElectroOpticActivationPlant",
           "electro-optic nonlinear activation of coherent fields (Williamson et al. 2020)", {"n_channels": 3}),
+    Entry("quantum_circuit", "plants.quantum.circuit:QuantumCircuitPlant",
+          "parameterised quantum circuit (angle encoding, re-uploading, Pauli rotations, CNOT/CZ or Ising evolution), "
+          "<Z> from finite shots; hidden gate noise, over-rotation, read-out error", {"in_features": 2, "shots": 200}),
     Entry("stno_array", "plants.spintronics.stno_array:STNOArray",
           "coupled spin-torque nano-oscillators (Slavin-Tiberkevich auto-oscillators): DC currents set the frequencies, "
           "microwave drives in, measured frequencies / synchronisation out (Romera et al. 2018)",
@@ -223,6 +226,9 @@ METHODS = Registry("method", [
     Entry("adjoint", "methods.adjoint:AdjointInSitu",
           "in-situ adjoint (model-free w.r.t. the physics): every phase gradient from forward, adjoint and "
           "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)"),
+    Entry("parameter_shift", "methods.parameter_shift:ParameterShiftRule",
+          "parameter-shift rule (model-free): each rotation angle's gradient from 2 circuit runs at theta +- pi/2 with "
+          "finite shots, exact in expectation (Mitarai 2018, Schuld 2019)"),
     Entry("cmaes", "methods.cmaes:CMAES",
           "CMA-ES (cma package) over all trainable parameters; lambda plant evaluations per step", {"conformance": "models.fibre_local:conformance_mlp"}),
     Entry("stno_sync_rule", "methods.sync_rule:SynchronisationRule",
