@@ -62,7 +62,7 @@ from ...twins.base import Twin
 from ..base import ControlSpec, Plant
 from ..capabilities import ParameterShift, ShiftRule, Simulated
 from .simulator import (Register, assignment_error, damping_channel, depolarising_channel, marginal,
-                        pauli_z_expectations, rotation, sample_counts)
+                        pauli_z_expectations, rotation, sample_counts, superoperator)
 
 _AXES = ("X", "Y", "Z")
 
@@ -300,6 +300,11 @@ def run_circuit(ansatz: Ansatz, x: torch.Tensor, theta: torch.Tensor, errors: Ci
             reg.cnot(a, b) if isinstance(ent, CNOTRing) else reg.cz(a, b)
             noise_2q((a, b))
 
+    # every trainable rotation matrix at once: trainable[r] has shape (layers, n_qubits, 2, 2)
+    trainable = [rotation(axis, scale * theta[..., r], dtype) for r, axis in enumerate(ansatz.rotations)]
+    if after_1q is not None:  # as noisy superoperators, (layers, n_qubits, 4, 4), applied with reg.channel
+        trainable = [after_1q @ superoperator([u]) for u in trainable]
+    put = reg.gate if after_1q is None else reg.channel
     for layer in range(ansatz.layers):
         if layer == 0 or ansatz.reupload:
             for q, axis, angle in ansatz.encoding.gates(x, n):
@@ -307,8 +312,8 @@ def run_circuit(ansatz: Ansatz, x: torch.Tensor, theta: torch.Tensor, errors: Ci
         if ansatz.entangler_first:
             entangle()
         for q in range(n):
-            for r, axis in enumerate(ansatz.rotations):
-                reg.gate(rotation(axis, scale * theta[layer, q, r], dtype), q, after_1q)
+            for r in range(len(ansatz.rotations)):
+                put(trainable[r][layer, q], q)
         if not ansatz.entangler_first:
             entangle()
     p = marginal(reg.probabilities(), ansatz.measured, n)

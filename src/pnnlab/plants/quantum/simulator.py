@@ -26,6 +26,7 @@ complex arithmetic), which the twins use; the plant calls the same code under ``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -67,6 +68,7 @@ def _bits(n: int) -> torch.Tensor:
     return ((k.unsqueeze(1) >> torch.arange(n - 1, -1, -1)) & 1)
 
 
+@functools.lru_cache(maxsize=256)
 def cnot_permutation(control: int, target: int, n: int) -> torch.Tensor:
     """Index map of CNOT: ``new[k] = old[perm[k]]`` (an involution)."""
     k = torch.arange(2 ** n)
@@ -74,6 +76,7 @@ def cnot_permutation(control: int, target: int, n: int) -> torch.Tensor:
     return k ^ flip
 
 
+@functools.lru_cache(maxsize=256)
 def cz_signs(a: int, b: int, n: int) -> torch.Tensor:
     """Diagonal of CZ: -1 where both qubits are 1."""
     bits = _bits(n)
@@ -93,15 +96,11 @@ def pauli_matrices(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torc
 
 def superoperator(kraus: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
     """The one-qubit channel ``rho -> sum_m w_m K_m rho K_m^dagger`` as a (4, 4) matrix acting on the
-    vectorised ``rho`` (index ``2 i + k`` for ``rho[i, k]``); a (batch, 4, 4) one for per-sample gates."""
+    vectorised ``rho`` (index ``2 i + k`` for ``rho[i, k]``); Kraus operators of shape (..., 2, 2) give (..., 4, 4)."""
     out = None
     for m, k in enumerate(kraus):
         w = 1.0 if weights is None else weights[m]
-        if k.ndim == 2:
-            term = torch.einsum("ij,kl->ikjl", k, k.conj()).reshape(4, 4)
-        else:
-            term = torch.einsum("bij,bkl->bikjl", k, k.conj()).reshape(-1, 4, 4)
-        term = term * w
+        term = torch.einsum("...ij,...kl->...ikjl", k, k.conj()).reshape(*k.shape[:-2], 4, 4) * w
         out = term if out is None else out + term
     return out
 
@@ -121,14 +120,48 @@ def damping_channel(gamma: float, dtype: torch.dtype) -> torch.Tensor:
 
 class Register:
     """A batch of ``n``-qubit states, pure (statevector) or mixed (density matrix, see the module
-    docstring). Each operation replaces ``state`` by a new tensor (autograd-friendly) and returns self."""
+    docstring). Each operation replaces the state by a new tensor (autograd-friendly) and returns self.
+
+    Consecutive one-qubit operations on the same qubit (gates and channels) are fused exactly before they
+    touch the state: their 2x2 matrices (pure) or 4x4 superoperators (mixed) are multiplied and applied once,
+    when a two-qubit gate, a full unitary or a read-out needs the qubit."""
 
     def __init__(self, n: int, batch: int, *, mixed: bool, dtype: torch.dtype = torch.complex128) -> None:
         self.n, self.mixed, self.dtype = n, mixed, dtype
         size = 4 ** n if mixed else 2 ** n
         state = torch.zeros(batch, size, dtype=dtype)
         state[:, 0] = 1.0
-        self.state = state
+        self._state = state
+        self._pending: dict[int, torch.Tensor] = {}
+
+    @property
+    def state(self) -> torch.Tensor:
+        """The state with every pending operation applied: (batch, 2^n) or (batch, 4^n)."""
+        self._flush(range(self.n))
+        return self._state
+
+    def _push(self, op: torch.Tensor, qubit: int) -> None:
+        before = self._pending.get(qubit)
+        self._pending[qubit] = op if before is None else op @ before
+
+    def _flush(self, qubits) -> None:
+        for q in qubits:
+            op = self._pending.pop(q, None)
+            if op is None:
+                continue
+            if self.mixed:
+                self._apply_superoperator(op, q)
+            else:
+                self._state = apply_1q(self._state, op, q, self.n)
+
+    def _apply_superoperator(self, op: torch.Tensor, q: int) -> None:
+        n, batch = self.n, self._state.shape[0]
+        s = self._state.reshape(batch, 2 ** q, 2, 2 ** (n - q - 1), 2 ** q, 2, 2 ** (n - q - 1))
+        if op.ndim == 2:
+            out = torch.einsum("ikjl,bajcdle->baicdke", op.reshape(2, 2, 2, 2), s)
+        else:
+            out = torch.einsum("bikjl,bajcdle->baicdke", op.reshape(-1, 2, 2, 2, 2), s)
+        self._state = out.reshape(batch, 4 ** n)
 
     # ---- unitaries ---------------------------------------------------------------------------
     def gate(self, matrix: torch.Tensor, qubit: int, channel: torch.Tensor | None = None) -> "Register":
@@ -137,50 +170,48 @@ class Register:
         if not self.mixed:
             if channel is not None:
                 self._require_mixed("gate noise")
-            self.state = apply_1q(self.state, matrix, qubit, self.n)
+            self._push(matrix, qubit)
             return self
-        op = superoperator([matrix])
+        op = superoperator([matrix])  # U (x) conj(U)
         if channel is not None:
             op = channel @ op
-        return self.channel(op, qubit)
+        self._push(op, qubit)
+        return self
 
     def channel(self, op: torch.Tensor, qubit: int) -> "Register":
         """A one-qubit channel given as a (4, 4) (or (batch, 4, 4)) superoperator on ``qubit`` (mixed only)."""
         self._require_mixed("a noise channel")
-        n, q, batch = self.n, qubit, self.state.shape[0]
-        s = self.state.reshape(batch, 2 ** q, 2, 2 ** (n - q - 1), 2 ** q, 2, 2 ** (n - q - 1))
-        if op.ndim == 2:
-            out = torch.einsum("ikjl,bajcdle->baicdke", op.reshape(2, 2, 2, 2), s)
-        else:
-            out = torch.einsum("bikjl,bajcdle->baicdke", op.reshape(-1, 2, 2, 2, 2), s)
-        self.state = out.reshape(batch, 4 ** n)
+        self._push(op, qubit)
         return self
 
     def cnot(self, control: int, target: int) -> "Register":
+        self._flush((control, target))
         if self.mixed:
             n2 = 2 * self.n
             perm = cnot_permutation(control, target, n2)
             perm = perm[cnot_permutation(self.n + control, self.n + target, n2)]
         else:
             perm = cnot_permutation(control, target, self.n)
-        self.state = self.state[:, perm]
+        self._state = self._state[:, perm]
         return self
 
     def cz(self, a: int, b: int) -> "Register":
+        self._flush((a, b))
         signs = cz_signs(a, b, self.n)
         if self.mixed:
             signs = (signs.unsqueeze(1) * signs.unsqueeze(0)).reshape(-1)
-        self.state = self.state * signs.to(self.dtype)
+        self._state = self._state * signs.to(self.dtype)
         return self
 
     def unitary(self, matrix: torch.Tensor) -> "Register":
         """A fixed ``(2^n, 2^n)`` unitary on the whole register."""
         d = 2 ** self.n
+        state = self.state
         if self.mixed:
-            rho = self.state.reshape(-1, d, d)
-            self.state = (matrix @ rho @ matrix.conj().T).reshape(-1, d * d)
+            rho = state.reshape(-1, d, d)
+            self._state = (matrix @ rho @ matrix.conj().T).reshape(-1, d * d)
         else:
-            self.state = self.state @ matrix.T
+            self._state = state @ matrix.T
         return self
 
     def depolarise(self, p: float, qubit: int) -> "Register":
@@ -199,9 +230,10 @@ class Register:
     def probabilities(self) -> torch.Tensor:
         """Born probabilities of the 2^n basis states, real (batch, 2^n)."""
         d = 2 ** self.n
+        state = self.state
         if self.mixed:
-            return self.state.reshape(-1, d, d).diagonal(dim1=1, dim2=2).real
-        return self.state.real.square() + self.state.imag.square()
+            return state.reshape(-1, d, d).diagonal(dim1=1, dim2=2).real
+        return state.real.square() + state.imag.square()
 
     def norm(self) -> torch.Tensor:
         """sum |psi|^2 (pure) or Tr rho (mixed), per sample."""
