@@ -159,6 +159,10 @@ PLANTS = Registry("plant", [
           {"in_features": 3, "out_features": 2}),
     Entry("eo_activation", "plants.photonics.activation:ElectroOpticActivationPlant",
           "electro-optic nonlinear activation of coherent fields (Williamson et al. 2020)", {"n_channels": 3}),
+    Entry("polariton_lattice", "plants.polaritons.condensate:PolaritonCondensate",
+          "exciton-polariton condensate lattice: driven-dissipative GPE + reservoir (Wouters & Carusotto 2007), "
+          "SLM pump (trainable + input), camera; hidden disorder, pump-shape, rate errors, camera noise",
+          {"in_features": 3, "lattice": (4,)}),
     Entry("quantum_circuit", "plants.quantum.circuit:QuantumCircuitPlant",
           "parameterised quantum circuit (angle encoding, re-uploading, Pauli rotations, CNOT/CZ or Ising evolution), "
           "<Z> from finite shots; hidden gate noise, over-rotation, read-out error", {"in_features": 2, "shots": 200}),
@@ -281,6 +285,9 @@ MODELS = Registry("model", [
           "PhyLL as published: label-embedded input through fixed fibres, [fibre(h), h] -> trainable linear, "
           "cosine goodness (Momeni 2023)",
           {"hidden": 8, "camera_pixels": 16, "n_modes": 32}),
+    Entry("polariton_classifier", "models.polariton_classifier:build_polariton_classifier",
+          "polariton condensate chain (inputs in the pump through a random mask, trainable pump per site) -> camera "
+          "-> digital linear read-out (Ballarini 2020, Opala 2019 setting)", {"sites": 4, "duration_ps": 10.0}),
     Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
           "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
           "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),
