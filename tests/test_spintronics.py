@@ -1,0 +1,211 @@
+"""Spin-torque nano-oscillators: the auto-oscillator physics, the STNO array and reservoir plants, the sync rule."""
+
+import math
+
+import pytest
+import torch
+
+from pnnlab.methods.sync_rule import SynchronisationRule
+from pnnlab.models.stno_classifier import STNOClassifier, build_stno_classifier
+from pnnlab.plants.spintronics import (STNOArray, STNOMismatch, STNOReservoir, free_running_power, locking_half_width,
+                                       simulate_array, simulate_reservoir, synchronisation_pattern)
+from pnnlab.testing import check_plant
+
+TP = 2 * math.pi
+FAST = {"transient_ns": 60.0, "window_ns": 80.0, "step_ns": 2.0}
+
+
+def _single(*, f0=0.33, shift=0.1, damping=0.005, q=1.0, ith=3.0, dtype=torch.float64):
+    g = TP * damping
+    return dict(omega0=torch.tensor([TP * f0], dtype=dtype), shift=torch.tensor([TP * shift], dtype=dtype),
+                sigma=torch.tensor([g / ith], dtype=dtype), damping=g, nonlinear_damping=q,
+                coupling=torch.zeros(1, 1, dtype=torch.complex128), reference_ghz=0.35)
+
+
+@pytest.mark.parametrize("mismatch", [None, STNOMismatch.typical()])
+def test_plants_conform(mismatch):
+    check_plant(STNOArray(n_oscillators=3, mismatch=mismatch, **FAST))
+    check_plant(STNOReservoir(n_inputs=3, n_virtual=5, node_ns=10.0, step_ns=5.0, mismatch=mismatch))
+
+
+def test_free_running_frequency_and_power_follow_the_steady_state():
+    """w = w0 + N p0 with p0 = (zeta - 1)/(zeta + Q) (Slavin & Tiberkevich 2009): from the integration, for
+    three currents; and below threshold (zeta < 1) the oscillation dies out."""
+    for current in (4.0, 6.0, 9.0):
+        p0 = free_running_power(current, threshold_mA=3.0, nonlinear_damping=1.0)
+        f = simulate_array(torch.tensor([[0.35]], dtype=torch.float64), torch.tensor([current], dtype=torch.float64),
+                           drive_amplitudes=torch.zeros(1, dtype=torch.float64), transient_ns=50, window_ns=50,
+                           step_ns=1.0, **_single())
+        assert float(f) == pytest.approx(0.33 + 0.1 * p0, abs=2e-6)  # 2 kHz: the RK4 phase error at h = 1 ns
+    g = TP * 0.005
+    kw = dict(omega0=0.0, shift=TP * 0.1, sigma=g / 3.0, damping=g, nonlinear_damping=1.0, node_ns=400.0, step_ns=1.0)
+    above = simulate_reservoir(torch.tensor([[3.0, 6.0]], dtype=torch.float64), **kw)
+    assert float(above[0, 1]) == pytest.approx(1 / 3, rel=1e-4)
+    below = simulate_reservoir(torch.tensor([[6.0, 1.5]], dtype=torch.float64), **kw)
+    assert float(below[0, 1]) < 1e-3  # I < I_th = 3 mA: no auto-oscillation
+
+
+def test_injection_locking_inside_the_analytic_band_and_not_outside():
+    """|w_d - w(p0)| < F sqrt(1 + nu^2)/sqrt(p0): the measured frequency equals the drive's inside the band,
+    and departs from it outside; with nu ~ 6.7 the band is ~7 times the Adler (nu = 0) value."""
+    current, drive = 6.0, 0.002
+    p0 = free_running_power(current, threshold_mA=3.0, nonlinear_damping=1.0)
+    g = TP * 0.005
+    half = locking_half_width(drive=drive, p0=p0, nonlinear_shift=TP * 0.1, damping=g, nonlinear_damping=1.0,
+                              sigma_current=g / 3.0 * current) / TP
+    assert half > 5 * drive / math.sqrt(p0) / TP
+    f_free = 0.33 + 0.1 * p0
+    rel = torch.tensor([-1.5, -0.7, -0.3, 0.3, 0.7, 1.5], dtype=torch.float64)
+    x = (f_free + rel * half).unsqueeze(1)
+    f = simulate_array(x, torch.tensor([current], dtype=torch.float64), drive_amplitudes=torch.tensor([drive]).double(),
+                       transient_ns=300, window_ns=300, step_ns=1.0, **_single())
+    locked = synchronisation_pattern(f, x, tolerance_ghz=2e-4)[:, 0, 0]
+    assert locked.tolist() == [False, True, True, True, True, False]
+
+
+def test_rk4_in_the_rotating_frame_converges_at_fourth_order():
+    """Driven, coupled, nonlinear: halving the step shrinks the error of the measured frequencies ~16x."""
+    n = 3
+    g = TP * 0.005
+    kw = dict(omega0=TP * torch.tensor([0.30, 0.33, 0.36], dtype=torch.float64),
+              shift=torch.full((n,), TP * 0.1, dtype=torch.float64),
+              sigma=torch.full((n,), g / 3.0, dtype=torch.float64), damping=g, nonlinear_damping=1.0,
+              coupling=0.01 * (1 - torch.eye(n, dtype=torch.complex128)),
+              drive_amplitudes=torch.tensor([0.01, 0.01], dtype=torch.float64), reference_ghz=0.35,
+              transient_ns=20.0, window_ns=40.0)
+    x = torch.tensor([[0.34, 0.37], [0.31, 0.39]], dtype=torch.float64)
+    current = torch.tensor([5.0, 6.0, 7.0], dtype=torch.float64)
+    f = {h: simulate_array(x, current, step_ns=h, **kw) for h in (2.0, 1.0, 0.5, 0.125)}
+    e1 = float((f[2.0] - f[0.125]).abs().max())
+    e2 = float((f[1.0] - f[0.125]).abs().max())
+    e3 = float((f[0.5] - f[0.125]).abs().max())
+    assert e1 > 1e-9 and e1 / e2 > 10 and e2 / e3 > 10
+
+
+def test_thermal_linewidth_grows_with_temperature():
+    """Phase variance rate (D / p0)(1 + nu^2), D = G_G eta: the spread of frequencies measured over a window T
+    is sqrt(rate / T) / 2pi and grows as sqrt(eta); fails if the noise term is dropped or mis-scaled."""
+    g, current = TP * 0.005, 6.0
+    p0 = free_running_power(current, threshold_mA=3.0, nonlinear_damping=1.0)
+    nu = TP * 0.1 / (g * 1.0 + g / 3.0 * current)
+    x = torch.full((400, 1), 0.35, dtype=torch.float64)
+    window = 300.0
+    spreads = []
+    for eta in (2e-4, 8e-4):
+        f = simulate_array(x, torch.tensor([current], dtype=torch.float64), drive_amplitudes=torch.zeros(1).double(),
+                           transient_ns=50, window_ns=window, step_ns=1.0, noise=g * eta,
+                           generator=torch.Generator().manual_seed(3), **_single())
+        expected = math.sqrt(g * eta / p0 * (1 + nu ** 2) / window) / TP
+        assert float(f.std()) == pytest.approx(expected, rel=0.25)
+        spreads.append(float(f.std()))
+    assert spreads[1] / spreads[0] == pytest.approx(2.0, rel=0.25)
+
+
+def _free(plant, current=6.0):
+    """Free-running frequencies measured on the plant (drives off) and predicted by the nominal twin."""
+    x = torch.full((1, plant.in_features), 0.35)
+    c = {"current": torch.full((plant.n_oscillators,), current)}
+    return plant(x, c).double(), plant.nominal_twin()(x, c).double()
+
+
+@pytest.mark.parametrize("field", ["frequency_spread_mhz", "shift_spread", "threshold_spread"])
+def test_each_device_spread_moves_the_free_running_frequency_as_drawn(field):
+    """Each spread, alone, shifts every oscillator's free-running frequency by exactly what its hidden draw
+    predicts from w0 + N p0(I) (computed here from the hidden values); the nominal twin does not know it."""
+    value = {"frequency_spread_mhz": 3.0, "shift_spread": 0.1, "threshold_spread": 0.1}[field]
+    plant = STNOArray(n_oscillators=3, drive_amplitude=0.0, coupling=0.0, mismatch=STNOMismatch(**{field: value}), **FAST)
+    measured, nominal = _free(plant)
+    truth = plant._truth  # the hidden draw, read here only to verify the physics
+    g = TP * plant.damping_ghz
+    p0 = ((truth["sigma"] * 6.0 - g) / (truth["sigma"] * 6.0 + g)).clamp_min(0)
+    expected = (truth["omega0"] + truth["shift"] * p0) / TP
+    torch.testing.assert_close(measured[0], expected, atol=2e-6, rtol=0)
+    assert float((measured - nominal).abs().max()) > 2e-4  # visible on the scale of a locking range
+
+
+def test_coupling_error_changes_mutual_locking_as_drawn():
+    """Two oscillators tuned close together pull each other; the fixed coupling error changes the pulled
+    frequencies, and the plant matches an independent integration with the hidden coupling matrix."""
+    kw = dict(n_oscillators=2, drive_amplitude=0.0, coupling=0.004, frequencies_ghz=(0.3300, 0.3315), **FAST)
+    ideal = STNOArray(**kw)
+    wrong = STNOArray(mismatch=STNOMismatch(coupling_error=0.5), **kw)
+    x, c = torch.full((1, 2), 0.35), {"current": torch.full((2,), 6.0)}
+    assert float((ideal(x, c) - wrong(x, c)).abs().max()) > 1e-4
+    twin = wrong.true_twin()
+    direct = simulate_array(x.double(), c["current"].double(), omega0=twin.omega0, shift=twin.shift, sigma=twin.sigma,
+                            damping=twin.damping, nonlinear_damping=1.0, coupling=wrong._truth["coupling"],
+                            drive_amplitudes=twin.drive_amplitudes, reference_ghz=0.35, **FAST)
+    torch.testing.assert_close(wrong(x, c).double(), direct, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ideal(x, c), ideal.nominal_twin()(x, c))
+
+
+def test_thermal_noise_is_drawn_per_call_and_absent_from_the_true_twin():
+    plant = STNOArray(n_oscillators=2, mismatch=STNOMismatch(thermal_noise=1e-3), **FAST)
+    x, c = plant.example_inputs(200), {"current": torch.full((2,), 6.0)}
+    y1 = plant(x, c, generator=torch.Generator().manual_seed(1))
+    y2 = plant(x, c, generator=torch.Generator().manual_seed(2))
+    assert float((y1 - y2).std()) > 1e-5
+    quiet = STNOArray(n_oscillators=2, **FAST)
+    torch.testing.assert_close(plant.true_twin()(x, c), quiet(x, c))
+
+
+def test_sync_rule_locks_an_oscillator_to_its_target_source_with_one_query_per_step():
+    """One class whose code asks oscillator 0 to lock to source A (0.33 GHz) and oscillator 1 to source B
+    (0.37 GHz), both starting out of lock: the rule walks their currents until both lock."""
+    plant = STNOArray(n_oscillators=2, drive_amplitude=0.004, **FAST)
+    model = STNOClassifier(plant, torch.tensor([[0, 1]]), initial_current_mA=4.5)
+    x = torch.tensor([[-1.0, 1.0]]).repeat(4, 1)  # drives at 0.33 and 0.37 GHz
+    y = torch.zeros(4, dtype=torch.long)
+    rule = SynchronisationRule(lr=0.5)
+    drives = model.drives(x)
+    start = synchronisation_pattern(plant(drives, {"current": torch.full((2,), 4.5)}), drives)
+    assert not bool(start.any())
+    before = plant.meter.queries
+    for _ in range(8):
+        rule.step(model, x, y, torch.nn.functional.cross_entropy)
+    assert plant.meter.queries - before == 8
+    current = model.physical.control_values()["current"].detach()
+    locked = synchronisation_pattern(plant(drives, {"current": current}), drives)
+    assert bool(locked[:, 0, 0].all()) and bool(locked[:, 1, 1].all())
+
+
+def test_reservoir_has_fading_memory_and_its_true_twin_is_the_noiseless_plant():
+    """A virtual node depends on the current of the previous node (the oscillator's amplitude relaxation)."""
+    plant = STNOReservoir(n_inputs=4, n_virtual=8, node_ns=10.0, step_ns=2.0,
+                          mismatch=STNOMismatch(threshold_spread=0.1))
+    c = plant.initial_controls()
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plant(x, c), plant.true_twin()(x, c))
+    assert float((plant(x, c) - plant.nominal_twin()(x, c)).abs().max()) > 1e-3  # the threshold spread
+    current = torch.full((1, 3), 6.0, dtype=torch.float64)
+    g = TP * 0.005
+    kw = dict(omega0=0.0, shift=0.0, sigma=g / 3.0, damping=g, nonlinear_damping=1.0, node_ns=10.0, step_ns=1.0)
+    base = simulate_reservoir(current, **kw)
+    kicked = current.clone()
+    kicked[0, 1] = 8.0
+    after = simulate_reservoir(kicked, **kw)
+    assert abs(float(after[0, 2] - base[0, 2])) > 1e-3  # node 2 remembers node 1's input
+
+
+def test_classifier_builds_a_unique_code_per_class():
+    model = build_stno_classifier(in_features=12, n_classes=7, **FAST)
+    codes = {tuple(c) for c in model.readout.codebook.tolist()}
+    assert len(codes) == 7
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 4
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"current_range_mA": (2.0, 9.0)}, "current_range_mA"),
+    ({"mismatch": "typical"}, "mismatch"),
+    ({"frequencies_ghz": (0.3,)}, "frequencies_ghz"),
+    ({"damping_ghz": -1.0}, "damping_ghz"),
+])
+def test_bad_arguments_are_explained(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        STNOArray(**kwargs)
+
+
+def test_drives_outside_the_resolvable_band_are_refused():
+    plant = STNOArray(n_oscillators=2, **FAST)
+    with pytest.raises(ValueError, match="band"):
+        plant(torch.full((1, 2), 0.9), plant.initial_controls())
