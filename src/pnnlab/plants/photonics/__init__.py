@@ -8,10 +8,11 @@ from .mesh_physics import (AmplitudeEncoding, CoherentDetection, Detector, Heate
                            PhaseEncoding, Photodetection)
 from .mzi_mesh import MESH_COST, MZIMesh, MZIMeshTwin
 from .svd import SVDMesh, SVDMeshTwin, svd_settings
-from .tolerance import Reoptimise, ToleranceResult, fidelity, predicted_infidelity, tolerance_analysis
+from .tolerance import (LocalCorrection, Reoptimise, ToleranceResult, fidelity, local_correction, predicted_infidelity,
+                        tolerance_analysis)
 
 __all__ = ["AmplitudeEncoding", "CoherentDetection", "Detector", "Heaters", "MESH_COST", "MZIMesh", "MZIMeshTwin",
            "MeshEngine", "MeshFabrication", "MeshFields", "MeshLayout", "MeshPhases", "MeshPhysics", "PhaseEncoding",
-           "Photodetection", "Rectangular", "Reoptimise", "SVDMesh", "SVDMeshTwin", "ToleranceResult", "Triangular",
+           "Photodetection", "Rectangular", "Reoptimise", "LocalCorrection", "local_correction", "SVDMesh", "SVDMeshTwin", "ToleranceResult", "Triangular",
            "decompose", "fidelity", "first_half", "mzi_transfer", "predicted_infidelity", "random_unitary",
            "svd_settings", "tolerance_analysis"]
