@@ -173,6 +173,9 @@ PLANTS = Registry("plant", [
     Entry("stno_reservoir", "plants.spintronics.reservoir:STNOReservoir",
           "one spin-torque nano-oscillator as a time-multiplexed reservoir: virtual nodes from an amplitude-modulated "
           "current (Torrejon et al. 2017)", {"n_inputs": 3, "n_virtual": 4, "node_ns": 10.0, "step_ns": 5.0}),
+    Entry("delay_reservoir", "plants.reservoirs.delay:DelayReservoirPlant",
+          "delay reservoir: one Mackey-Glass node with delayed feedback, time-multiplexed virtual nodes, hidden node "
+          "error, delay mismatch and noise (Appeltant et al. 2011)", {"n_virtual": 6, "steps": 3, "substeps": 2}),
 ])
 
 METHODS = Registry("method", [
@@ -239,6 +242,12 @@ METHODS = Registry("method", [
           "Romera et al. 2018: shift each STNO's DC current toward the source it should lock to (away from one it "
           "should not), from measured synchronisation patterns; 1 query per batch",
           {"conformance": "models.stno_classifier:conformance_sync_rule"}),
+    Entry("ridge_readout", "methods.readout:RidgeReadout",
+          "closed-form ridge read-out of a fixed plant (reservoir / extreme learning machine), alpha chosen on "
+          "validation; one plant pass over train + val", {"conformance": "methods.readout:conformance_example"}),
+    Entry("logistic_readout", "methods.readout:LogisticReadout",
+          "logistic-regression read-out of a fixed plant for classification (L-BFGS on measured features), alpha "
+          "chosen on validation; one plant pass over train + val", {"conformance": "methods.readout:conformance_example"}),
 ])
 
 DATASETS = Registry("dataset", [

@@ -412,6 +412,90 @@ class ParameterShift(Capability):
 
 
 class Dynamical(Capability):
-    """Time-stepped plants whose state can be read at intermediate times."""
+    """Time-stepped plants driven by a time series whose physical state is read at every input step
+    (physical reservoirs: a delay line with virtual nodes, a network of oscillators).
 
-    offers = "access to the trajectory of the physical state"
+    Hardware operation, ONE metered query:
+
+    * ``trajectory(u, controls)``: drive the plant from rest with the series ``u`` of shape
+      ``(batch, T)`` (scalar input, ``input_dim == 1``) or ``(batch, T, input_dim)``, any length
+      ``T >= 1``, and return the state read out after every input step, ``(batch, T, n_state)``.
+
+    The meter counts one query of ``batch`` samples, its device time scaled to the length of the
+    series: the plant's :class:`~pnnlab.metering.CostModel` is per sample of ``steps`` input steps
+    (the length of the flat ``plant(x)`` interface, where ``x`` is ``(batch, steps * input_dim)`` and
+    the output is the flattened trajectory ``(batch, steps * n_state)``), so a series of ``T`` steps
+    costs ``T / steps`` of a sample (the per-query overhead unchanged). A plant implements
+    ``_trajectory(u, controls, generator)`` on validated ``(batch, T, input_dim)`` tensors (called under
+    ``torch.no_grad()``) and sets ``input_dim``, ``n_state`` and ``steps``.
+    """
+
+    offers = "trajectory(u, controls): the state read out at every step of a driven time series"
+
+    input_dim: int
+    n_state: int
+    steps: int
+
+    def trajectory(self, u: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """The state after every input step of ``u`` (one metered query); see the class docstring."""
+        import dataclasses
+
+        from .._validation import check_generator
+        u = _check_series(u, self.input_dim)
+        controls = self.validate_controls(controls)
+        gen = check_generator("generator", generator) or self._generator
+        batch, length = u.shape[0], u.shape[1]
+        if self._recorders:  # recordings store flat (batch, steps * input_dim) queries
+            if length != self.steps:
+                raise ValueError(f"a recorded trajectory must have the plant's length steps={self.steps} "
+                                 f"(got T={length}); detach the recorder or build the plant with "
+                                 f"steps={length}.")
+            flat = u.reshape(batch, -1)
+            states = self._recorded_query("trajectory", flat, controls,
+                                          lambda: self._trajectory(u, controls, gen),
+                                          lambda s: _check_states(self, s, u), generator=generator)
+            return states
+        with torch.no_grad():
+            states = self._trajectory(u, controls, gen)
+        scale = length / self.steps
+        cost = dataclasses.replace(self.cost, seconds_per_sample=self.cost.seconds_per_sample * scale,
+                                   joules_per_sample=self.cost.joules_per_sample * scale)
+        self.meter.record(cost, batch)  # the query happened, even if its result is unusable
+        return _check_states(self, states, u)
+
+    @abc.abstractmethod
+    def _trajectory(self, u: torch.Tensor, controls: dict, generator: torch.Generator) -> torch.Tensor:
+        """States (batch, T, n_state) for a validated series ``u`` (batch, T, input_dim)."""
+
+
+def _check_series(u, input_dim: int) -> torch.Tensor:
+    """A time series (batch, T) (only for input_dim 1) or (batch, T, input_dim): float, finite."""
+    if not isinstance(u, torch.Tensor) or not torch.is_floating_point(u):
+        raise TypeError(f"u must be a floating-point tensor of shape (batch, T, {input_dim})"
+                        f"{' or (batch, T)' if input_dim == 1 else ''}, got "
+                        f"{type(u).__name__}{' ' + str(u.dtype) if isinstance(u, torch.Tensor) else ''}.")
+    if u.ndim == 2 and input_dim == 1:
+        u = u.unsqueeze(-1)
+    if u.ndim != 3 or u.shape[2] != input_dim or u.shape[0] == 0 or u.shape[1] == 0:
+        raise ValueError(f"u must have shape (batch, T, {input_dim})"
+                         f"{' or (batch, T)' if input_dim == 1 else ''} with batch, T >= 1, got "
+                         f"{tuple(u.shape)}.")
+    if not bool(torch.isfinite(u).all()):
+        raise ValueError(f"u contains {int((~torch.isfinite(u)).sum())} NaN or infinite values; clean the "
+                         f"series before sending it to the hardware.")
+    return u.detach()
+
+
+def _check_states(plant, states, u: torch.Tensor) -> torch.Tensor:
+    owner = f"{type(plant).__name__}._trajectory"
+    shape = (u.shape[0], u.shape[1], plant.n_state)
+    if not isinstance(states, torch.Tensor) or tuple(states.shape) != shape:
+        raise ValueError(f"{owner} must return states of shape {shape} (batch, T, n_state), got "
+                         f"{tuple(getattr(states, 'shape', ())) or type(states).__name__}.")
+    if states.dtype != u.dtype:
+        raise TypeError(f"{owner} returned dtype {states.dtype} for a series of dtype {u.dtype}.")
+    if not bool(torch.isfinite(states).all()):
+        raise FloatingPointError(f"{owner} returned NaN or infinite states; the integration failed at the "
+                                 f"hardware boundary.")
+    return states.detach()
