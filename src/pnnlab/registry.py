@@ -149,6 +149,11 @@ PLANTS = Registry("plant", [
     Entry("fibre", "plants.optics.fibre:FibrePlant",
           "multimode fibre / scattering medium: phase-only SLM, unknown drifting transmission matrix, noisy camera",
           {"in_features": 4, "out_features": 6, "n_modes": 100}),
+    Entry("d2nn", "plants.optics.diffractive:DiffractiveNetwork",
+          "diffractive deep network (Lin 2018): amplitude input, L phase masks in free space, class detectors; hidden "
+          "misalignment, fabrication, SLM and detector errors",
+          {"input_shape": (4, 4), "grid": 16, "upsample": 2, "n_layers": 2, "n_classes": 4, "detector_size": 2,
+           "spacing": 2e-3}),
     Entry("mzi_mesh", "plants.photonics.mzi_mesh:MZIMesh",
           "programmable MZI mesh (Clements/Reck): coherent inputs, photo- or coherent detection, hidden coupler, "
           "phase-offset, loss, heater-crosstalk, DAC and detector errors", {"n_ports": 4}),
@@ -233,6 +238,9 @@ METHODS = Registry("method", [
     Entry("adjoint", "methods.adjoint:AdjointInSitu",
           "in-situ adjoint (model-free w.r.t. the physics): every phase gradient from forward, adjoint and "
           "interference passes of light through a reciprocal plant (Hughes 2018, Pai 2023)"),
+    Entry("ffm", "methods.fully_forward:FullyForward",
+          "fully forward mode (model-free w.r.t. the physics): data and error fields through the same free-space "
+          "optics, every mask gradient from the two measured fields (Xue 2024, Zhou 2020)"),
     Entry("parameter_shift", "methods.parameter_shift:ParameterShiftRule",
           "parameter-shift rule (model-free): each rotation angle's gradient from 2 circuit runs at theta +- pi/2 with "
           "finite shots, exact in expectation (Mitarai 2018, Schuld 2019)"),
