@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._validation import check_int
+from .mesh_diamond import DiamondPlan, diamond_matrix_apply
 
 __all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half"]
 
@@ -119,16 +120,81 @@ class Triangular(MeshLayout):
         return [(2 * d + m, m) for d in range(n - 1) for m in range(n - 1 - d)]
 
 
+def _coupler_pair(coupler_errors, real):
+    """The theta-dependent and the constant part of B(a2) D(theta) B(a1) without the phases:
+    T = amplitude (e^{i theta} K1 + K0) diag(e^{i phi}, 1), K1, K0 of shape (n, 2, 2) or (2, 2)."""
+    if coupler_errors is None:
+        c1 = s1 = c2 = s2 = torch.tensor(math.sqrt(0.5), dtype=real)
+    else:
+        a = coupler_errors.to(real) + math.pi / 4
+        c1, s1 = torch.cos(a[..., 0]), torch.sin(a[..., 0])
+        c2, s2 = torch.cos(a[..., 1]), torch.sin(a[..., 1])
+    zero = torch.zeros_like(c1)
+    cplx = lambda re, im: torch.complex(re, im)  # noqa: E731
+    k1 = torch.stack([torch.stack([cplx(c1 * c2, zero), cplx(zero, s1 * c2)], -1),
+                      torch.stack([cplx(zero, c1 * s2), cplx(-s1 * s2, zero)], -1)], -2)
+    k0 = torch.stack([torch.stack([cplx(-s1 * s2, zero), cplx(zero, c1 * s2)], -1),
+                      torch.stack([cplx(zero, s1 * c2), cplx(c1 * c2, zero)], -1)], -2)
+    return k1, k0
+
+
+class _MZITransfer(torch.autograd.Function):
+    """T = amp (e^{i theta} K1 + K0) diag(e^{i phi}, 1) with the analytic gradients in theta and phi:
+    dT/dtheta = i amp e^{i theta} K1 diag(e^{i phi}, 1), dT/dphi = i T[:, :, 0] (first column)."""
+
+    @staticmethod
+    def forward(ctx, theta, phi, k1, k0, amp):
+        e_th = torch.polar(torch.ones_like(theta), theta)
+        e_ph = torch.polar(torch.ones_like(phi), phi)
+        P = e_th[:, None, None] * k1                     # theta-dependent part (before the phi column scale)
+        T = P + k0
+        T[:, :, 0] *= e_ph[:, None]
+        P[:, :, 0] *= e_ph[:, None]
+        if amp is not None:
+            T *= amp
+            P *= amp
+        ctx.save_for_backward(P, T)
+        return T
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        P, T = ctx.saved_tensors
+        g_theta = g_phi = None
+        if ctx.needs_input_grad[0]:
+            g_theta = -(g.conj() * P).sum((1, 2)).imag       # Re(conj(g) i P) summed
+        if ctx.needs_input_grad[1]:
+            g_phi = -(g[:, :, 0].conj() * T[:, :, 0]).sum(1).imag
+        return g_theta, g_phi, None, None, None
+
+
 def mzi_transfer(theta: torch.Tensor, phi: torch.Tensor, *, coupler_errors: torch.Tensor | None = None,
                  amplitude: torch.Tensor | float | None = None, dtype: torch.dtype = torch.complex64
                  ) -> torch.Tensor:
     """The 2x2 transfer matrices ``T = amplitude * B(a2) D(theta) B(a1) D(phi)`` of many MZIs,
     shape ``(n, 2, 2)`` (see the module docstring). ``coupler_errors``: ``(n, 2)`` coupler angle
     errors (a1, a2) in radians or None; ``amplitude``: field transmission per MZI (``(n,)`` or a
-    float) or None for lossless. Differentiable in every argument."""
+    float) or None for lossless. Differentiable in every argument (theta and phi by an analytic
+    backward; coupler errors or amplitudes that require a gradient take the plain autograd path)."""
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     theta = theta.to(real)
     phi = phi.to(real)
+    amp_t = None
+    if amplitude is not None:
+        amp_t = amplitude.to(real) if isinstance(amplitude, torch.Tensor) else torch.tensor(float(amplitude), dtype=real)
+    slow = (coupler_errors is not None and coupler_errors.requires_grad) or (amp_t is not None and amp_t.requires_grad) \
+        or theta.ndim != 1 or phi.shape != theta.shape
+    if slow:
+        return _mzi_transfer_autograd(theta, phi, coupler_errors, amp_t, real).to(dtype)
+    k1, k0 = _coupler_pair(coupler_errors, real)
+    if coupler_errors is None:
+        k1, k0 = k1.expand(theta.shape[0], 2, 2), k0.expand(theta.shape[0], 2, 2)
+    amp = None if amp_t is None else (amp_t.reshape(-1, 1, 1) if amp_t.ndim else amp_t)
+    return _MZITransfer.apply(theta, phi, k1, k0, amp).to(dtype)
+
+
+def _mzi_transfer_autograd(theta, phi, coupler_errors, amp, real):
+    """The same matrices by plain autograd (any argument may require a gradient)."""
     e_theta = torch.polar(torch.ones_like(theta), theta)
     e_phi = torch.polar(torch.ones_like(phi), phi)
     if coupler_errors is None:
@@ -146,10 +212,9 @@ def mzi_transfer(theta: torch.Tensor, phi: torch.Tensor, *, coupler_errors: torc
         t21 = 1j * e_phi * (c1 * s2 * e_theta + s1 * c2)
         t22 = c1 * c2 - s1 * s2 * e_theta
     t = torch.stack([torch.stack([t11, t12], -1), torch.stack([t21, t22], -1)], -2)
-    if amplitude is not None:
-        amp = amplitude if isinstance(amplitude, torch.Tensor) else torch.tensor(float(amplitude))
-        t = t * amp.to(real).reshape(-1, 1, 1) if amp.ndim else t * amp.to(real)
-    return t.to(dtype)
+    if amp is not None:
+        t = t * amp.reshape(-1, 1, 1) if amp.ndim else t * amp
+    return t
 
 
 @dataclass
@@ -326,15 +391,12 @@ class MeshEngine:
             counts[p] += 1
         self.group_sizes = tuple(counts)
         self.schedule = tuple(schedule)
-        # blocked U-build (see _blocked_matrix) in about 4 blocks where it pays (measured: 10-20 % faster
-        # forward+backward at 32-64 ports, nothing at 128; per-step overhead dominates only for small N)
-        alternating = all(p == c % 2 for c, p in enumerate(layout.column_parity))
-        if alternating and 16 < n <= 96 and layout.n_columns >= 8:
-            g = 2 * (-(-layout.n_columns // 8))
-            self._blocks = (-(-layout.n_columns // g), g)
-        else:
-            self._blocks = None
-        self._block_schedule = tuple((t % 2, t // 2) for t in range(self._blocks[1])) if self._blocks else ()
+        # fast path (monitor=False): the diamond grouping of .mesh_diamond for the alternating layouts
+        self._alternating = all(p == c % 2 for c, p in enumerate(layout.column_parity))
+        self._plans: dict = {}
+        # kept for introspection/tests: (diamond half-width, number of block-diagonal layers) of the U-build
+        self._blocks = (self._half_width(n, n), len(self._plan(self._half_width(n, n)).layers)) \
+            if self._alternating else None
         self.reverse_schedule = tuple(reversed(schedule))
         p_mzi = par[layout.mzi_column]
         slot = (layout.mzi_top + p_mzi) // 2
@@ -367,28 +429,37 @@ class MeshEngine:
                                   self._cache)
         return Y[0], S[:, 0]
 
-    def _blocked_matrix(self, T: torch.Tensor) -> torch.Tensor:
-        """C_{L-1} ... C_0 as a product of ``n_blocks`` block matrices, each of ``g`` consecutive columns:
-        the blocks are built at once (g steps over all blocks, batched) and multiplied pairwise in a
-        tree of dense matmuls (log2(n_blocks) levels). Fewer sequential steps than L for small N."""
-        nb, g = self._blocks
-        n = self.n_ports
-        c0, c1 = self._padded(T)
-        eye2 = torch.eye(2, dtype=self.dtype)
-        half = nb * g // 2
-        padded = []
-        for p, c in ((0, c0), (1, c1)):
-            if c.shape[0] < half:  # identity columns after the last one
-                extra = eye2.expand(half - c.shape[0], self.n_slots[p], 2, 2)
-                c = torch.cat([c, extra], dim=0)
-            padded.append(c.view(nb, g // 2, self.n_slots[p], 2, 2).transpose(0, 1))
-        X = torch.eye(n, dtype=self.dtype).expand(nb, n, n)
-        blocks, _ = _ColumnStack.apply(padded[0], padded[1], X, self._block_schedule, self.n_slots, self._cache)
-        while blocks.shape[0] > 1:
-            if blocks.shape[0] % 2:
-                blocks = torch.cat([blocks, torch.eye(n, dtype=self.dtype).unsqueeze(0)], dim=0)
-            blocks = blocks[1::2] @ blocks[0::2]
-        return blocks[0]
+    # ---- diamond fast path -------------------------------------------------------------------
+    @staticmethod
+    def _half_width(n: int, k: int) -> int:
+        """Diamond half-width h for N ports and K fields (measured on a 1-thread CPU, see
+        benchmarks/bench_mesh_speed.py): small diamonds where the per-call overhead of the build
+        dominates, larger ones (fewer, bigger batched products) as N grows."""
+        if n <= 8:
+            return 1
+        if n <= 96:
+            return 2
+        return 8 if k >= 128 else 4
+
+    def _plan(self, h: int) -> DiamondPlan:
+        plan = self._plans.get(h)
+        if plan is None:
+            plan = self._plans[h] = DiamondPlan(self.layout, h)
+        return plan
+
+    def _columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
+        """C_{L-1} ... C_0 X (or the transposed mesh applied), X of shape (N, K), without monitoring."""
+        if not self._alternating:
+            Y, _ = self._run(X, T, reverse=transpose)
+            return Y
+        T = self._checked(T)
+        return diamond_matrix_apply(self._plan(self._half_width(self.n_ports, X.shape[1])), T, X, transpose=transpose)
+
+    def _checked(self, T: torch.Tensor) -> torch.Tensor:
+        if T.shape != (self.layout.n_mzis, 2, 2):
+            raise ValueError(f"T must have shape ({self.layout.n_mzis}, 2, 2) (one 2x2 matrix per MZI of "
+                             f"{self.layout}), got {tuple(T.shape)}.")
+        return T.to(self.dtype)
 
     def _screen(self, psi: torch.Tensor | None) -> torch.Tensor | None:
         if psi is None:
@@ -402,10 +473,7 @@ class MeshEngine:
     # ---- public --------------------------------------------------------------------------------
     def matrix(self, T: torch.Tensor, psi: torch.Tensor | None = None) -> torch.Tensor:
         """The mesh's transfer matrix U = diag(exp(i psi)) C_{L-1} ... C_0, shape (N, N)."""
-        if self._blocks is not None:
-            U = self._blocked_matrix(T)
-        else:
-            U, _ = self._run(torch.eye(self.n_ports, dtype=self.dtype), T, reverse=False)
+        U = self._columns(T, torch.eye(self.n_ports, dtype=self.dtype))
         screen = self._screen(psi)
         return U if screen is None else screen.unsqueeze(1) * U
 
@@ -418,9 +486,15 @@ class MeshEngine:
                              f"{x.dtype} {tuple(x.shape)}.")
         x = x.to(self.dtype)
         screen = self._screen(psi)
-        if not monitor and x.shape[0] >= self.n_ports:
-            U = self.matrix(T, psi)
-            return x @ U if reverse else x @ U.T
+        if not monitor:
+            if 2 * x.shape[0] >= 3 * self.n_ports:  # many fields: build U once, then one matmul
+                U = self.matrix(T, psi)
+                return x @ U if reverse else x @ U.T
+            if reverse:
+                xin = x if screen is None else x * screen
+                return self._columns(T, xin.T, transpose=True).T
+            y = self._columns(T, x.T).T
+            return y if screen is None else y * screen
         if reverse:
             xin = x if screen is None else x * screen
             Y, S = self._run(xin.T, T, reverse=True)
