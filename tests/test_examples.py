@@ -64,3 +64,42 @@ def test_example_experiment_file_runs(spec, tmp_path):
     assert json.loads((folder / "status.json").read_text())["status"] == "completed"
     assert json.loads((folder / "config.json").read_text())["train"]["epochs"] == 1
     assert "test (final)" in result.output
+
+
+SWEEPS = sorted((ROOT / "examples" / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: p.name)
+def test_example_sweep_runs(sweep, tmp_path):
+    """Each example sweep, serially, with one epoch and its first two seeds and configurations."""
+    from pnnlab.experiments.spec import load_spec
+
+    spec = load_spec(sweep)
+    spec["train"] = {**spec.get("train", {}), "epochs": 1}
+    spec["sweep"]["seeds"] = spec["sweep"].get("seeds", [0])[:2]
+    spec["sweep"]["grid"] = {k: v[:2] for k, v in spec["sweep"].get("grid", {}).items()}
+    small = tmp_path / sweep.name
+    small.write_text(_toml(spec))
+    result = CliRunner().invoke(main, ["sweep", str(small), "--serial", "--out", str(tmp_path / "sweeps")])
+    assert result.exit_code == 0, result.output
+    assert "test @ val-chosen %" in result.output
+    (folder,) = list((tmp_path / "sweeps").iterdir())
+    assert (folder / "table.md").is_file() and (folder / "accuracy_vs_queries.png").is_file()
+
+
+def _toml(spec: dict) -> str:
+    """A minimal TOML writer for example specs (tables of scalars and lists; one level of sub-tables)."""
+    def value(v):
+        return json.dumps(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in spec.items() if not isinstance(v, dict)]
+    for name, table in spec.items():
+        if not isinstance(table, dict):
+            continue
+        lines.append(f"[{name}]")
+        lines += [f"{json.dumps(k)} = {value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+        for sub, inner in table.items():
+            if isinstance(inner, dict):
+                lines.append(f"[{name}.{sub}]")
+                lines += [f"{json.dumps(k)} = {value(v)}" for k, v in inner.items()]
+    return "\n".join(lines) + "\n"

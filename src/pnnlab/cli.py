@@ -128,6 +128,34 @@ def list_command(kind: str | None) -> None:
         click.echo("")
 
 
+@main.command(name="sweep")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", default="sweeps", show_default=True,
+              help="Folder for sweep folders (the sweep writes OUT/<name>/).")
+@click.option("--address", default=None, help="Run on the existing Ray cluster at this address (default: a "
+                                               "local Ray started for the sweep).")
+@click.option("--resume", is_flag=True, help="Continue the sweep in OUT/<name>/: finished trials are kept, "
+                                            "interrupted run folders continue from their checkpoints.")
+@click.option("--serial", is_flag=True, help="Run the trials one after another in this process, without Ray.")
+def sweep_command(spec: str, out_dir: str, address: str | None, resume: bool, serial: bool) -> None:
+    """Run the sweep in SPEC (an experiment file with a [sweep] table) on Ray Tune; writes a table
+    (mean +- std over seeds per configuration) and the accuracy-against-queries plot."""
+    from .experiments.spec import SpecError
+    from .sweeps import run_sweep
+    _threads()
+    try:
+        result = run_sweep(spec, out_dir=out_dir, serial=serial, address=address, resume=resume, echo=click.echo)
+    except SpecError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        click.echo("interrupted: continue with the same command and --resume", err=True)
+        sys.exit(130)
+    except RuntimeError as error:
+        _fail(error, code=1)
+    click.echo("\n" + result.table)
+    click.echo(f"sweep folder: {result.folder}  (table.md, results.json, accuracy_vs_queries.png)")
+
+
 @main.command(name="serve")
 @click.option("--plant", "plant_name", required=True,
               help="A registered plant (pnnlab list plants) or package.module:Class (your instrument).")
