@@ -81,7 +81,7 @@ def run_trial(folder: Path, base: dict, trial: Trial) -> dict:
             result = None  # no checkpoint to continue from: start the trial again in a new folder
     if result is None:
         spec = apply_overrides(base, trial.overrides, trial.seed, f"{base.get('name', 'sweep')}-{trial.name}")
-        result = run(spec, out_dir=runs, warm_up=False)
+        result = run(spec, out_dir=runs)  # warmed up: wall times comparable across trials
     record = {"trial": trial.name, "index": trial.index, "config_id": trial.config_id,
               "overrides": trial.overrides, "seed": trial.seed, "folder": str(result.folder),
               "results": result.summary["results"], "started": started, "finished": time.time()}
