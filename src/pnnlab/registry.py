@@ -154,6 +154,10 @@ PLANTS = Registry("plant", [
           "misalignment, fabrication, SLM and detector errors",
           {"input_shape": (4, 4), "grid": 16, "upsample": 2, "n_layers": 2, "n_classes": 4, "detector_size": 2,
            "spacing": 2e-3}),
+    Entry("correlator_4f", "plants.optics.correlator:Correlator4f",
+          "optical 4f correlator (optical conv layer): amplitude SLM/DMD input, Fourier mask per channel, camera; hidden "
+          "Zernike aberrations, mask misalignment, finite contrast and bit depth, camera noise (Chang 2018, Miscuglio 2020)",
+          {"image_shape": (4, 4), "channels": 2, "pad": 2}),
     Entry("mzi_mesh", "plants.photonics.mzi_mesh:MZIMesh",
           "programmable MZI mesh (Clements/Reck): coherent inputs, photo- or coherent detection, hidden coupler, "
           "phase-offset, loss, heater-crosstalk, DAC and detector errors", {"n_ports": 4}),
