@@ -156,6 +156,38 @@ def sweep_command(spec: str, out_dir: str, address: str | None, resume: bool, se
     click.echo(f"sweep folder: {result.folder}  (table.md, results.json, accuracy_vs_queries.png)")
 
 
+@main.command(name="export")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--method", default=None, help="Which method's trained parameters (default: the run's last method).")
+@click.option("--out", "out_dir", default=None, help="Folder to write (default RUN_DIR/export/<method>).")
+@click.option("--slm-bits", default="8,16", show_default=True, help="Bit depths of the phase-map PNGs.")
+@click.option("--tolerance", "sizes", default=None,
+              help="Also run the programming-error tolerance analysis at these sizes (fractions of each "
+                   "control's range), e.g. 0,0.005,0.01,0.02.")
+@click.option("--draws", default=5, show_default=True, type=click.IntRange(min=1), help="Monte Carlo draws per size.")
+def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bits: str, sizes: str | None,
+                   draws: int) -> None:
+    """Write what a lab needs to program the trained network of RUN_DIR into its device: control tables
+    with units, phase maps (PNG), mesh phase tables, crossbar conductances and pulse programs."""
+    from .export import export_run, tolerance_analysis
+    _threads()
+    try:
+        bits = tuple(int(b) for b in slm_bits.split(","))
+        result = export_run(run_dir, method=method, out=out_dir, slm_bits=bits)
+        click.echo(f"exported {result.manifest['method']} of {run_dir} to {result.folder} "
+                   f"({len(result.manifest['layers'])} physical layer(s); manifest.json lists every file)")
+        if sizes is not None:
+            rows = tolerance_analysis(run_dir, method=result.manifest["method"], out=result.folder, draws=draws,
+                                      sizes=tuple(float(s) for s in sizes.split(",")))
+            click.echo("programming error (std, fraction of range) -> test accuracy on the true physics "
+                       "(noise off), mean ± std over draws:")
+            for r in rows:
+                click.echo(f"  {r['size']:<8g} {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} % "
+                           f"({r['draws']} draw(s), {r['test_samples']} test samples)")
+    except ValueError as error:
+        _fail(error)
+
+
 @main.command(name="serve")
 @click.option("--plant", "plant_name", required=True,
               help="A registered plant (pnnlab list plants) or package.module:Class (your instrument).")
