@@ -27,8 +27,14 @@ Rows (same epochs, batch size, evaluation schedule and learning rate for every t
 
 The learning rate (LR below) was NOT tuned per method (one value for all rows, assumed); the model's
 activation gain and initial bias were chosen on seed 0's validation split with an ideal chip (see
-build_photonic_mesh); the epoch is selected on validation (``history.selected``); seeds 1, 2, 3 vary
-the speaker split, the chips' errors and the initial phases. Test accuracy is never used for any choice.
+build_photonic_mesh); the read-out's initial scale (the logits' temperature, learnt from there:
+READOUT_SCALE) on seed 0's validation split with the fabricated chip (ideal method, 60 epochs: 20 ->
+93.2 %, 50 -> 100 %, 100 / 200 -> 97.7 %; also tried there, not adopted: a relay gain of 1.5 or 2 on
+the re-encoded amplitudes 97.7 / 95.5 %, activation gain 2 pi 95.5 %, lr 0.05 95.5 %, 150 epochs
+97.7 %; seed 0's 44 validation samples cannot separate these: one sample is 2.3 points). Phases are
+periodic controls (wrapped, gradient 1; ControlSpec(periodic=True)). The epoch is selected on
+validation (``history.selected``); seeds 1, 2, 3 vary the speaker split, the chips' errors and the
+initial phases. Test accuracy is never used for any choice.
 
     python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--plot PATH] [--smoke]
 
@@ -56,6 +62,10 @@ from _photonic_plot import plot_cost_curves
 
 LR = 0.02
 BATCH = 32
+#: initial per-class read-out scale (the logits' temperature; learnt, from this start): chosen on seed 0's
+#: validation split (ideal method, 60 epochs: 20 -> 93.2 %, 50 -> 100 %, 100 -> 97.7 %, 200 -> 97.7 %;
+#: the 4-pass adjoint with 50: 97.7 %), never on test
+READOUT_SCALE = 50.0
 
 NAMES = {"adjoint3": "adjoint, 3 passes (in situ, on the plant)",
          "adjoint4": "adjoint, 4 passes (in situ, on the plant)",
@@ -69,7 +79,7 @@ NAMES = {"adjoint3": "adjoint, 3 passes (in situ, on the plant)",
 def physical(data, seed):
     return build_photonic_mesh(in_features=data.in_features, n_classes=data.n_classes, n_ports=12, layers=3,
                                fabrication=MeshFabrication.typical(), heaters=Heaters(crosstalk=0.02, dac_bits=12),
-                               detector=Detector(), activation=EOMismatch(), seed=seed)
+                               detector=Detector(), activation=EOMismatch(), readout_scale=READOUT_SCALE, seed=seed)
 
 
 def builders(data, seed):
@@ -101,7 +111,8 @@ def main() -> None:
     training = {"epochs": epochs, "batch_size": BATCH}
     print(f"training: {epochs} epochs, batch {BATCH}, Adam lr {LR} for every torch row (not tuned, assumed); "
           f"evaluation every {every} epochs; seeds {seeds} (seed = speaker split, chip errors, initial phases); "
-          f"activation gain/bias chosen on seed 0's validation split (ideal chip)")
+          f"activation gain/bias chosen on seed 0's validation split (ideal chip), read-out scale {READOUT_SCALE:g} "
+          f"on seed 0's validation split (fabricated chip, ideal method)")
     print("chips: MeshFabrication.typical() (assumed), Heaters(crosstalk=0.02, dac_bits=12), Detector() defaults, "
           "EOMismatch() activations (assumed); twins: nominal (ideal mesh)")
     rows, n_test = run_seeds(load_vowels, builders, NAMES, {k: LR for k in NAMES}, seeds, training=training,

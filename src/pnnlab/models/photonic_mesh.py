@@ -38,7 +38,7 @@ from ..plants.photonics.activation import EODesign, EOMismatch, ElectroOpticActi
 from ..plants.photonics.mzi_mesh import (AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication,
                                          MZIMesh, Photodetection)
 
-__all__ = ["FieldModulus", "build_photonic_mesh"]
+__all__ = ["CoherentReadout", "FieldModulus", "build_photonic_mesh"]
 
 FABRICATION_PRESETS = {"typical": MeshFabrication.typical(), "ideal": MeshFabrication.ideal()}
 
@@ -55,10 +55,31 @@ class FieldModulus(nn.Module):
         return torch.sqrt(v[:, :n].square() + v[:, n:].square() + 1e-12)
 
 
+class CoherentReadout(nn.Module):
+    """Per-class read-out of coherently detected fields ``[Re y, Im y]`` (``n_classes`` ports):
+    ``logit_k = a_k Re y_k + b_k |y_k|^2 + c_k``. The in-phase quadrature gives a term linear in the
+    input (a linear classifier on the mesh's rows; the output screen psi rotates each y_k), the power
+    a quadratic one; the digital part is 3 numbers per class, the same kind of glue as
+    :class:`~pnnlab.layers.ChannelAffine`."""
+
+    def __init__(self, n_classes: int, *, linear_scale: float = 50.0, power_scale: float = 250.0) -> None:
+        super().__init__()
+        self.n_classes = check_int("n_classes", n_classes)
+        self.linear = nn.Parameter(torch.full((self.n_classes,), float(linear_scale)))
+        self.power = nn.Parameter(torch.full((self.n_classes,), float(power_scale)))
+        self.offset = nn.Parameter(torch.zeros(self.n_classes))
+
+    def forward(self, v):
+        n = self.n_classes
+        re, im = v[:, :n], v[:, n:2 * n]
+        return self.linear * re + self.power * (re.square() + im.square()) + self.offset
+
+
 def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None = None, layers: int = 3,
                         fabrication: MeshFabrication | str = "typical", heaters: Heaters = Heaters(),
                         detector: Detector = Detector(), activation: EOMismatch | None = EOMismatch(),
-                        activation_gain_rad: float | None = None, dtype: torch.dtype = torch.complex64,
+                        activation_gain_rad: float | None = None, relay_gain: float = 1.0,
+                        readout_scale: float = 20.0, dtype: torch.dtype = torch.complex64,
                         seed: int = 0) -> nn.Sequential:
     """Build the network of the module docstring.
 
@@ -67,6 +88,10 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
     (saturating regime). These defaults were chosen on seed 0's validation split of the vowels with the
     ideal chip (3 layers: 98 % validation accuracy with gain pi and bias 0, 80 % with gain pi N / 2,
     50 % with bias pi / 2), never on test.
+    ``relay_gain`` multiplies the amplitudes re-encoded on meshes 2..L (the O-E-O link's modulator
+    drive; 1 = the measured |field| as it is). ``readout_scale`` is the per-class read-out's initial
+    scale (the logits' temperature, trained from there; 20 by default, the vowels benchmark uses 50,
+    chosen on seed 0's validation split).
     ``seed`` seeds every chip's fabrication draw (layer l uses seed + l) and the read-out.
     """
     in_features = check_int("in_features", in_features)
@@ -85,6 +110,8 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
         raise TypeError(f"activation must be an EOMismatch(...) (on-chip activation) or None (digital), got "
                         f"{type(activation).__name__}.")
     gain = math.pi if activation_gain_rad is None else check_positive("activation_gain_rad", activation_gain_rad)
+    relay_gain = check_positive("relay_gain", relay_gain)
+    readout_scale = check_positive("readout_scale", readout_scale)
     design = EODesign(gain_rad=gain)
     torch.manual_seed(seed)  # the read-out's initialisation
     modules: list[nn.Module] = []
@@ -93,7 +120,7 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
         detection = (Photodetection(detector=detector, ports=n_classes) if last
                      else CoherentDetection(detector=detector))
         mesh = MZIMesh(n_ports=n, in_features=in_features if layer == 0 else n,
-                       encoding=AmplitudeEncoding(scale=1.0 / math.sqrt(in_features if layer == 0 else 1.0)),
+                       encoding=AmplitudeEncoding(scale=1.0 / math.sqrt(in_features) if layer == 0 else relay_gain),
                        detection=detection, fabrication=fabrication, heaters=heaters, dtype=dtype,
                        seed=seed + layer)
         modules.append(PhysicalLayer(mesh, twin=mesh.nominal_twin(),
@@ -106,5 +133,5 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
             plant = ElectroOpticActivationPlant(n_channels=n, design=design, mismatch=activation, seed=seed + 100 + layer)
             modules.append(PhysicalLayer(plant, twin=plant.nominal_twin()))
         modules.append(FieldModulus(n))
-    modules.append(ChannelAffine(n_classes, scale=20.0))  # output powers are <= 1: logits of order 10
+    modules.append(ChannelAffine(n_classes, scale=readout_scale))  # output powers are <= 1: logits of order 10
     return nn.Sequential(*modules)
