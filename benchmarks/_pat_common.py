@@ -87,7 +87,14 @@ def fmt(values) -> str:
 
 
 def print_table(rows: dict[str, list[dict]], n_test: list[int]) -> None:
-    """``n_test``: the test-set size of every seed."""
+    """``n_test``: the test-set size of every seed. Every row is also recorded for `pnnlab bench`."""
+    from _report import record
+
+    for name, results in rows.items():
+        record(name, [r["selected"] for r in results], metric="test accuracy at the val-selected epoch",
+               final_mean=100 * mean_std(r["final"] for r in results)[0], test_samples=max(n_test),
+               params=sorted({r["params"] for r in results}),
+               queries=statistics.fmean(r["queries"] for r in results))
     print(f"\n{'method':<58} {'params':>7} {'test @ val-selected %':>22} {'test final %':>14} "
           f"{'val @ sel. %':>13} {'evaluated on':>24} {'train queries':>14} {'wall s':>7}")
     for name, results in rows.items():

@@ -188,6 +188,27 @@ def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bi
         _fail(error)
 
 
+@main.command(name="bench")
+@click.option("--quick", is_flag=True, help="Every benchmark with its smoke settings (a few minutes): a check, "
+                                           "not the published comparison.")
+@click.option("--only", multiple=True, help="Run only this benchmark (script stem, e.g. bench_pat_vowels); repeat.")
+@click.option("--dir", "directory", default="benchmarks", show_default=True,
+              help="The folder holding the benchmarks and catalog.toml.")
+@click.option("--out", "out_dir", default="bench-report", show_default=True, help="Folder for the report.")
+def bench_command(quick: bool, only: tuple[str, ...], directory: str, out_dir: str) -> None:
+    """Run the benchmarks that reproduce published results and write a report (Markdown and HTML, with
+    the plots): for each result the paper's figure, ours, the settings and the wall time."""
+    from .bench import BenchError, run_bench
+    try:
+        results = run_bench(directory=directory, out=out_dir, quick=quick, only=only, echo=click.echo)
+    except BenchError as error:
+        _fail(error)
+    click.echo(f"report: {out_dir}/report.md and {out_dir}/report.html")
+    failed = [r["script"] for r in results if r["status"] != "ok"]
+    if failed:
+        _fail(RuntimeError(f"{len(failed)} benchmark(s) did not finish: {', '.join(failed)} (logs in {out_dir})"), code=1)
+
+
 @main.command(name="serve")
 @click.option("--plant", "plant_name", required=True,
               help="A registered plant (pnnlab list plants) or package.module:Class (your instrument).")
