@@ -312,6 +312,12 @@ MODELS = Registry("model", [
     Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
           "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
           "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),
+    Entry("optical_cnn", "models.hybrid_cnn:build_optical_cnn",
+          "hybrid optical-electronic CNN: 4f correlator conv layer (Fourier masks), pooling, digital read-out "
+          "(Chang 2018, Miscuglio 2020)", {"channels": 2, "pad": 2, "pool": 2}),
+    Entry("optical_cnn_digital", "models.hybrid_cnn:build_digital_cnn",
+          "baseline: the optical CNN with a digital conv layer (same kernel count) in place of the optics",
+          {"channels": 2, "pad": 2, "pool": 2, "kernel_size": 3}),
     Entry("stno_classifier", "models.stno_classifier:build_stno_classifier",
           "coupled STNOs with trainable DC currents, formants as drive frequencies, synchronisation-pattern read-out "
           "(Romera et al. 2018)", {"n_oscillators": 2, "transient_ns": 40.0, "window_ns": 40.0, "step_ns": 2.0}),
