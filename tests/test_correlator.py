@@ -186,3 +186,23 @@ def test_amplitude_only_and_phase_only_masks_and_validation():
         Correlator4f(image_shape=(4, 4), camera="ideal")
     # matched focal length: the mask pitch equals the input pitch
     assert full.mask_pitch[0] == pytest.approx(8e-6)
+
+
+def test_hybrid_cnn_builders_share_the_read_out_shape_and_freeze_the_random_mask():
+    from pnnlab import OnTwin, executing
+    from pnnlab.models.digital_baselines import trainable_parameter_count
+    from pnnlab.models.hybrid_cnn import CorrelatorTruth, build_digital_cnn, build_optical_cnn, build_random_mask_cnn
+
+    kw = dict(in_features=H * H, n_classes=3, channels=2, pad=PAD, pool=3, seed=0)
+    optical = build_optical_cnn(truth=CorrelatorTruth.ideal(), **kw)
+    x = _images(4)
+    with executing(OnTwin()):
+        on_twin = optical(x)
+    torch.testing.assert_close(optical(x), on_twin, rtol=1e-4, atol=1e-5)  # design plant = its twin
+    grid_features = 2 * math.ceil(N / 3) ** 2
+    assert trainable_parameter_count(optical) == 2 * N * N + grid_features * 3 + 3
+    frozen = build_random_mask_cnn(**kw)
+    assert trainable_parameter_count(frozen) == grid_features * 3 + 3
+    digital = build_digital_cnn(kernel_size=5, **kw)
+    assert trainable_parameter_count(digital) == 2 * 25 + grid_features * 3 + 3
+    assert digital(x).shape == optical(x).shape == (4, 3)
