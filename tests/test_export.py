@@ -196,3 +196,45 @@ def test_mesh_table_carries_dac_codes_when_the_chip_has_a_dac(tmp_path):
     assert info["dac_bits"] == 12 and rows[0][-1] == "phi DAC code (12-bit)"
     assert [int(r[8]) for r in rows[1:1 + n]] == [round(t / (2 * math.pi) * 4096) % 4096 for t in values["theta"]]
     assert int(rows[1][9]) == 2048
+
+
+SHG_SPEC = {"name": "shg", "seed": 2, "data": {"name": "iris"},
+            "model": {"name": "shg_classifier", "resolution_pixels": 64, "points_per_pixel": 2, "mismatch": "typical"},
+            "method": {"name": "pat"}, "train": {"epochs": 2, "batch_size": 16}}
+
+
+def test_edge_artefact_runs_without_pnnlab_and_reproduces_the_twin_predictions(tmp_path):
+    import subprocess
+    import sys
+
+    from pnnlab.export import export_edge
+
+    folder = run(SHG_SPEC, out_dir=tmp_path / "runs", warm_up=False).folder
+    report = export_edge(folder)
+    edge = folder / "export" / "pat" / "edge"
+    assert report["check"]["max_abs_difference"] <= 1e-5 and report["check"]["samples"] > report["check"]["traced_batch"]
+    model, _, _, data = load_trained_model(folder, "pat")
+    from pnnlab.execution import OnTwin, executing
+    with torch.no_grad(), executing(OnTwin()):
+        logits = model(data.x_test)
+    assert np.allclose(np.load(edge / "expected_logits.npy"), logits.numpy(), atol=1e-6)
+    # a fresh process in which importing pnnlab fails: torch and numpy only
+    code = ("import runpy, sys; sys.modules['pnnlab'] = None; sys.argv = ['predict.py', 'inputs.npy']; "
+            "runpy.run_path('predict.py', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=edge, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [int(k) for k in done.stdout.split()] == logits.argmax(dim=1).tolist()
+    # the cost figures come from the plants' cost models, with their sources
+    (layer,) = [m for m in model.modules() if isinstance(m, PhysicalLayer)]
+    physical = report["per_inference"]["physical_part"]
+    assert physical["layers"][0]["source"] == layer.plant.cost.source
+    assert physical["per_inference_batch_1"]["seconds"] == pytest.approx(
+        layer.plant.cost.seconds_per_query + layer.plant.cost.seconds_per_sample)
+    cpu = report["per_inference"]["same_network_on_cpu"]
+    assert cpu["latency_s_batch_1"] > 0 and cpu["flops"] > 0
+    assert report["per_inference"]["same_network_on_gpu"]["latency_note"] == "not measured: no CUDA device here" \
+        or report["per_inference"]["same_network_on_gpu"]["latency_s_per_sample_batch_256"] is not None
+    # the hidden physics (SHG mismatch) is another network than the twin's
+    true = export_edge(folder, physics="true", out=tmp_path / "true_edge")
+    assert not np.allclose(np.load(tmp_path / "true_edge" / "expected_logits.npy"), logits.numpy(), atol=1e-4)
+    assert true["physics"] == "true"

@@ -165,11 +165,14 @@ def sweep_command(spec: str, out_dir: str, address: str | None, resume: bool, se
               help="Also run the programming-error tolerance analysis at these sizes (fractions of each "
                    "control's range), e.g. 0,0.005,0.01,0.02.")
 @click.option("--draws", default=5, show_default=True, type=click.IntRange(min=1), help="Monte Carlo draws per size.")
+@click.option("--edge", "edge", default=None, type=click.Choice(["nominal", "true"]),
+              help="Also write a standalone inference artefact (TorchScript + a torch-only runtime) with the "
+                   "physics of the layers' twins (nominal) or of the simulated plant's hidden truth (true).")
 def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bits: str, sizes: str | None,
-                   draws: int) -> None:
+                   draws: int, edge: str | None) -> None:
     """Write what a lab needs to program the trained network of RUN_DIR into its device: control tables
     with units, phase maps (PNG), mesh phase tables, crossbar conductances and pulse programs."""
-    from .export import export_run, tolerance_analysis
+    from .export import export_edge, export_run, tolerance_analysis
     _threads()
     try:
         bits = tuple(int(b) for b in slm_bits.split(","))
@@ -184,6 +187,16 @@ def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bi
             for r in rows:
                 click.echo(f"  {r['size']:<8g} {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} % "
                            f"({r['draws']} draw(s), {r['test_samples']} test samples)")
+        if edge is not None:
+            report = export_edge(run_dir, method=result.manifest["method"], physics=edge,
+                                 out=None if out_dir is None else f"{out_dir}/edge")
+            cost = report["per_inference"]
+            click.echo(f"edge artefact ({edge} physics): network.ts + predict.py; traced network matches the trained "
+                       f"one on {report['check']['samples']} test samples (max |diff| "
+                       f"{report['check']['max_abs_difference']:.1e}); per inference: physical "
+                       f"{cost['physical_part']['per_inference_batch_256']['seconds']:.3g} s / "
+                       f"{cost['physical_part']['per_inference_batch_256']['joules']:.3g} J (cost models, batch 256), "
+                       f"same network on this CPU {cost['same_network_on_cpu']['latency_s_per_sample_batch_256']:.3g} s")
     except ValueError as error:
         _fail(error)
 

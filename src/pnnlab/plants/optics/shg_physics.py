@@ -60,7 +60,7 @@ def second_harmonic_field(field_spectrum: torch.Tensor) -> torch.Tensor:
     """E_SH[W] = sum_k E[k] E[W - k]: the self-convolution of a complex spectrum on a uniform grid
     (last axis, length K), returned on the sum-frequency grid of length 2K - 1. Computed as the
     square of the (zero-padded) time-domain field."""
-    k = field_spectrum.shape[-1]
+    k = int(field_spectrum.shape[-1])  # a plain int also under torch.jit.trace (the edge export)
     n = 1 << (2 * k - 2).bit_length()  # power of two >= 2K - 1
     spectrum = torch.fft.fft(field_spectrum, n=n, dim=-1)
     return torch.fft.ifft(spectrum * spectrum, dim=-1)[..., : 2 * k - 1]
