@@ -140,44 +140,47 @@ class _DiamondBuild(torch.autograd.Function):
         coef, saved = ctx.saved_tensors
         plan = ctx.plan
         h, w, D = plan.h, plan.w, plan.n_diamonds
-        G = gM.permute(1, 2, 0).contiguous()                     # (w, w, D)
+        # adjoint swept conjugated (Gc = conj(G)): Gc_in[j] = sum_i C[i, j] Gc_out[i], conj(gC[i, j]) = sum Gc_out[i] f_in[j]
+        G = torch.empty(w, w, D, dtype=gM.dtype)
+        G.copy_(gM.permute(1, 2, 0).conj())
         gcoef = torch.empty(h * h, 2, 2, D, dtype=G.dtype)
-        adj = coef.squeeze(3).conj().resolve_conj()            # (h*h, 2, 2, D)
         tmp = torch.empty(h * h, 2, w, D, dtype=G.dtype)
+        cT = coef.squeeze(3).transpose(1, 2)                     # (h*h, 2 in, 2 out, D): cT[:, j, i] = C[i, j]
         for s0, npairs, r0 in reversed(plan.steps):
             rows = G[r0:r0 + 2 * npairs].view(npairs, 2, w, D)
             f = saved[s0:s0 + npairs]
-            # gradient of the 2x2 matrices: sum over the diamond's columns of g_out[i] conj(f_in[j])
-            torch.sum(rows.unsqueeze(2) * f.conj().unsqueeze(1), dim=3, out=gcoef[s0:s0 + npairs])
+            torch.sum(rows.unsqueeze(2) * f.unsqueeze(1), dim=3, out=gcoef[s0:s0 + npairs])
             g = tmp[s0:s0 + npairs]
             g.copy_(rows)
-            c = adj[s0:s0 + npairs]                               # conj(C)[out, in]: g_in[j] = sum_i conj(C[i, j]) g_out[i]
-            torch.mul(c[:, 0].unsqueeze(2), g[:, 0:1], out=rows)
-            rows.addcmul_(c[:, 1].unsqueeze(2), g[:, 1:2])
-        gT = gcoef.permute(0, 3, 1, 2).reshape(h * h * D, 2, 2)[plan.slot_of]
+            c = cT[s0:s0 + npairs]
+            torch.mul(c[:, :, 0].unsqueeze(2), g[:, 0:1], out=rows)
+            rows.addcmul_(c[:, :, 1].unsqueeze(2), g[:, 1:2])
+        gT = torch.conj_physical(gcoef.permute(0, 3, 1, 2).reshape(h * h * D, 2, 2)[plan.slot_of])
         return gT, None
 
 
 class _LayerStack(torch.autograd.Function):
     """Apply the diamond layers (``blocks``: ``(n_diamonds, w, w)``) to padded fields ``X``
-    (``(n_rows, K)``); ``transpose``: apply the transposed mesh (layers reversed, blocks transposed)."""
+    (``(n_rows, K)``, zero padding rows); ``transpose``: apply the transposed mesh (layers reversed,
+    blocks transposed). The padding rows ``[0, h)`` and ``[n_rows - h, n_rows)`` are outside every
+    shifted layer: they are zeroed once and stay zero (an aligned layer maps them to exact zeros)."""
 
     @staticmethod
     def forward(ctx, blocks, X, plan, transpose):
         w, h = plan.w, plan.h
         R, K = X.shape
         layers = plan.layers[::-1] if transpose else plan.layers
-        S = X.new_empty(len(layers) + 1, R, K)
+        n_layers = len(layers)
+        S = X.new_empty(n_layers + 1, R, K)
+        S[1:, :h] = 0
+        S[1:, R - h:] = 0
         S[0] = X
-        for i, (aligned, first, nb) in enumerate(layers):
-            r0 = 0 if aligned else h
-            B = blocks[first:first + nb]
-            if transpose:
-                B = B.mT
-            torch.bmm(B, S[i, r0:r0 + nb * w].view(nb, w, K), out=S[i + 1, r0:r0 + nb * w].view(nb, w, K))
-            if not aligned:
-                S[i + 1, :h] = S[i, :h]
-                S[i + 1, R - h:] = S[i, R - h:]
+        views = _split(S, plan, K)
+        bl = (blocks.mT if transpose else blocks).split([nb for _, _, nb in plan.layers])
+        if transpose:
+            bl = bl[::-1]
+        for i, (aligned, _, _) in enumerate(layers):
+            torch.bmm(bl[i], views[aligned][i], out=views[aligned][i + 1])
         ctx.save_for_backward(blocks, S)
         ctx.plan, ctx.transpose = plan, transpose
         return S[-1].clone()
@@ -185,34 +188,52 @@ class _LayerStack(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gY):
+        # the adjoint field is swept CONJUGATED (Gc = conj(G)): every product then takes plain or
+        # transposed operands, which BLAS reads in place (a conjugated operand would be copied first)
+        #   forward B:    Gc_in = B^T Gc_out,  conj(gB) = Gc_out f_in^T
+        #   transpose B^T: Gc_in = B Gc_out,   conj(gB) = f_in Gc_out^T
         blocks, S = ctx.saved_tensors
         plan, transpose = ctx.plan, ctx.transpose
-        w, h = plan.w, plan.h
+        h = plan.h
         R, K = gY.shape
         layers = plan.layers[::-1] if transpose else plan.layers
+        n_layers = len(layers)
         want_b, want_x = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        gB = torch.empty_like(blocks) if want_b else None
+        sizes = [nb for _, _, nb in plan.layers]
         G = gY.new_empty(2, R, K)
-        G[len(layers) % 2] = gY
-        for i in range(len(layers) - 1, -1, -1):
-            aligned, first, nb = layers[i]
-            r0 = 0 if aligned else h
-            src, dst = G[(i + 1) % 2], G[i % 2]
-            g_out = src[r0:r0 + nb * w].view(nb, w, K)
+        G[:, :h] = 0
+        G[:, R - h:] = 0
+        G[n_layers % 2].copy_(gY.conj())
+        g_views = _split(G, plan, K)
+        f_views = _split(S, plan, K)
+        gBc = torch.empty_like(blocks) if want_b else None
+        gb = gBc.split(sizes) if want_b else None
+        adj = (blocks if transpose else blocks.mT).split(sizes)
+        if transpose:
+            gb = gb[::-1] if want_b else None
+            adj = adj[::-1]
+        for i in range(n_layers - 1, -1, -1):
+            aligned = layers[i][0]
+            g_out = g_views[aligned][(i + 1) % 2]
             if want_b:
-                f_in = S[i, r0:r0 + nb * w].view(nb, w, K)
+                f_in = f_views[aligned][i]
                 if transpose:
-                    torch.bmm(f_in.conj(), g_out.mT, out=gB[first:first + nb])  # (g f^H)^T
+                    torch.bmm(f_in, g_out.mT, out=gb[i])
                 else:
-                    torch.bmm(g_out, f_in.mH, out=gB[first:first + nb])
+                    torch.bmm(g_out, f_in.mT, out=gb[i])
             if i == 0 and not want_x:
                 break
-            B = blocks[first:first + nb]
-            torch.bmm(B.conj() if transpose else B.mH, g_out, out=dst[r0:r0 + nb * w].view(nb, w, K))
-            if not aligned:
-                dst[:h] = src[:h]
-                dst[R - h:] = src[R - h:]
-        return gB, (G[0].clone() if want_x else None), None, None
+            torch.bmm(adj[i], g_out, out=g_views[aligned][i % 2])
+        return (torch.conj_physical(gBc) if want_b else None), (torch.conj_physical(G[0]) if want_x else None), None, None
+
+
+def _split(S: torch.Tensor, plan: DiamondPlan, K: int):
+    """Per step, the rows of ``S`` (``(steps, n_rows, K)``) as blocks of an aligned layer
+    (``(n_rows / w, w, K)``) and of a shifted layer (rows h.., ``(n_rows / w - 1, w, K)``)."""
+    w, h, R = plan.w, plan.h, S.shape[1]
+    shifted = S[:, h:R - h].unflatten(1, ((R - 2 * h) // w, w)).unbind(0)
+    aligned = S.view(S.shape[0], R // w, w, K).unbind(0)
+    return {False: shifted, True: aligned}
 
 
 def diamond_matrix_apply(plan: DiamondPlan, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False
