@@ -6,11 +6,13 @@ doi:10.1126/science.ade8450 (a simulated 64-port network, "> 94 % test accuracy"
 they report MNIST). Task: scikit-learn's 8x8 digits (1797 images, 10 classes; pnnlab.data.load_digits,
 stratified split drawn from the seed). Model: ONE 64-port rectangular (Clements) MZI mesh, each pixel
 intensity (0..16, not z-scored: amplitudes are non-negative, as an amplitude modulator drives them)
-on its own input port, scaled so the mean input power of the training split is 1; photodetection of
-ports 0..9; a per-class digital scale and offset (``ChannelAffine``). The output |(U x)_k|^2 is
-quadratic in x; with non-negative x it holds a linear term too (the mean image interferes with the
-deviation), which is why the raw pixels are encoded (z-scored inputs gave a sign-symmetric classifier
-that stayed below 76 % on seed 0's validation split with the ideal method).
+on its own input port, scaled so the mean input power of the training split is 1; coherent detection
+(balanced homodyne, both quadratures) of ports 0..9; a per-class digital read-out
+``logit_k = a_k Re y_k + b_k |y_k|^2 + c_k`` (``CoherentReadout``: 3 numbers per class). The in-phase
+field Re y_k = Re(u_k) . x is linear in x (the output screen psi sets each row's phase), so the mesh's
+rows act as a linear classifier, with the power |y_k|^2 adding a quadratic term. (Photodetection alone
+computes |(U x)_k|^2, one rank-one quadratic form per class: the previous version of this benchmark,
+ideal bound 83 %.)
 
 Chip (every row): ``MeshFabrication.typical()`` (2 % coupler errors, random static phase offsets of std
 pi, 0.2 dB per MZI +- 0.05 dB: about 13 dB through 64 columns; assumed values, see its docstring),
@@ -29,11 +31,16 @@ Rows (same epochs, batch size, evaluation schedule and learning rate for every t
 * matched MLP         digital 64-h-10 tanh network with about the same trainable parameter count
 * logistic regression / MLP ceilings (scikit-learn, regularisation on validation)
 
-Choices made on seed 0's validation split only (ideal method, 20 epochs): raw-pixel encoding (above),
-the read-out's initial scale 200 (logits of order 1 at the ~13 dB-attenuated output powers; 20 gave
-58 % on an ideal chip) and the learning rate 0.03 (0.01: similar; 0.1: worse); batch 32. The epoch is
-selected on validation (``history.selected``); seeds 1, 2, 3 vary the split, the chip's errors and the
-initial phases. Test accuracy is never used for any choice.
+Choices made on seed 0's validation split only (ideal method, 20 epochs): raw-pixel encoding (z-scored
+inputs gave a sign-symmetric classifier below 76 % with photodetection), the read-out (photodetection
+with a per-class affine 78.4 %, coherent Re y_k only 86.6 %, Re y_k and |y_k|^2 89.2 %), its initial
+scales (a = 50, b = 250: logits of order 1 at the ~13 dB-attenuated fields; 200 for Re y only: 85.9 %),
+the learning rate 0.03 (0.01: 85.5 %; 0.1: 55-66 %); batch 32. The epoch is selected on validation
+(``history.selected``); seeds 1, 2, 3 vary the split, the chip's errors and the initial phases. Test
+accuracy is never used for any choice. An ideal chip (no fabrication errors) with the Re y_k read-out
+reached 80.3 % on seed 0's validation in 20 epochs, no better than the fabricated one (its fields are
+13 dB stronger, so the same initial read-out scale is a different logit temperature): the remaining gap
+to the digital ceilings is the optimisation of a 64-port mesh in this budget, not the chip's errors.
 
     python benchmarks/bench_photonic_digits.py [--seeds 1 2 3] [--epochs 30] [--plot PATH] [--smoke]
 """
@@ -47,11 +54,11 @@ from torch import nn
 
 import pnnlab
 from pnnlab.data import load_digits
-from pnnlab.layers import ChannelAffine, PhysicalLayer
+from pnnlab.layers import PhysicalLayer
 from pnnlab.methods.adjoint import AdjointInSitu
 from pnnlab.models.digital_baselines import build_matched_mlp, trainable_parameter_count
-from pnnlab.plants.photonics.mzi_mesh import (AmplitudeEncoding, Detector, Heaters, MeshFabrication, MZIMesh,
-                                              Photodetection)
+from pnnlab.models.photonic_mesh import CoherentReadout
+from pnnlab.plants.photonics.mzi_mesh import AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication, MZIMesh
 
 from _pat_common import compare, print_table, run_seeds
 from _photonic_plot import plot_cost_curves
@@ -59,7 +66,7 @@ from _photonic_plot import plot_cost_curves
 LR = 0.03
 BATCH = 32
 PORTS = 64
-READOUT_SCALE = 200.0
+READOUT_SCALE = 50.0
 #: 10 mW laser x 1 ns per sample (MESH_COST, assumed) / (h c / 1550 nm = 1.28e-19 J) = 7.8e7 photons
 SIGNAL_PHOTONS = 10e-3 * 1e-9 / (6.62607015e-34 * 2.99792458e8 / 1550e-9)
 
@@ -75,15 +82,16 @@ def load(seed):
 
 
 def physical(data, seed):
-    """One 64-port mesh, photodetection of 10 ports, per-class read-out (module docstring)."""
+    """One 64-port mesh, coherent detection of 10 ports, per-class read-out of the in-phase field and the
+    power (module docstring)."""
     power = float(data.x_train.square().sum(1).mean())  # training split only
     mesh = MZIMesh(n_ports=PORTS, in_features=data.in_features, encoding=AmplitudeEncoding(scale=power ** -0.5),
-                   detection=Photodetection(detector=Detector(signal_photons=SIGNAL_PHOTONS), ports=data.n_classes),
+                   detection=CoherentDetection(detector=Detector(signal_photons=SIGNAL_PHOTONS), ports=data.n_classes),
                    fabrication=MeshFabrication.typical(), heaters=Heaters(crosstalk=0.02, dac_bits=12), seed=seed)
     torch.manual_seed(seed)  # the read-out's initialisation (constant here; kept for symmetry)
     return nn.Sequential(PhysicalLayer(mesh, twin=mesh.nominal_twin(),
                                        initial_controls=mesh.initial_controls(torch.Generator().manual_seed(seed))),
-                         ChannelAffine(data.n_classes, scale=READOUT_SCALE))
+                         CoherentReadout(data.n_classes, linear_scale=READOUT_SCALE, power_scale=5 * READOUT_SCALE))
 
 
 def builders(data, seed):
@@ -114,6 +122,9 @@ def main() -> None:
     print(f"training budget: {epochs} epochs, batch {BATCH}, Adam lr {LR} for every torch row (lr, read-out scale "
           f"and encoding chosen on seed 0's validation split with the ideal method); evaluation every {every} "
           f"epochs; seeds {seeds} (seed = data split, chip errors, initial phases)")
+    print("read-out: coherent detection of ports 0..9, logit_k = a_k Re y_k + b_k |y_k|^2 + c_k (chosen on seed 0's "
+          "validation split with the ideal method, 20 epochs: photodetection + per-class affine 78.4 %, Re y only "
+          "86.6 %, Re y and |y|^2 89.2 %)")
     print(f"chip: {PORTS}-port rectangular mesh, MeshFabrication.typical() (assumed: 2 % couplers, phase offsets std pi, "
           f"0.2 dB/MZI), Heaters(crosstalk=0.02, dac_bits=12), Detector(signal_photons={SIGNAL_PHOTONS:.3g}: "
           f"assumed 10 mW laser x 1 ns/sample at 1550 nm; thermal 10 photons, 12-bit ADC: defaults, assumed); "

@@ -36,7 +36,8 @@ periodic controls (wrapped, gradient 1; ControlSpec(periodic=True)). The epoch i
 validation (``history.selected``); seeds 1, 2, 3 vary the speaker split, the chips' errors and the
 initial phases. Test accuracy is never used for any choice.
 
-    python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--plot PATH] [--smoke]
+    python benchmarks/bench_photonic_vowels.py [--seeds 1 2 3] [--epochs 60] [--methods adjoint4 ideal ...]
+                                               [--plot PATH] [--smoke]
 
 ``--plot PATH`` writes test accuracy on the plant against training plant queries and metered device time,
 one curve per method (benchmarks/_photonic_plot.py); off unless given.
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--evaluate-every", type=int, default=5)
     parser.add_argument("--plot", default=None, help="write accuracy against plant queries and device time here (PNG)")
+    parser.add_argument("--methods", nargs="+", default=None, choices=sorted(NAMES),
+                        help="run only these rows (default: all); the ceilings are always printed")
     parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds), same table")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -115,7 +118,9 @@ def main() -> None:
           f"on seed 0's validation split (fabricated chip, ideal method)")
     print("chips: MeshFabrication.typical() (assumed), Heaters(crosstalk=0.02, dac_bits=12), Detector() defaults, "
           "EOMismatch() activations (assumed); twins: nominal (ideal mesh)")
-    rows, n_test = run_seeds(load_vowels, builders, NAMES, {k: LR for k in NAMES}, seeds, training=training,
+    chosen = builders if args.methods is None else (
+        lambda data, seed: {k: v for k, v in builders(data, seed).items() if k in args.methods})
+    rows, n_test = run_seeds(load_vowels, chosen, NAMES, {k: LR for k in NAMES}, seeds, training=training,
                              evaluate_every=every, twin_check=("in-silico",), twin_label="on its twin",
                              smoke=args.smoke)
     print_table(rows, n_test)
