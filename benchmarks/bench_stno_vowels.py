@@ -48,14 +48,17 @@ from pnnlab.methods.ideal import IdealBackprop
 from pnnlab.methods.in_silico import InSilico
 from pnnlab.methods.physics_aware import PhysicsAwareTraining
 from pnnlab.methods.sync_rule import SynchronisationRule
-from pnnlab.models.stno_classifier import FormantEncoder, SyncReadout, build_stno_classifier
-from pnnlab.plants.spintronics import STNOMismatch, STNOReservoir
+from pnnlab.models.stno_classifier import SyncReadout, build_stno_classifier
+from pnnlab.plants.spintronics import STNOMismatch, STNOReservoir, synchronisation_pattern
 
 LR_GRID = (0.01, 0.03, 0.1, 0.3)
 #: the sync rule's own step (fraction of the frequency error corrected per batch), tuned the same way
 SYNC_LR_GRID = (0.1, 0.3, 1.0)
-#: chosen by --tune on seed 0's validation split (see the report in the module's history / final note)
-TUNED_LR = {"sync rule": 0.3, "PAT": 0.1, "in-silico": 0.1, "ideal": 0.1, "prototype": 0.02}
+#: chosen by ``--tune`` on seed 0's validation split (20 epochs, batch 32; 44 validation vowels, 1 = 2.3 %;
+#: ties go to the smallest lr). Its output, val accuracy at the selected epoch: sync rule (0.1/0.3/1) 88.6 /
+#: 86.4 / 86.4; PAT (0.01/0.03/0.1/0.3) 84.1 / 86.4 / 86.4 / 81.8; in-silico 84.1 / 84.1 / 84.1 / 86.4; ideal
+#: 86.4 x 4; prototype 81.8 / 86.4 / 84.1 / 79.5. Every difference is within two validation samples.
+TUNED_LR = {"sync rule": 0.1, "PAT": 0.03, "in-silico": 0.3, "ideal": 0.01, "prototype": 0.03}
 PLANT = {"transient_ns": 100.0, "window_ns": 200.0, "step_ns": 2.0}
 ROMERA = "Romera et al., Nature 563, 230 (2018): 88 % test (89 % train), 4 experimental STNOs, 7 vowels (F1, F2)"
 
@@ -94,8 +97,28 @@ def _train(name, data, seed, epochs, batch, lr):
     selected, final = history.selected, history.final
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     queries = final.get("train_queries", 0)
-    return {"val": selected["val_accuracy"], "test_sel": selected["test_accuracy"], "test_final": final["test_accuracy"],
+    exact = float("nan") if name == "prototype" else _pattern_exact(model, data, ideal=name == "ideal", seed=seed)
+    return {"exact": exact, "val": selected["val_accuracy"], "test_sel": selected["test_accuracy"], "test_final": final["test_accuracy"],
             "params": params, "queries": queries, "seconds": time.perf_counter() - t0}
+
+
+def _pattern_exact(model, data, *, ideal, seed):
+    """Fraction of test vowels whose measured synchronisation pattern is exactly their target pattern (the
+    strict read-out of Romera et al.), with the final currents; one extra query (the true twin for ideal)."""
+    layer = model.physical
+    with torch.no_grad():
+        drives = model.drives(data.x_test)
+        controls = {"current": layer.control_values()["current"].detach()}
+        if ideal:
+            freq = layer.true_twin()(drives, controls)
+        else:
+            freq = layer.plant(drives, controls, generator=torch.Generator().manual_seed(seed + 99))
+    locked = synchronisation_pattern(freq, drives)
+    target = torch.zeros_like(locked)
+    code = model.readout.codebook[data.y_test]
+    for d in range(drives.shape[1]):
+        target[torch.arange(len(data.y_test)), code[:, d], d] = True
+    return float((locked == target).all(dim=2).all(dim=1).float().mean())
 
 
 def _sklearn_ceilings(data, cols):
@@ -113,7 +136,7 @@ def _sklearn_ceilings(data, cols):
         val, g, m = max(scored, key=lambda s: s[0])
         params = (m.coef_.size + m.intercept_.size) if hasattr(m, "coef_") else sum(w.size for w in m.coefs_) + sum(
             b.size for b in m.intercepts_)
-        best[name] = {"val": val, "test_sel": m.score(xte, yte), "test_final": m.score(xte, yte), "params": params,
+        best[name] = {"exact": float("nan"), "val": val, "test_sel": m.score(xte, yte), "test_final": m.score(xte, yte), "params": params,
                       "queries": 0, "seconds": 0.0}
     return best
 
@@ -197,7 +220,8 @@ def main(argv=None):
     print(f"7 vowels (Hillenbrand 1995, women, speaker split), features F1, F2 (steady state); seeds {args.seeds} "
           f"(split and device draw); learning rates tuned on seed 0's validation; {args.epochs} epochs, batch "
           f"{args.batch}; test set of the last seed: {n_test} samples (1 sample = {100 / n_test:.1f} %)")
-    print(f"{'row':44s} {'params':>6s} {'test @ selected':>16s} {'test final':>14s} {'val':>14s} {'queries':>8s}")
+    print(f"{'row':44s} {'params':>6s} {'test @ selected':>16s} {'test final':>14s} {'val':>14s} {'train queries':>13s} "
+          f"{'pattern exact (final)':>21s}")
     labels = {"sync rule": "sync rule (Romera's rule, on the plant)", "PAT": "PAT (physics-aware, on the plant)",
               "in-silico": "in-silico (nominal twin, deployed)", "ideal": "ideal (UPPER BOUND: true twin)",
               "prototype": "prototype (digital, 4 params, same read-out)",
@@ -206,7 +230,8 @@ def main(argv=None):
     for name, runs in rows.items():
         print(f"{labels[name]:44s} {runs[0]['params']:6d} {_fmt([r['test_sel'] for r in runs]):>16s} "
               f"{_fmt([r['test_final'] for r in runs]):>14s} {_fmt([r['val'] for r in runs]):>14s} "
-              f"{int(np.mean([r['queries'] for r in runs])):8d}")
+              f"{int(np.mean([r['queries'] for r in runs])):13d} "
+              f"{'-' if np.isnan(runs[0]['exact']) else _fmt([r['exact'] for r in runs]):>21s}")
     print(f"published context: {ROMERA}")
     pat, rule = [r["test_sel"] for r in rows["PAT"]], [r["test_sel"] for r in rows["sync rule"]]
     gap = abs(np.mean(pat) - np.mean(rule))

@@ -185,6 +185,11 @@ def test_reservoir_has_fading_memory_and_its_true_twin_is_the_noiseless_plant():
     kicked[0, 1] = 8.0
     after = simulate_reservoir(kicked, **kw)
     assert abs(float(after[0, 2] - base[0, 2])) > 1e-3  # node 2 remembers node 1's input
+    noisy = STNOReservoir(n_inputs=4, n_virtual=8, node_ns=10.0, step_ns=2.0, mismatch=STNOMismatch(thermal_noise=1e-3))
+    y1, y2 = (noisy(x, c, generator=torch.Generator().manual_seed(k)) for k in (1, 2))
+    assert float((y1 - y2).abs().max()) > 1e-4  # thermal noise, from the per-call generator
+    torch.testing.assert_close(noisy.true_twin()(x, c), STNOReservoir(n_inputs=4, n_virtual=8, node_ns=10.0,
+                                                                     step_ns=2.0)(x, c))
 
 
 def test_classifier_builds_a_unique_code_per_class():

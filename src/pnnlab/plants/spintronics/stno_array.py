@@ -10,7 +10,7 @@ encode the two formants F1, F2 of a vowel; the output is the synchronisation pat
 phase-locked to which source, read from the measured oscillator frequencies.
 
 Physics: :mod:`pnnlab.plants.spintronics.auto_oscillator` (the universal auto-oscillator model of Slavin
-& Tiberkevich 2009, RK4 in a rotating frame). Input ``x`` (batch, n_drives): the drive frequencies in GHz.
+& Tiberkevich 2009, integrating-factor RK4 in a rotating frame). Input ``x`` (batch, n_drives): the drive frequencies in GHz.
 Control ``current`` (N,): the DC currents in mA, in ``current_range_mA``. Output (batch, N): the measured
 frequency of every oscillator in GHz (mean over ``window_ns`` after ``transient_ns``);
 :func:`synchronisation_pattern` turns it into the locked / not-locked pattern.
