@@ -110,6 +110,20 @@ def test_node_inertia_couples_neighbouring_virtual_nodes(theta):
         assert float((x - own).abs().max()) < 0.01 * float(own.abs().max())
 
 
+def test_desynchronised_design_is_known_to_the_nominal_twin():
+    """desync_nodes = 1: tau = (N + 1) theta by design (Paquot 2012); the plant integrates that delay and
+    its nominal twin knows it (a design value, not a hidden error)."""
+    plant = DelayReservoirPlant(n_virtual=5, steps=6, desync_nodes=1, seed=2)
+    u, c = plant.example_inputs(1), _controls(0.9, 0.8)
+    got = plant(u, c).reshape(6, 5).double()
+    want = reference(u.reshape(6, 1).double(), plant.mask.double(), eta=0.9, gamma=0.8, p=1.0, theta=0.2,
+                     substeps=1, delay=6 * 0.2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(plant.nominal_twin()(u, c).double().reshape(6, 5), got, rtol=1e-5, atol=1e-7)
+    synchronised = DelayReservoirPlant(n_virtual=5, steps=6, seed=2)(u, c).reshape(6, 5).double()
+    assert float((synchronised - got).abs().max()) > 1e-3
+
+
 def test_delay_mismatch_changes_the_state_sequence_after_one_period():
     """A delay loop one virtual node too long: the first input step (before the loop comes round) is
     unchanged, every later step differs."""

@@ -20,7 +20,10 @@ Physics (time in units of the node's response time; vectorised over the batch of
   period ago) and, when ``theta`` is short against the response time, through the node's inertia
   (node i starts where node i - 1 ended, so it keeps a fraction ``exp(-theta)`` of it);
 * at rest before the series: the delay line holds ``initial_state`` (default 0, the fixed point of
-  F at zero input).
+  F at zero input);
+* design delay ``tau = (N + desync_nodes) theta``: ``desync_nodes = 0`` is Appeltant's synchronised
+  loop; ``desync_nodes = 1`` the desynchronised loop of Paquot et al., Sci. Rep. 2, 287 (2012),
+  doi:10.1038/srep00287, where node i feels node i - 1 of the previous step (a ring of virtual nodes).
 
 Appeltant et al. use ``N = 400``, ``theta = 0.2`` (so ``tau = N theta = 80``), ``eta = 0.4``,
 ``gamma = 0.05`` and ``p = 1`` for NARMA10 (values as quoted by reproductions of their numerical
@@ -43,8 +46,8 @@ Hidden truth (each off by default, :class:`NodeError`, ``delay_mismatch``, ``pro
 
 * node nonlinearity error: the circuit's exponent is ``p + exponent_error`` and its gain
   ``eta (1 + gain_error)`` (component tolerances of an electronic Mackey-Glass circuit);
-* delay mismatch: the delay loop is ``tau = N theta + delay_mismatch`` (a cable or fibre cut to the
-  wrong length, a clock off from the loop), rounded to the integration step; the virtual nodes then
+* delay mismatch: the delay loop is ``tau = (N + desync_nodes) theta + delay_mismatch`` (a cable or
+  fibre cut to the wrong length, a clock off from the loop), rounded to the integration step; the virtual nodes then
   drift against the input clock and neighbouring nodes couple through the delay;
 * process noise: an Ornstein-Uhlenbeck term ``sigma dW`` in the node equation (electronic noise; the
   exact discretisation adds ``sigma sqrt((1 - a^2) / 2)`` times a unit normal per step);
@@ -146,8 +149,9 @@ def _mask(n_virtual: int, input_dim: int, seed: int) -> torch.Tensor:
 
 class DelayReservoirTwin(Twin):
     """Differentiable delay reservoir: flat series (batch, steps * input_dim) -> flattened virtual-node
-    states (batch, steps * n_virtual). ``delay_mismatch`` and ``node_error`` are the twin's belief (zero
-    for the nominal twin, the hidden values for the true twin)."""
+    states (batch, steps * n_virtual). ``delay_mismatch`` (the delay minus N theta) and ``node_error``
+    are the twin's belief (the design delay and no error for the nominal twin, the hidden values for the
+    true twin)."""
 
     def __init__(self, *, mask: torch.Tensor, steps: int, theta: float, substeps: int, exponent: float,
                  node_error: NodeError = NodeError(), delay_mismatch: float = 0.0,
@@ -168,7 +172,7 @@ class DelayReservoirTwin(Twin):
 
 
 def delay_steps_for(n_virtual: int, theta: float, substeps: int, delay_mismatch: float) -> int:
-    """The delay ``tau = N theta + delay_mismatch`` in integration steps ``theta / substeps`` (rounded)."""
+    """The delay ``tau = N theta + delay_mismatch`` (``delay_mismatch`` here: every offset from N theta) in integration steps ``theta / substeps`` (rounded)."""
     steps = round((n_virtual * theta + delay_mismatch) / (theta / substeps))
     if steps < 1:
         raise ValueError(f"delay_mismatch={delay_mismatch} leaves a delay of {n_virtual * theta + delay_mismatch} "
@@ -201,6 +205,9 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
         output the flattened states (batch, steps * n_virtual). ``trajectory(u, controls)`` takes any T.
     input_dim:
         values per input step (1 for NARMA10).
+    desync_nodes:
+        design delay ``tau = (N + desync_nodes) theta`` (0: synchronised, Appeltant 2011; 1: the
+        desynchronised ring of Paquot 2012).
     theta:
         virtual-node separation in units of the node response time (0.2 in Appeltant 2011).
     exponent:
@@ -227,7 +234,8 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
 
     summary = "delay reservoir: one Mackey-Glass node with delayed feedback, time-multiplexed virtual nodes"
 
-    def __init__(self, *, n_virtual: int = 400, steps: int = 1, input_dim: int = 1, theta: float = 0.2,
+    def __init__(self, *, n_virtual: int = 400, steps: int = 1, input_dim: int = 1, desync_nodes: int = 0,
+                 theta: float = 0.2,
                  exponent: float = 1.0, substeps: int = 1, node_error: NodeError = NodeError(),
                  delay_mismatch: float = 0.0, process_noise: float = 0.0, detection_noise: float = 0.0,
                  initial_state: float = 0.0, time_unit_s: float = 1e-6, cost: CostModel | None = None,
@@ -238,6 +246,7 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
         theta = check_positive("theta", theta)
         exponent = check_positive("exponent", exponent)
         substeps = check_int("substeps", substeps)
+        desync_nodes = check_int("desync_nodes", desync_nodes, minimum=0)
         if not isinstance(node_error, NodeError):
             raise TypeError(f"node_error must be a pnnlab NodeError(exponent_error=..., gain_error=...), got "
                             f"{type(node_error).__name__}.")
@@ -260,13 +269,15 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
         super().__init__(in_features=steps * input_dim, out_features=steps * n_virtual, cost=cost, seed=seed)
         self.n_virtual, self.steps, self.input_dim, self.n_state = n_virtual, steps, input_dim, n_virtual
         self.theta, self.exponent, self.substeps = theta, exponent, substeps
+        self.desync_nodes = desync_nodes
+        self._design_offset = desync_nodes * theta  # tau - N theta by design
         self.initial_state = check_finite_float("initial_state", initial_state)
         self.time_unit_s = time_unit_s
         self.mask = _mask(n_virtual, input_dim, 7_919 * (seed + 1))
         # hidden truth: never read by training methods
         self._node_error = node_error
         self._delay_mismatch = delay_mismatch
-        self._delay_steps = delay_steps_for(n_virtual, theta, substeps, delay_mismatch)  # validates it
+        self._delay_steps = delay_steps_for(n_virtual, theta, substeps, self._design_offset + delay_mismatch)
         self._process_noise = check_nonnegative("process_noise", process_noise)
         self._detection_noise = check_nonnegative("detection_noise", detection_noise)
 
@@ -287,8 +298,8 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
     def _states(self, u, controls, generator):
         states = run_reservoir(u, controls, mask=self.mask, theta=self.theta, substeps=self.substeps,
                                exponent=self.exponent, node_error=self._node_error,
-                               delay_mismatch=self._delay_mismatch, initial_state=self.initial_state,
-                               process_noise=self._process_noise, generator=generator)
+                               delay_mismatch=self._design_offset + self._delay_mismatch,
+                               initial_state=self.initial_state, process_noise=self._process_noise, generator=generator)
         if self._detection_noise:
             states = states + self._detection_noise * torch.randn(states.shape, generator=generator,
                                                                   dtype=states.dtype)
@@ -302,17 +313,19 @@ class DelayReservoirPlant(Plant, Simulated, Dynamical):
         return self._states(u, controls, generator)
 
     def nominal_twin(self) -> DelayReservoirTwin:
-        """The design equation: exponent p, gain eta, tau = N theta; no noise."""
+        """The design equation: exponent p, gain eta, tau = (N + desync_nodes) theta; no noise."""
         return DelayReservoirTwin(mask=self.mask, steps=self.steps, theta=self.theta, substeps=self.substeps,
-                                  exponent=self.exponent, initial_state=self.initial_state)
+                                  exponent=self.exponent, delay_mismatch=self._design_offset,
+                                  initial_state=self.initial_state)
 
     def true_twin(self) -> DelayReservoirTwin:
         """The hidden equation (node error, delay mismatch) with both noises off. Diagnostics and the
         ideal bound only."""
         return DelayReservoirTwin(mask=self.mask, steps=self.steps, theta=self.theta, substeps=self.substeps,
                                   exponent=self.exponent, node_error=self._node_error,
-                                  delay_mismatch=self._delay_mismatch, initial_state=self.initial_state)
+                                  delay_mismatch=self._design_offset + self._delay_mismatch,
+                                  initial_state=self.initial_state)
 
     def describe(self):
         return (f"DelayReservoirPlant(n_virtual={self.n_virtual}, steps={self.steps}, input_dim={self.input_dim}, "
-                f"theta={self.theta}, substeps={self.substeps})")
+                f"desync_nodes={self.desync_nodes}, theta={self.theta}, substeps={self.substeps})")
