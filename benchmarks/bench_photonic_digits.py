@@ -42,7 +42,8 @@ reached 80.3 % on seed 0's validation in 20 epochs, no better than the fabricate
 13 dB stronger, so the same initial read-out scale is a different logit temperature): the remaining gap
 to the digital ceilings is the optimisation of a 64-port mesh in this budget, not the chip's errors.
 
-    python benchmarks/bench_photonic_digits.py [--seeds 1 2 3] [--epochs 30] [--plot PATH] [--smoke]
+    python benchmarks/bench_photonic_digits.py [--seeds 1 2 3] [--epochs 30] [--methods adjoint4 ideal ...]
+                                               [--plot PATH] [--smoke]
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--evaluate-every", type=int, default=5)
     parser.add_argument("--plot", default=None, help="write accuracy against plant queries and device time here (PNG)")
+    parser.add_argument("--methods", nargs="+", default=None, choices=sorted(NAMES),
+                        help="run only these rows (default: all); the ceilings are always printed")
     parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds), same table")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -129,7 +132,9 @@ def main() -> None:
           f"0.2 dB/MZI), Heaters(crosstalk=0.02, dac_bits=12), Detector(signal_photons={SIGNAL_PHOTONS:.3g}: "
           f"assumed 10 mW laser x 1 ns/sample at 1550 nm; thermal 10 photons, 12-bit ADC: defaults, assumed); "
           f"twin: nominal (ideal mesh)")
-    rows, n_test = run_seeds(load, builders, NAMES, {k: LR for k in NAMES}, seeds, training=training,
+    chosen = builders if args.methods is None else (
+        lambda data, seed: {k: v for k, v in builders(data, seed).items() if k in args.methods})
+    rows, n_test = run_seeds(load, chosen, NAMES, {k: LR for k in NAMES}, seeds, training=training,
                              evaluate_every=every, twin_check=("in-silico",), twin_label="on its twin",
                              smoke=args.smoke)
     print_table(rows, n_test)
