@@ -44,7 +44,8 @@ from pnnlab.execution import OnTrueTwin, executing
 from pnnlab.methods.readout import RidgeReadout, readout_model
 from pnnlab.plants.reservoirs import DelayReservoirPlant, NodeError
 
-APPELTANT = "Appeltant et al. 2011 (numerical, ~400 virtual nodes): NRMSE ~0.12-0.15 [REFERENCES.md, secondary; unchecked]"
+APPELTANT = ("Appeltant et al. 2011 (numerical, ~400 virtual nodes): NRMSE ~0.12-0.15 "
+             "[REFERENCES.md, secondary; unchecked]")
 HIDDEN = dict(node_error=NodeError(exponent_error=0.2, gain_error=0.05), delay_mismatch=0.2,
               process_noise=1e-3, detection_noise=1e-4)
 

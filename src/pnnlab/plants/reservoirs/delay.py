@@ -172,7 +172,8 @@ class DelayReservoirTwin(Twin):
 
 
 def delay_steps_for(n_virtual: int, theta: float, substeps: int, delay_mismatch: float) -> int:
-    """The delay ``tau = N theta + delay_mismatch`` (``delay_mismatch`` here: every offset from N theta) in integration steps ``theta / substeps`` (rounded)."""
+    """The delay ``tau = N theta + delay_mismatch`` in integration steps ``theta / substeps`` (rounded);
+    ``delay_mismatch`` here is every offset from N theta (design and hidden together)."""
     steps = round((n_virtual * theta + delay_mismatch) / (theta / substeps))
     if steps < 1:
         raise ValueError(f"delay_mismatch={delay_mismatch} leaves a delay of {n_virtual * theta + delay_mismatch} "
