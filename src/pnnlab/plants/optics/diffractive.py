@@ -311,7 +311,6 @@ class DiffractiveOptics:
         s = self.upsample
         img = x.reshape(x.shape[0], h, w)
         img = img.repeat_interleave(s, dim=1).repeat_interleave(s, dim=2) / s
-        out = x.new_zeros(x.shape[0], self.grid, self.grid)
         y0, x0 = (self.grid - h * s) // 2, (self.grid - w * s) // 2
         out = torch.nn.functional.pad(img, (x0, self.grid - x0 - w * s, y0, self.grid - y0 - h * s))
         return out.to(torch.complex128 if x.dtype == torch.float64 else torch.complex64)
