@@ -91,7 +91,7 @@ def main() -> None:
     epochs, every, seeds = args.epochs, args.evaluate_every, args.seeds
     limit = None
     if args.smoke:
-        epochs, every, seeds, limit = 1, 1, seeds[:1], 200
+        epochs, every, seeds, limit = 1, 1, seeds[:1], 100
     training = {"epochs": epochs, "batch_size": BATCH}
 
     def load(seed):
