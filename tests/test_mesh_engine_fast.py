@@ -107,10 +107,11 @@ def _reverse_reference(layout, T, x):
     return Y.T
 
 
-@pytest.mark.parametrize("h", [1, 2, 3, 4, 8])
-def test_every_diamond_size_equals_the_reference_including_meshes_smaller_than_a_diamond(h):
-    """The engine picks the diamond half-width h by N; here every h is forced on small meshes
-    (including N < 2h, where a single diamond overhangs the mesh on both sides)."""
+@pytest.mark.parametrize("h,base_h", [(1, 1), (2, 2), (3, 3), (4, 4), (8, 8), (4, 2), (8, 2), (8, 4)])
+def test_every_diamond_size_equals_the_reference_including_meshes_smaller_than_a_diamond(h, base_h):
+    """The engine picks the diamond half-width h (and the half-width base_h built elementwise before
+    doubling by merge products) by N; here each is forced on small meshes (including N < 2h, where
+    one diamond overhangs the mesh on both sides)."""
     dtype = torch.complex128
     for layout_cls in (Rectangular, Triangular):
         for n in (2, 3, 6, 7, 12, 19):
@@ -119,7 +120,7 @@ def test_every_diamond_size_equals_the_reference_including_meshes_smaller_than_a
             T = mzi_transfer(theta, phi, coupler_errors=errors, amplitude=amplitude, dtype=dtype).requires_grad_(True)
             X = torch.randn(n, 4, generator=g, dtype=dtype, requires_grad=True)
             W = torch.randn(n, 4, generator=g, dtype=dtype)
-            plan = DiamondPlan(lay, h)
+            plan = DiamondPlan(lay, h, base_h=base_h)
             for transpose in (False, True):
                 Y = diamond_matrix_apply(plan, T, X, transpose=transpose)
                 Y_ref = _reverse_reference(lay, T, X.T).T if transpose else _columns_reference(lay, T, X)

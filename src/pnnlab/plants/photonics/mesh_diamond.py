@@ -53,7 +53,7 @@ class DiamondPlan:
     row) per local step), ``slot_of`` (LongTensor ``(n_mzis,)``: each MZI's flat slot in ``index``).
     """
 
-    def __init__(self, layout: "MeshLayout", h: int) -> None:
+    def __init__(self, layout: "MeshLayout", h: int, *, base_h: int | None = None) -> None:
         n = layout.n_ports
         cols = layout.mzi_column.tolist()
         tops = layout.mzi_top.tolist()
@@ -109,6 +109,82 @@ class DiamondPlan:
         self.slot_of = slot_of
         self.n_mzis = layout.n_mzis
         self.n_ports = n
+        self._layout = layout
+        self.b0, self.d_min = b0, d_min
+        self.base_h = h if base_h is None else base_h
+        merges, hh = [], self.base_h
+        if h % self.base_h or (h // self.base_h) & (h // self.base_h - 1):
+            raise ValueError(f"base_h must be h / 2^k, got h={h}, base_h={self.base_h}.")
+        while hh < h:
+            merges.append((hh, 2 * hh))
+            hh *= 2
+        self._merge_spec = merges
+        self._merges = None
+
+    @property
+    def merges(self) -> list:
+        """The :class:`MergePlan` chain from half-width ``base_h`` up to ``h`` (built on first use)."""
+        if self._merges is None:
+            plans = {hh: DiamondPlan(self._layout, hh) for hh, _ in self._merge_spec}
+            plans[self.h] = self
+            self._merges = [MergePlan(plans[a], plans[b]) for a, b in self._merge_spec]
+        return self._merges
+
+    def diamond_of(self, A: int, B: int) -> int:
+        """Index of the diamond (A, B) in this plan, or -1 if the plan has no such diamond."""
+        h, w = self.h, self.w
+        layer = A + B - self.d_min
+        if not 0 <= layer < len(self.layers):
+            return -1
+        aligned, first, nb = self.layers[layer]
+        start = (A - B) * h + self.b0 - (h - 1) + self.offset
+        block = start // w if aligned else (start - h) // w
+        return first + block if 0 <= block < nb else -1
+
+    def square_of(self, diamond: int) -> tuple[int, int]:
+        """The (A, B) square of a diamond index (inverse of :meth:`diamond_of`)."""
+        for i, (aligned, first, nb) in enumerate(self.layers):
+            if first <= diamond < first + nb:
+                start = (diamond - first) * self.w + (0 if aligned else self.h)
+                diff = (start - self.b0 + self.h - 1 - self.offset) // self.h
+                d = i + self.d_min
+                return (d + diff) // 2, (d - diff) // 2
+        raise IndexError(diamond)
+
+
+class MergePlan:
+    """Diamonds of half-width 2h from four children of half-width h (``child``, ``parent`` plans):
+    ``P = E11 (E01 + E10) E00`` with child (0,0) and (1,1) on the middle half of the parent's 4h rows,
+    (0,1) on the top half and (1,0) on the bottom half (child (2A+i, 2B+j) of parent (A, B) starts
+    h (i - j + 1) rows below the parent). ``idx[i][j]``: child index per parent (``child.n_diamonds``
+    = identity)."""
+
+    def __init__(self, child: DiamondPlan, parent: DiamondPlan) -> None:
+        if parent.h != 2 * child.h:
+            raise ValueError("internal: a merge doubles the half-width")
+        self.child, self.parent, self.h = child, parent, child.h
+        idx = torch.full((2, 2, parent.n_diamonds), child.n_diamonds, dtype=torch.long)
+        for p in range(parent.n_diamonds):
+            A, B = parent.square_of(p)
+            for i in (0, 1):
+                for j in (0, 1):
+                    c = child.diamond_of(2 * A + i, 2 * B + j)
+                    if c >= 0:
+                        idx[i, j, p] = c
+        self.idx = idx
+
+    def merge(self, C: torch.Tensor) -> torch.Tensor:
+        """Parent matrices ``(D_parent, 4h, 4h)`` from child matrices ``C`` (``(D_child, 2h, 2h)``), by
+        three batched products of the non-zero quarters (autograd differentiates them)."""
+        s = self.h
+        ext = torch.cat([C, torch.eye(2 * s, dtype=C.dtype).unsqueeze(0)], 0)
+        A, X, Y, Z = (ext[self.idx[i, j]] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+        M = C.new_zeros(A.shape[0], 4 * s, 4 * s)
+        M[:, :2 * s, :s] = X[:, :, :s]
+        M[:, :2 * s, s:3 * s] = X[:, :, s:] @ A[:, :s]
+        M[:, 2 * s:, s:3 * s] = Y[:, :, :s] @ A[:, s:]
+        M[:, 2 * s:, 3 * s:] = Y[:, :, s:]
+        return torch.cat([M[:, :s], Z @ M[:, s:3 * s], M[:, 3 * s:]], 1)
 
 
 class _DiamondBuild(torch.autograd.Function):
@@ -236,12 +312,23 @@ def _split(S: torch.Tensor, plan: DiamondPlan, K: int):
     return {False: shifted, True: aligned}
 
 
+def build_blocks(plan: DiamondPlan, T: torch.Tensor) -> torch.Tensor:
+    """The diamond matrices of ``plan`` (``(n_diamonds, w, w)``): elementwise for half-width
+    ``plan.base_h``, then doubled by :class:`MergePlan` products up to ``plan.h``."""
+    if not plan.merges:
+        return _DiamondBuild.apply(T, plan)
+    blocks = _DiamondBuild.apply(T, plan.merges[0].child)
+    for m in plan.merges:
+        blocks = m.merge(blocks)
+    return blocks
+
+
 def diamond_matrix_apply(plan: DiamondPlan, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False
                          ) -> torch.Tensor:
     """``C_{L-1} ... C_0 X`` (or its transpose applied, ``transpose=True``) for fields ``X`` of shape
     ``(N, K)`` (column vectors), differentiable in ``T`` and ``X``."""
     n, k = X.shape
-    blocks = _DiamondBuild.apply(T, plan)
+    blocks = build_blocks(plan, T)
     Xp = X.new_zeros(plan.n_rows, k)
     Xp[plan.offset:plan.offset + n] = X
     Y = _LayerStack.apply(blocks, Xp, plan, transpose)

@@ -395,7 +395,7 @@ class MeshEngine:
         self._alternating = all(p == c % 2 for c, p in enumerate(layout.column_parity))
         self._plans: dict = {}
         # kept for introspection/tests: (diamond half-width, number of block-diagonal layers) of the U-build
-        self._blocks = (self._half_width(n, n), len(self._plan(self._half_width(n, n)).layers)) \
+        self._blocks = (self._half_width(n, n)[0], len(self._plan(self._half_width(n, n)).layers)) \
             if self._alternating else None
         self.reverse_schedule = tuple(reversed(schedule))
         p_mzi = par[layout.mzi_column]
@@ -431,20 +431,21 @@ class MeshEngine:
 
     # ---- diamond fast path -------------------------------------------------------------------
     @staticmethod
-    def _half_width(n: int, k: int) -> int:
-        """Diamond half-width h for N ports and K fields (measured on a 1-thread CPU, see
-        benchmarks/bench_mesh_speed.py): small diamonds where the per-call overhead of the build
-        dominates, larger ones (fewer, bigger batched products) as N grows."""
+    def _half_width(n: int, k: int) -> tuple[int, int]:
+        """(diamond half-width h, half-width built elementwise before doubling by products) for N
+        ports and K fields, chosen by measurement on a 1-thread CPU (benchmarks/bench_mesh_speed.py):
+        small diamonds where per-call overhead dominates, bigger ones (fewer, larger batched
+        products) as N grows."""
         if n <= 8:
-            return 1
+            return 1, 1
         if n <= 96:
-            return 2
-        return 8 if k >= 128 else 4
+            return 2, 2
+        return (8, 4) if k >= 128 else (4, 4)
 
-    def _plan(self, h: int) -> DiamondPlan:
-        plan = self._plans.get(h)
+    def _plan(self, hb: tuple[int, int]) -> DiamondPlan:
+        plan = self._plans.get(hb)
         if plan is None:
-            plan = self._plans[h] = DiamondPlan(self.layout, h)
+            plan = self._plans[hb] = DiamondPlan(self.layout, hb[0], base_h=hb[1])
         return plan
 
     def _columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
