@@ -7,9 +7,13 @@ gradients of every phase (theta, phi, psi). The baseline is y = x @ W^T with a f
 (forward), and the same with the gradient of W (forward+backward: what a digital complex layer of the
 same size costs). Times are the MINIMUM over repetitions (the machine is shared; the median is printed
 beside it), in milliseconds, with ``torch.set_num_threads`` threads (default 1: on a shared 2-core
-machine two threads contend and the figures swing by 10x). Memory: the engine's reusable field
-buffers (the fields entering every column, kept for the analytic backward, reused across calls):
-(L + 1)(N + 2)K complex numbers with K = N (U built from the identity) or the batch.
+machine two threads contend and the figures swing by 10x). Memory: the tensors the forward leaves in
+the autograd graph for the backward (stored fields of every diamond layer, the diamond build's
+stored rows, the diamond matrices), counted once each, after one forward.
+
+The engine (monitor=False) groups the MZIs into diamonds (src/pnnlab/plants/photonics/mesh_diamond.py):
+about N/h block-diagonal layers of (2h x 2h) blocks, each applied by one batched matrix product; for a
+batch >= 1.5 N it builds U from the identity that way and applies it with one matmul.
 
 Run: flock /tmp/pnnlab-bench.lock .venv/bin/python benchmarks/bench_mesh_speed.py [--smoke]
 """
@@ -51,10 +55,10 @@ def measure(n: int, batch: int, reps: int, seed: int = 0) -> dict:
     W_fixed = random_unitary(n, generator=gen, dtype=torch.complex64)
     W = W_fixed.clone().requires_grad_(True)
 
-    # sanity: propagating the batch column by column (monitor path) equals the mesh's matrix applied
+    # sanity: the timed fast path equals the column-by-column propagation (monitor path)
     with torch.no_grad():
         T = mzi_transfer(theta, phi)
-        err = float((engine.apply(x, T, psi, monitor=True)[0] - x @ engine.matrix(T, psi).T).abs().max())
+        err = float((engine.apply(x, T, psi, monitor=True)[0] - engine.apply(x, T, psi)).abs().max())
 
     def mesh_fwd():
         with torch.no_grad():
@@ -77,8 +81,36 @@ def measure(n: int, batch: int, reps: int, seed: int = 0) -> dict:
     out["mesh_fb"] = _time(mesh_fwd_bwd, reps)
     out["mm_fwd"] = _time(mm_fwd, reps)
     out["mm_fb"] = _time(mm_fwd_bwd, reps)
-    out["buffers_mb"] = sum(buf.numel() * buf.element_size() for buf, _ in engine._cache.values()) / 2 ** 20
+    out["buffers_mb"] = _graph_bytes(engine.forward(x, theta, phi, psi)) / 2 ** 20
+    out["route"] = "U" if 2 * batch >= 3 * n else "fields"
+    out["h"] = engine._half_width(n, n if out["route"] == "U" else batch)
     return out
+
+
+def _graph_bytes(y: torch.Tensor) -> int:
+    """Bytes of the distinct tensors saved for backward in the autograd graph of ``y``."""
+    seen, total, stack, visited = set(), 0, [y.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in visited:
+            continue
+        visited.add(node)
+        try:
+            saved = node.saved_tensors
+        except (AttributeError, RuntimeError):
+            saved = ()
+        for name in dir(node):  # built-in nodes expose their saved tensors as _saved_* attributes
+            if name.startswith("_saved_"):
+                val = getattr(node, name, None)
+                if isinstance(val, torch.Tensor):
+                    saved = (*saved, val)
+        for t in saved:
+            key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+            if key not in seen:
+                seen.add(key)
+                total += t.untyped_storage().nbytes()
+        stack.extend(f for f, _ in node.next_functions)
+    return total
 
 
 def main(argv=None) -> None:
@@ -96,7 +128,7 @@ def main(argv=None) -> None:
     print("targets: forward+backward <= 1 ms at 64 ports, <= 10 ms at 256 ports (source: issue 8, section 3)")
     header = (f"{'ports':>5} {'MZIs':>6} {'params':>7} | {'mesh fwd':>9} {'mesh f+b':>9} {'(median)':>9} | "
               f"{'matmul fwd':>10} {'matmul f+b':>10} | {'f+b ratio':>9} | {'target':>7} {'met':>4} | "
-              f"{'buffers MB':>10} | {'|mesh - U x|':>12}")
+              f"{'graph MB':>8} | {'route':>6} {'h':>6} | {'|mesh - U x|':>12}")
     print(header)
     print("-" * len(header))
     for n in ports:
@@ -107,15 +139,18 @@ def main(argv=None) -> None:
         print(f"{n:>5} {r['mzis']:>6} {r['params']:>7} | {r['mesh_fwd'][0]:>9.3f} {r['mesh_fb'][0]:>9.3f} "
               f"{r['mesh_fb'][1]:>9.3f} | {r['mm_fwd'][0]:>10.3f} {r['mm_fb'][0]:>10.3f} | "
               f"{r['mesh_fb'][0] / r['mm_fb'][0]:>9.1f} | {'' if target is None else f'{target:.1f}':>7} {met:>4} | "
-              f"{r['buffers_mb']:>10.2f} | {r['check']:>12.2e}", flush=True)
+              f"{r['buffers_mb']:>8.2f} | {r['route']:>6} {str(r['h'][0]) + '/' + str(r['h'][1]):>6} | {r['check']:>12.2e}", flush=True)
     print("times in ms, minimum over repetitions (median of forward+backward beside it); 'params' = trainable "
           "phases (2 per MZI + N screen phases); the matmul baseline's f+b includes the gradient of its N x N matrix; "
-          "'buffers MB' = the engine's field buffers (its memory beyond the inputs and phases).")
-    print("What bounds the mesh: its N columns are applied one after another (each a batched 2x2 product, four "
-          "PyTorch calls, plus one gradient product per column in the single adjoint sweep), so the time is "
-          "about 2N sequential steps of small elementwise complex kernels: per-call overhead at 64 ports, "
-          "elementwise complex throughput and memory traffic (the fields of every column are kept) at 256 ports; "
-          "the matmul baseline is one BLAS call.")
+          "'graph MB' = tensors the forward keeps for the backward; route 'U' = U built once (batch >= 1.5 N) then "
+          "one matmul, 'fields' = the batch propagated through the diamond layers; h = diamond half-width / "
+          "half-width built elementwise before merge products; |mesh - U x| = fast path vs the column-by-column "
+          "(monitored) propagation.")
+    print("What bounds the mesh: the diamond layers are batched BLAS products, 2 N K complex multiply-adds per h "
+          "columns forward (as many as the 2x2 products they regroup) and twice that backward (adjoint and "
+          "block gradients): about 6 N^2 K in all for the 'fields' route, i.e. ~6 dense N x N x K matmuls of "
+          "BLAS throughput in blocks of 2h, plus the elementwise diamond build (2h - 1 steps) and, at small N, "
+          "the per-call overhead of ~100-200 PyTorch calls.")
 
 
 if __name__ == "__main__":
