@@ -436,10 +436,12 @@ class MeshEngine:
         ports and K fields, chosen by measurement on a 1-thread CPU (benchmarks/bench_mesh_speed.py):
         small diamonds where per-call overhead dominates, bigger ones (fewer, larger batched
         products) as N grows."""
-        if n <= 8:
+        if n <= 16:
             return 1, 1
-        if n <= 96:
+        if n <= 40:
             return 2, 2
+        if n <= 160:
+            return 4, 4
         return (8, 4) if k >= 128 else (4, 4)
 
     def _plan(self, hb: tuple[int, int]) -> DiamondPlan:
