@@ -153,18 +153,18 @@ class _MZITransfer(torch.autograd.Function):
         if amp is not None:
             T *= amp
             P *= amp
-        ctx.save_for_backward(P, T)
+        # derivatives as real views: g_x = Re sum conj(g) dT/dx = sum (g_re dT_re + g_im dT_im)
+        ctx.save_for_backward(torch.view_as_real(P * 1j), torch.view_as_real(T[:, :, 0] * 1j))
         return T
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        P, T = ctx.saved_tensors
-        g_theta = g_phi = None
-        if ctx.needs_input_grad[0]:
-            g_theta = -(g.conj() * P).sum((1, 2)).imag       # Re(conj(g) i P) summed
-        if ctx.needs_input_grad[1]:
-            g_phi = -(g[:, :, 0].conj() * T[:, :, 0]).sum(1).imag
+        d_theta, d_phi = ctx.saved_tensors
+        g = torch.view_as_real(g.resolve_conj().contiguous())  # (n, 2, 2, 2)
+        n = g.shape[0]
+        g_theta = (g.reshape(n, 8) * d_theta.reshape(n, 8)).sum(1) if ctx.needs_input_grad[0] else None
+        g_phi = (g[:, :, 0].reshape(n, 4) * d_phi.reshape(n, 4)).sum(1) if ctx.needs_input_grad[1] else None
         return g_theta, g_phi, None, None, None
 
 
