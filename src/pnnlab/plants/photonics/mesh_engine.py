@@ -28,15 +28,19 @@ with coupler angle errors ``a1, a2`` (0 for a 50:50 coupler; power splitting cos
 so ``theta = 0`` is the cross state, ``theta = pi`` the bar state; a uniform insertion loss multiplies
 T by an amplitude factor ``sqrt(10^(-dB/10))``.
 
-Speed. Every column is ONE batched 2x2 matrix product over all its mode pairs (the state is kept in a
-padded ``(N + 2, K)`` buffer: one dummy row above and below, so that even and odd columns are both
-contiguous reshapes into ``(pairs, 2, K)``). A custom :class:`torch.autograd.Function` runs the column
-products without building an autograd graph and has an analytic backward: the adjoint field is swept
-backwards once (one product per column) and the gradients of all 2x2 matrices of a parity come from
-ONE batched product of stored forward and adjoint fields. When the batch is at least N the engine
-builds U from the identity (K = N) and applies it as one matmul; otherwise it propagates the batch
-(K = batch). ``monitor=True`` always propagates the batch and returns the field entering every column
-(:class:`MeshFields`), which in-situ (adjoint) gradient schemes read.
+Speed. Without monitoring (training, ``matrix``) the MZIs are regrouped into *diamonds*
+(:mod:`.mesh_diamond`): the mesh is exactly a product of about N/h block-diagonal layers of (2h x 2h)
+blocks, each applied by one batched matrix product (BLAS), with analytic backwards; for a batch of at
+least 1.5 N the engine builds U that way from the identity and applies it as one matmul, otherwise it
+propagates the batch through the layers. The diamond size is chosen per N (:meth:`MeshEngine._half_width`).
+``monitor=True`` (the in-situ passes, which read the field entering every column, :class:`MeshFields`)
+uses the column path: every column is ONE batched 2x2 matrix product over all its mode pairs (the state
+is kept in a padded ``(N + 2, K)`` buffer: one dummy row above and below, so that even and odd columns
+are both contiguous reshapes into ``(pairs, 2, K)``); a custom :class:`torch.autograd.Function` runs the
+column products without building an autograd graph and has an analytic backward: the adjoint field is
+swept backwards once (one product per column) and the gradients of all 2x2 matrices of a parity come
+from ONE batched product of stored forward and adjoint fields. The layouts that do not alternate
+parities column by column (none built in) also take the column path.
 
 Reciprocity: light sent backwards from the outputs sees the transpose U^T (``reverse=True``): the
 screen first, then the columns in reverse order, each with its 2x2 matrix transposed.
