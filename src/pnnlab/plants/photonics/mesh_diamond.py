@@ -243,7 +243,7 @@ class _LayerStack(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, blocks, X, plan, transpose):
-        w, h = plan.w, plan.h
+        h = plan.h
         R, K = X.shape
         layers = plan.layers[::-1] if transpose else plan.layers
         n_layers = len(layers)
