@@ -23,7 +23,8 @@ count as the column engine (four per MZI and field) but at BLAS speed instead of
 The diamond matrices are built (:class:`_DiamondBuild`) for ALL diamonds at once, ``2h - 1`` elementwise
 steps over a ``(w, w, D)`` tensor (the diamond index ``D`` innermost, so that every step is a long
 vectorised loop), with an analytic backward (adjoint sweep; the 2x2 gradients come from the stored
-rows). :class:`_LayerStack` applies the layers with an analytic backward (two batched products per
+rows); bigger diamonds are merged from four children of half the size by batched products of their
+non-zero quarters (:class:`MergePlan`, differentiated by autograd). :class:`_LayerStack` applies the layers with an analytic backward (two batched products per
 layer). Fields are kept in a padded row layout: mode ``m`` is row ``m + offset``; the padding rows
 are zero and stay zero (no MZI couples them), so that every layer's blocks tile the rows.
 
@@ -40,7 +41,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from .mesh_engine import MeshLayout
 
-__all__ = ["DiamondPlan", "diamond_matrix_apply"]
+__all__ = ["DiamondPlan", "MergePlan", "build_blocks", "diamond_matrix_apply"]
 
 
 class DiamondPlan:
@@ -50,7 +51,9 @@ class DiamondPlan:
     of w), ``layers`` (tuple of (aligned, first diamond, number of blocks) per layer, in order of
     application), ``n_diamonds``, ``index`` (LongTensor ``(h*h, n_diamonds)``: the MZI applied at
     every local slot, ``n_mzis`` for an identity slot), ``steps`` (tuple of (first slot, pairs, first
-    row) per local step), ``slot_of`` (LongTensor ``(n_mzis,)``: each MZI's flat slot in ``index``).
+    row) per local step), ``slot_of`` (LongTensor ``(n_mzis,)``: each MZI's flat slot in ``index``),
+    ``base_h`` (the diamonds are built elementwise at half-width ``base_h`` and doubled by
+    :class:`MergePlan` products up to ``h``; ``base_h = h``: no merge).
     """
 
     def __init__(self, layout: "MeshLayout", h: int, *, base_h: int | None = None) -> None:
