@@ -23,8 +23,9 @@ test; read-out = closed-form ridge regression onto one-hot labels on standardise
 on each seed's validation split from 1e-4..1e2. Baselines with the same read-out: ridge on the raw 64
 pixels (the linear classifier on the same inputs), and a fixed random ReLU feature map relu(W x + b) of
 the same width as the chain. Input gain 0.5 P_th and pump level 2.0 P_th were chosen on seed 0's
-validation split from gains {0.5, 1, 2} x levels {1, 1.5, 2} (``--tune`` reruns that grid; test accuracy
-is never read for it).
+validation split (at 128 sites from 8 exploratory settings, gains 0.5-3 x levels 1-2.5; ``--tune`` runs
+the grid gains {0.5, 1, 2} x levels {1, 1.5, 2}, which chose the same at 256 sites; test accuracy is
+never read for it).
 
 (b) Trained pump: ``build_polariton_classifier`` (chain of ``--train-sites`` sites, pump per site
 trainable in [0, 3] P_th, digital linear read-out), Adam, the same epochs, batch size and learning rate
