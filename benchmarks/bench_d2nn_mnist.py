@@ -70,6 +70,8 @@ class NormalisedDetectors(nn.Module):
         return self.temperature * y / y.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+from _report import record  # noqa: E402  (rows for `pnnlab bench`)
+
 def geometry(grid: int) -> dict:
     spacing = LIN2018["spacing"] * (grid / LIN2018["grid"]) ** 2  # keep Lin's Fresnel number
     return dict(input_shape=(28, 28), grid=grid, upsample=1, n_layers=5, wavelength=LIN2018["wavelength"],
@@ -232,6 +234,9 @@ def main(argv=None):
         params = PARAMS[name].replace("5 x g^2", str(5 * g * g))
         print(f"{name:40s} {params:>8s} {fmt(finals):>14s} {fmt(selected):>16s} {int(statistics.fmean(queries)):>14d}")
         summary[name] = (statistics.fmean(finals), statistics.stdev(finals) if len(finals) > 1 else 0.0)
+        shown = [x for x in selected if not math.isnan(x)] or finals
+        record(name, shown, metric="test accuracy (val-selected epoch where trained, else final)",
+               queries=statistics.fmean(queries))
     a, b = summary["PAT (plant fwd, nominal twin bwd)"], summary["FFM (data + error passes, 4 frames)"]
     close = abs(a[0] - b[0]) <= max(a[1], b[1], 1.0 / n_test)
     print(f"PAT vs FFM: {'within one std / one test sample (not distinguishable)' if close else 'differ by more than one std'}")

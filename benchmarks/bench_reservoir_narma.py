@@ -50,6 +50,8 @@ HIDDEN = dict(node_error=NodeError(exponent_error=0.2, gain_error=0.05), delay_m
               process_noise=1e-3, detection_noise=1e-4)
 
 
+from _report import record  # noqa: E402  (rows for `pnnlab bench`)
+
 def _predict(model, x, execution=None):
     from pnnlab.execution import OnPlant
     with torch.no_grad(), executing(execution or OnPlant(generator=torch.Generator().manual_seed(99))):
@@ -200,6 +202,7 @@ def main(argv=None) -> None:
         print(f"{name:58s} {str(r['params']):>12s} {statistics.mean(r['val']):10.3f} "
               f"{statistics.mean(r['test']):14.3f} ± {sd:7.3f} {statistics.mean(r['s']):7.1f} "
               f"{statistics.mean(r['q']):7.0f}  {r['choice']}")
+        record(name, r["test"], unit="NRMSE", scale=1.0, metric="test NRMSE (lower is better)")
     print("chosen on val: (eta, gamma[, theta]) for the reservoir rows (the upper bound reuses the plant row's), K for "
           "the delay line, (spectral radius, leak, input scaling) for the ESN; ridge alpha on val for every row. "
           "Differences within one std over seeds are not significant.")

@@ -82,6 +82,8 @@ class Prototype(nn.Module):
         return self.readout(self.g.expand(x.shape[0], -1), drives)
 
 
+from _report import record  # noqa: E402  (rows for `pnnlab bench`)
+
 def _model(data, seed):
     return build_stno_classifier(in_features=data.in_features, n_classes=data.n_classes, seed=seed,
                                  mismatch=STNOMismatch.typical(), x_train=data.x_train, y_train=data.y_train, **PLANT)
@@ -234,6 +236,8 @@ def main(argv=None):
               f"{_fmt([r['test_final'] for r in runs]):>14s} {_fmt([r['val'] for r in runs]):>14s} "
               f"{int(np.mean([r['queries'] for r in runs])):13d} "
               f"{'-' if np.isnan(runs[0]['exact']) else _fmt([r['exact'] for r in runs]):>21s}")
+        record(labels[name], [r["test_sel"] for r in runs], metric="test accuracy at the val-selected epoch",
+               queries=float(np.mean([r["queries"] for r in runs])))
     print(f"published context: {ROMERA}")
     pat, rule = [r["test_sel"] for r in rows["PAT"]], [r["test_sel"] for r in rows["sync rule"]]
     gap = abs(np.mean(pat) - np.mean(rule)) - 1e-9
@@ -250,6 +254,8 @@ def main(argv=None):
           f"{reservoir[0][2]} queries per seed (3 per grid point)")
     print(f"{'linear ridge on the same 12 inputs':44s} {12:15d} {_fmt(raw):>14s} {_fmt([r[1][0] for r in reservoir]):>14s}   "
           f"alpha per seed {[r[1][1] for r in reservoir]}")
+    record("STNO reservoir + ridge", res, metric="test accuracy")
+    record("linear ridge on the same 12 inputs", raw, metric="test accuracy")
     print(f"reservoir - linear = {100 * (np.mean(res) - np.mean(raw)):+.1f} points; within one std or one sample: "
           f"{abs(np.mean(res) - np.mean(raw)) <= max(np.std(res), np.std(raw), 1 / n_test)}")
     print("published context: Torrejon et al., Nature 547, 428 (2017): up to 99.6 % on TI-46 spoken digits "

