@@ -91,7 +91,9 @@ def _ours(entry: BenchEntry, rows: list[dict]) -> dict | None:
 def _figure(row: dict | None) -> str:
     if row is None or row.get("mean") is None:
         return "see the log"
-    return f"{row['mean']:.1f} ± {row['std']:.1f} {row['unit']} (n = {row['n']}; row “{row['name']}”)"
+    spec = ".1f" if row["unit"] == "%" else ".3g"
+    return (f"{row['mean']:{spec}} ± {row['std']:{spec}} {row['unit']} (n = {row['n']}; "
+            f"row “{row['name']}”)")
 
 
 def _run_one(entry: BenchEntry, directory: Path, out: Path, quick: bool) -> dict:
