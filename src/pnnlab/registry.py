@@ -312,6 +312,9 @@ MODELS = Registry("model", [
     Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
           "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
           "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),
+    Entry("d2nn_classifier", "models.d2nn_classifier:build_d2nn_classifier",
+          "five-layer phase-only diffractive network (Lin 2018 geometry scaled to the grid) with a normalised-detector "
+          "read-out; hidden truth scaled by truth_scale (train with ffm, pat, in_silico, ...)", {"grid": 28}),
     Entry("optical_cnn", "models.hybrid_cnn:build_optical_cnn",
           "hybrid optical-electronic CNN: 4f correlator conv layer (Fourier masks), pooling, digital read-out "
           "(Chang 2018, Miscuglio 2020)", {"channels": 2, "pad": 2, "pool": 2}),
