@@ -13,8 +13,8 @@ dependency, with PyTorch alone:
   every row (imports torch and numpy only);
 - ``inputs.npy``, ``expected_logits.npy``: test inputs and the trained model's outputs on them
   (computed through pnnlab), so a device or a port can check itself;
-- the device settings of :func:`~pnnlab.export.hardware.export_run` (``../``) for programming the
-  physical parts;
+- the device settings of :func:`~pnnlab.export.hardware.export_run` for programming the physical parts
+  (``../``, the export folder; ``settings/`` inside ``out`` when an ``out`` folder is given);
 - ``edge.json``: the physics used, the tolerance check, and the energy and latency per inference:
   the physical layers from the plants' cost models (their constants and sources), the digital
   layers' FLOPs at stated energy per FLOP, against the same network run entirely on a CPU (latency
@@ -120,7 +120,7 @@ def export_edge(run_dir: str | Path, *, method: str | None = None, out: str | Pa
         raise ValueError(f"physics must be 'nominal' (the layers' twins) or 'true' (a simulated plant's hidden "
                          f"physics, noise off), got {physics!r}.")
     model, method, _, data = load_trained_model(run_dir, method)
-    settings = export_run(run_dir, method=method, out=None if out is None else Path(out).parent / "settings")
+    settings = export_run(run_dir, method=method, out=None if out is None else Path(out) / "settings")
     folder = Path(out) if out is not None else settings.folder / "edge"
     folder.mkdir(parents=True, exist_ok=True)
     layers = [m for m in model.modules() if isinstance(m, PhysicalLayer)]
