@@ -73,6 +73,27 @@ class OnTwin(Execution):
         return layer.require_twin()(x, layer.control_values())
 
 
+class MeasuredGradients(Execution):
+    """Forward on the plant; under gradient tracking the controls' gradients come from extra hardware
+    passes of the plant's ``capability``, done by ``function`` (a ``torch.autograd.Function`` applied as
+    ``function.apply(plant, control_names, x, *controls)``). Outside gradient tracking (evaluation) a
+    layer is one ordinary plant query. Subclasses set ``label``, ``capability`` and ``function``."""
+
+    capability: type
+    function: type
+
+    def run(self, layer, x):
+        plant = layer.plant
+        controls = layer.control_values()
+        if not torch.is_grad_enabled():
+            return plant(x, controls)
+        if not isinstance(plant, self.capability):
+            raise TypeError(f"the {self.label} execution needs a {self.capability.__name__} plant, got "
+                            f"{plant.describe()}.")
+        names = tuple(controls)
+        return self.function.apply(plant, names, x, *[controls[n] for n in names])
+
+
 class OnTrueTwin(Execution):
     """Run a simulated plant's hidden physics with noise off (``plant.true_twin()``): the ideal upper
     bound and the true gradient of diagnostics. No training method of real hardware can use it."""

@@ -45,7 +45,7 @@ from typing import ClassVar
 
 import torch
 
-from ..execution import Execution
+from ..execution import Execution, MeasuredGradients
 from ..plants.capabilities import AmplitudeModulated, ForwardSymmetric, PhaseModulated
 from .base import BackpropThrough, Requirement
 
@@ -109,21 +109,13 @@ class NeedsForwardSymmetric(Requirement):
         return f"a plant with the ForwardSymmetric capability ({ForwardSymmetric.offers})"
 
 
-class FullyForwardExecution(Execution):
+class FullyForwardExecution(MeasuredGradients):
     """Run every forward-symmetric physical layer on its plant with FFM gradients; outside gradient
     tracking (evaluation) a layer is one ordinary plant query."""
 
     label = "fully forward"
-
-    def run(self, layer, x):
-        plant = layer.plant
-        controls = layer.control_values()
-        if not torch.is_grad_enabled():
-            return plant(x, controls)
-        if not isinstance(plant, ForwardSymmetric):
-            raise TypeError(f"the fully forward execution needs a ForwardSymmetric plant, got {plant.describe()}.")
-        names = tuple(controls)
-        return _FullyForwardLayer.apply(plant, names, x, *[controls[n] for n in names])
+    capability = ForwardSymmetric
+    function = _FullyForwardLayer
 
 
 class FullyForward(BackpropThrough):

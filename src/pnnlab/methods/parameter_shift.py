@@ -38,7 +38,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..execution import Execution
+from ..execution import Execution, MeasuredGradients
 from ..layers import physical_layers
 from ..plants.capabilities import ParameterShift
 from .base import BackpropThrough, NeedsCapability
@@ -85,21 +85,13 @@ class _ShiftedLayer(torch.autograd.Function):
         return (None, None, None, *[grads.get(name) for name in names])
 
 
-class ParameterShiftExecution(Execution):
+class ParameterShiftExecution(MeasuredGradients):
     """Run every physical layer on its plant; under gradient tracking its controls' gradients come from
     the parameter-shift rule. Outside gradient tracking (evaluation) a layer is one ordinary query."""
 
     label = "parameter shift"
-
-    def run(self, layer, x):
-        plant = layer.plant
-        controls = layer.control_values()
-        if not torch.is_grad_enabled():
-            return plant(x, controls)
-        if not isinstance(plant, ParameterShift):
-            raise TypeError(f"the parameter-shift execution needs a ParameterShift plant, got {plant.describe()}.")
-        names = tuple(controls)
-        return _ShiftedLayer.apply(plant, names, x, *[controls[n] for n in names])
+    capability = ParameterShift
+    function = _ShiftedLayer
 
 
 class ParameterShiftRule(BackpropThrough):

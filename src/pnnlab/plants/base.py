@@ -137,13 +137,21 @@ class Plant(abc.ABC):
         x = check_batch("x", x, self.in_features).detach()
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
+        return self._query("call", x, controls, lambda: self._measure(x, controls, gen),
+                           lambda y: self.check_measurement(y, x).detach(), generator=generator)
+
+    def _query(self, kind: str, x: torch.Tensor, controls: dict, run, check, *,
+               generator: torch.Generator | None = None, **extra):
+        """One metered query at the hardware boundary (``__call__`` and the capabilities' extra
+        operations): with recorders attached it is reported through :meth:`_recorded_query`; otherwise
+        ``run()`` under no_grad, the meter charged for ``x``'s batch (the query happened, even if its
+        result is unusable), then ``check(result)``."""
         if self._recorders:  # see pnnlab.recording: every query is reported at the boundary
-            return self._recorded_query("call", x, controls, lambda: self._measure(x, controls, gen),
-                                        lambda y: self.check_measurement(y, x).detach(), generator=generator)
+            return self._recorded_query(kind, x, controls, run, check, generator=generator, **extra)
         with torch.no_grad():
-            y = self._measure(x, controls, gen)
-        self.meter.record(self.cost, x.shape[0])  # the query happened, even if its result is unusable
-        return self.check_measurement(y, x).detach()
+            result = run()
+        self.meter.record(self.cost, x.shape[0])
+        return check(result)
 
     # ---- state and identity (checkpoints, pnnlab.checkpoint) -------------------------------
     def identity(self) -> dict:
