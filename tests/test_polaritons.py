@@ -236,7 +236,7 @@ def test_twin_is_differentiable_in_pump_and_input_in_2d():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"in_features": 9, "lattice": PumpLattice(shape=(4,))}, "DirectEncoding"),
-    ({"mismatch": "typical"}, "mismatch"),
+    ({"mismatch": "very typical"}, "mismatch"),
     ({"pump_max": 0.0}, "pump_max"),
     ({"camera": None}, "camera"),
 ])
@@ -256,3 +256,26 @@ def test_bad_components_are_explained():
         PolaritonMismatch(r_error=-1.0)
     with pytest.raises(ValueError, match="gamma_c"):
         PolaritonParameters(gamma_c=0.0)
+
+
+def test_presets_and_tables_build_the_recipe_objects():
+    """Experiment files name the hidden truth and camera by preset and the geometry by a table; each maps to the
+    object it names (a wrong map, e.g. 'typical' -> no mismatch or 'lab' -> ideal camera, fails here)."""
+    from pnnlab.plants.polaritons import CAMERA_PRESETS, MISMATCH_PRESETS
+    named = PolaritonCondensate(in_features=3, lattice={"shape": [4], "grid_step_um": 2.0},
+                                evolution={"duration_ps": 5.0}, params="gaas", mismatch="typical", camera="lab")
+    assert named.mismatch == PolaritonMismatch.typical() and named.camera == LAB_CAMERA
+    assert named.lattice == PumpLattice(shape=(4,), grid_step_um=2.0) and named.evolution == Evolution(duration_ps=5.0)
+    assert named.params == PolaritonParameters.gaas()
+    assert PolaritonCondensate(in_features=2, lattice=(4,), mismatch="ideal", camera="ideal").camera == Camera.ideal()
+    assert set(MISMATCH_PRESETS) == {"typical", "ideal"} and set(CAMERA_PRESETS) == {"lab", "ideal"}
+    obj = PolaritonCondensate(in_features=3, lattice=PumpLattice(shape=(4,), grid_step_um=2.0),
+                              evolution=Evolution(duration_ps=5.0), mismatch=PolaritonMismatch.typical(),
+                              camera=LAB_CAMERA)
+    x, c = obj.example_inputs(2), obj.initial_controls()
+    torch.testing.assert_close(named(x, c, generator=torch.Generator().manual_seed(1)),
+                               obj(x, c, generator=torch.Generator().manual_seed(1)))
+    for kwargs, match in (({"mismatch": "bad"}, "presets are"), ({"camera": "cmos"}, "presets are"),
+                          ({"evolution": {"length_ps": 3.0}}, "not valid Evolution"), ({"camera": 3}, "preset name")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            PolaritonCondensate(in_features=2, lattice=(4,), **kwargs)

@@ -309,6 +309,10 @@ MODELS = Registry("model", [
     Entry("polariton_classifier", "models.polariton_classifier:build_polariton_classifier",
           "polariton condensate chain (inputs in the pump through a random mask, trainable pump per site) -> camera "
           "-> digital linear read-out (Ballarini 2020, Opala 2019 setting)", {"sites": 4, "duration_ps": 10.0}),
+    Entry("quantum_classifier", "models.quantum_classifier:build_quantum_classifier",
+          "parameterised quantum circuit (angle encoding re-uploaded, R_Y R_Z layers, CZ ring), <Z> of one qubit per "
+          "class from finite shots, per-class scale/offset (train with parameter_shift, spsa, pat)",
+          {"n_qubits": 3, "layers": 1, "shots": 50}),
     Entry("photonic_mesh", "models.photonic_mesh:build_photonic_mesh",
           "coherent photonic network: MZI meshes with electro-optic activations between them, per-class read-out "
           "(Pai 2023, Bandyopadhyay 2024 architecture)", {"layers": 2}),

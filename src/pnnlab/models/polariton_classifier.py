@@ -20,8 +20,8 @@ __all__ = ["build_polariton_classifier", "polariton_plant"]
 
 
 def polariton_plant(*, in_features: int, sites: int = 32, duration_ps: float = 40.0, dt_ps: float = 0.5,
-                    grid_step_um: float = 2.0, gain: float = 1.5, mismatch: PolaritonMismatch | None = None,
-                    camera: Camera | None = None, seed: int = 0) -> PolaritonCondensate:
+                    grid_step_um: float = 2.0, gain: float = 1.5, mismatch: PolaritonMismatch | str | None = None,
+                    camera: Camera | str | None = None, seed: int = 0) -> PolaritonCondensate:
     """A 1D chain of ``sites`` condensates (4 um spacing, 4 um spots, 2 margin sites) with a random input
     mask of gain ``gain`` (units of P_th; the mask is drawn from ``seed``), evolved for ``duration_ps``.
     ``mismatch`` / ``camera`` None: the ideal sample and a noiseless camera."""
@@ -36,8 +36,8 @@ def polariton_plant(*, in_features: int, sites: int = 32, duration_ps: float = 4
 
 def build_polariton_classifier(*, in_features: int, n_classes: int, seed: int = 0, sites: int = 32,
                                duration_ps: float = 40.0, dt_ps: float = 0.5, grid_step_um: float = 2.0,
-                               gain: float = 1.5, mismatch: PolaritonMismatch | None = None,
-                               camera: Camera | None = None) -> nn.Sequential:
+                               gain: float = 1.5, mismatch: PolaritonMismatch | str | None = None,
+                               camera: Camera | str | None = None) -> nn.Sequential:
     """``PhysicalLayer(polariton chain, twin = nominal)`` -> ``nn.Linear(sites, n_classes)``. Trainable:
     the ``sites`` pump amplitudes (bounded in [0, 3] P_th) and the read-out; the plant's nominal twin is
     attached for PAT and in-silico training."""

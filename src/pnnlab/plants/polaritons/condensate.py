@@ -55,7 +55,8 @@ from ..optics.fibre import Camera
 from .dgpe import PolaritonParameters, evolve, kinetic_phase
 
 __all__ = ["PumpLattice", "Evolution", "DirectEncoding", "MaskEncoding", "PolaritonMismatch",
-           "PolaritonCondensate", "PolaritonTwin", "POLARITON_COST", "LAB_CAMERA"]
+           "PolaritonCondensate", "PolaritonTwin", "POLARITON_COST", "LAB_CAMERA", "MISMATCH_PRESETS",
+           "CAMERA_PRESETS", "mismatch_from", "camera_from"]
 
 #: ASSUMED (no single cited set-up): one SLM frame per sample at 60 Hz (liquid-crystal SLM writing the
 #: pump pattern), 1 ms camera read-out per query, a 50 mW CW pump laser on during the frame.
@@ -256,6 +257,43 @@ class PolaritonMismatch:
                    r_error=0.15, gamma_r_error=-0.10, initial_noise=0.05)
 
 
+#: preset names an experiment file (or ``pnnlab serve --plant-args``) can give for ``mismatch`` and ``camera``:
+#: explicit maps from the name to the object, the way the other plants name their hidden truths
+MISMATCH_PRESETS = {"typical": PolaritonMismatch.typical, "ideal": PolaritonMismatch}
+CAMERA_PRESETS = {"lab": lambda: LAB_CAMERA, "ideal": Camera.ideal}
+PARAMS_PRESETS = {"gaas": PolaritonParameters.gaas}
+
+
+def _from_preset(name: str, value, presets: dict, kind: type, example: str):
+    """``value`` as given if it is a ``kind``; the preset's object for a preset name; ``kind(**value)`` for a
+    table of keyword arguments (a TOML table)."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        if value not in presets:
+            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass a "
+                             f"{kind.__name__}(...) object or a table of its arguments).")
+        return presets[value]()
+    if isinstance(value, dict):
+        try:
+            return kind(**value)
+        except TypeError as error:
+            raise TypeError(f"{name}: the table {value!r} is not valid {kind.__name__} arguments ({error}).") from None
+    raise TypeError(f"{name} must be a {kind.__name__}(...), a preset name {sorted(presets)} or a table of its "
+                    f"arguments, got {type(value).__name__}; write {name}={example}.")
+
+
+def mismatch_from(value) -> PolaritonMismatch:
+    """:data:`MISMATCH_PRESETS`: ``"typical"`` is :meth:`PolaritonMismatch.typical`, ``"ideal"`` no error."""
+    return _from_preset("mismatch", value, MISMATCH_PRESETS, PolaritonMismatch,
+                        "PolaritonMismatch.typical() or 'typical'")
+
+
+def camera_from(value) -> Camera:
+    """:data:`CAMERA_PRESETS`: ``"lab"`` is :data:`LAB_CAMERA` (shot and read noise), ``"ideal"`` noiseless."""
+    return _from_preset("camera", value, CAMERA_PRESETS, Camera, "LAB_CAMERA or 'lab'")
+
+
 def _gaussian_filter(shape: tuple[int, ...], step_um: float, sigma_um: float) -> torch.Tensor:
     """FFT transfer function of a unit-area Gaussian blur of standard deviation sigma (periodic grid)."""
     ks = [2 * math.pi * torch.fft.fftfreq(n, d=step_um, dtype=torch.float64) for n in shape]
@@ -360,21 +398,23 @@ class PolaritonCondensate(Plant, Simulated):
         input features added to the pump (DirectEncoding: at most the number of sites).
     lattice:
         :class:`PumpLattice` (sites, spacing, spot size, grid, absorbing margin), or just its shape
-        (``(8,)``, ``(4, 4)``) for the default geometry; ``out_features`` = its number of sites (one
-        camera pixel per site).
+        (``(8,)``, ``(4, 4)``) for the default geometry, or a table of its arguments (experiment files);
+        ``out_features`` = its number of sites (one camera pixel per site).
     evolution:
-        :class:`Evolution` (duration, step, seed density).
+        :class:`Evolution` (duration, step, seed density), or a table of its arguments.
     params:
-        :class:`~.dgpe.PolaritonParameters` design values (``PolaritonParameters.gaas()``).
+        :class:`~.dgpe.PolaritonParameters` design values (``PolaritonParameters.gaas()``, or ``"gaas"``).
     encoding:
         :class:`DirectEncoding` or :class:`MaskEncoding` (how the data enter the pump).
     pump_max:
         upper bound of the trainable pump amplitudes, units of P_th (lower bound 0).
     mismatch:
-        :class:`PolaritonMismatch` hidden truth (off by default; ``PolaritonMismatch.typical()``).
+        :class:`PolaritonMismatch` hidden truth (off by default; ``PolaritonMismatch.typical()``), or a
+        preset name (:data:`MISMATCH_PRESETS`: ``"typical"``, ``"ideal"``) or a table of its arguments.
     camera:
         :class:`~pnnlab.plants.optics.fibre.Camera`; ``Camera.ideal()`` (default) has no noise,
-        :data:`LAB_CAMERA` shot and read noise.
+        :data:`LAB_CAMERA` shot and read noise; or a preset name (:data:`CAMERA_PRESETS`: ``"lab"``,
+        ``"ideal"``) or a table of its arguments.
     seed:
         seeds the plant's noise generator and, separately, the disorder draw.
     """
@@ -382,14 +422,22 @@ class PolaritonCondensate(Plant, Simulated):
     summary = ("exciton-polariton condensate lattice: dGPE + reservoir (Wouters-Carusotto), SLM pump "
                "(trainable + input), camera; hidden disorder, pump error, rate errors, camera noise")
 
-    def __init__(self, *, in_features: int = 8, lattice: PumpLattice | tuple[int, ...] = PumpLattice(),
-                 evolution: Evolution = Evolution(), params: PolaritonParameters = PolaritonParameters(),
+    def __init__(self, *, in_features: int = 8, lattice: PumpLattice | tuple[int, ...] | dict = PumpLattice(),
+                 evolution: Evolution | dict = Evolution(), params: PolaritonParameters | str = PolaritonParameters(),
                  encoding: DirectEncoding | MaskEncoding = DirectEncoding(), pump_max: float = 3.0,
-                 mismatch: PolaritonMismatch = PolaritonMismatch(), camera: Camera = Camera.ideal(),
+                 mismatch: PolaritonMismatch | str = PolaritonMismatch(), camera: Camera | str = Camera.ideal(),
                  cost: CostModel = POLARITON_COST, seed: int = 0) -> None:
         in_features = check_int("in_features", in_features)
         if isinstance(lattice, (tuple, list)):  # shorthand for experiment files: the shape, default geometry
             lattice = PumpLattice(shape=tuple(lattice))
+        if isinstance(lattice, dict):  # a TOML table of PumpLattice arguments
+            lattice = _from_preset("lattice", {**lattice, "shape": tuple(lattice.get("shape", (8,)))}, {},
+                                   PumpLattice, "PumpLattice(shape=(8,))")
+        if isinstance(evolution, dict):
+            evolution = _from_preset("evolution", evolution, {}, Evolution, "Evolution(duration_ps=40.0)")
+        if isinstance(params, (str, dict)):
+            params = _from_preset("params", params, PARAMS_PRESETS, PolaritonParameters, "'gaas'")
+        mismatch, camera = mismatch_from(mismatch), camera_from(camera)
         for name, value, kind in (("lattice", lattice, PumpLattice), ("evolution", evolution, Evolution),
                                   ("params", params, PolaritonParameters), ("mismatch", mismatch, PolaritonMismatch),
                                   ("camera", camera, Camera), ("cost", cost, CostModel)):

@@ -1,7 +1,7 @@
 """Quantum circuits: a batched statevector / density-matrix simulator and the parameterised-circuit plant."""
 
-from .circuit import (AngleEncoding, Ansatz, ArcsinEncoding, CircuitErrors, CNOTRing, CZRing, IsingEvolution,
-                      QuantumCircuitPlant, QuantumCircuitTwin)
+from .circuit import (ANSATZ_PRESETS, ERROR_PRESETS, AngleEncoding, Ansatz, ArcsinEncoding, CircuitErrors, CNOTRing,
+                      CZRing, IsingEvolution, QuantumCircuitPlant, QuantumCircuitTwin, ansatz_from, errors_from)
 
-__all__ = ["AngleEncoding", "Ansatz", "ArcsinEncoding", "CircuitErrors", "CNOTRing", "CZRing", "IsingEvolution",
-           "QuantumCircuitPlant", "QuantumCircuitTwin"]
+__all__ = ["ANSATZ_PRESETS", "ERROR_PRESETS", "AngleEncoding", "Ansatz", "ArcsinEncoding", "CircuitErrors", "CNOTRing",
+           "CZRing", "IsingEvolution", "QuantumCircuitPlant", "QuantumCircuitTwin", "ansatz_from", "errors_from"]

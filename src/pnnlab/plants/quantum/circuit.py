@@ -269,6 +269,51 @@ class CircuitErrors:
         return bool(self.depolarising_1q or self.depolarising_2q or self.amplitude_damping)
 
 
+#: preset names an experiment file (or ``pnnlab serve --plant-args``) can give for ``errors``: an explicit
+#: map from the name to the recipe, the same way the other plants name their hidden truths
+ERROR_PRESETS = {"nisq": CircuitErrors.nisq, "ideal": CircuitErrors.ideal}
+#: preset names for ``ansatz``: the default 4-qubit CZ-ring circuit and Mitarai et al. (2018)'s circuit
+ANSATZ_PRESETS = {"default": Ansatz, "mitarai2018": Ansatz.mitarai2018}
+#: names for ``dtype`` in experiment files (TOML has no torch dtypes)
+DTYPE_NAMES = {"complex64": torch.complex64, "complex128": torch.complex128}
+
+
+def _from_preset(name: str, value, presets: dict, kind: type, example: str):
+    """``value`` as given if it is a ``kind``; the preset's object if it is one of the preset names."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        if value not in presets:
+            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass a "
+                             f"{kind.__name__}(...) object).")
+        return presets[value]()
+    raise TypeError(f"{name} must be a {kind.__name__}(...) or a preset name {sorted(presets)}, got "
+                    f"{type(value).__name__}; write {name}={example}.")
+
+
+def errors_from(value) -> CircuitErrors:
+    """A :class:`CircuitErrors` as given, or a preset name (:data:`ERROR_PRESETS`: ``"nisq"`` is
+    :meth:`CircuitErrors.nisq`, ``"ideal"`` switches every error off)."""
+    return _from_preset("errors", value, ERROR_PRESETS, CircuitErrors, "CircuitErrors.nisq() or 'nisq'")
+
+
+def ansatz_from(value) -> Ansatz:
+    """An :class:`Ansatz` as given, or a preset name (:data:`ANSATZ_PRESETS`)."""
+    return _from_preset("ansatz", value, ANSATZ_PRESETS, Ansatz, "Ansatz.mitarai2018() or 'mitarai2018'")
+
+
+def dtype_from(value) -> torch.dtype:
+    """``torch.complex64`` / ``torch.complex128`` as given, or their names (:data:`DTYPE_NAMES`)."""
+    if isinstance(value, str):
+        if value not in DTYPE_NAMES:
+            raise ValueError(f"dtype={value!r} is not known; write one of {sorted(DTYPE_NAMES)}.")
+        return DTYPE_NAMES[value]
+    if value not in (torch.complex64, torch.complex128):
+        raise TypeError(f"dtype must be torch.complex64 or torch.complex128 (or 'complex64' / 'complex128'), got "
+                        f"{value!r}.")
+    return value
+
+
 def run_circuit(ansatz: Ansatz, x: torch.Tensor, theta: torch.Tensor, errors: CircuitErrors | None,
                 dtype: torch.dtype, entangler_unitary: torch.Tensor | None) -> torch.Tensor:
     """Outcome probabilities of the measured qubits (batch, 2^r), read-out error included: differentiable in
@@ -348,14 +393,17 @@ class QuantumCircuitPlant(Plant, Simulated, ParameterShift):
     in_features:
         input features (angles for ``AngleEncoding``; values in [-1, 1] for ``ArcsinEncoding``).
     ansatz:
-        the circuit layout (:class:`Ansatz`); its read-out qubits set ``out_features``.
+        the circuit layout (:class:`Ansatz`), or a preset name (:data:`ANSATZ_PRESETS`: ``"default"``,
+        ``"mitarai2018"``); its read-out qubits set ``out_features``.
     shots:
-        measurements per circuit per query (``None``: exact expectations, an idealisation).
+        measurements per circuit per query (``None``, or ``"exact"`` in experiment files: exact
+        expectations, an idealisation).
     errors:
-        the hidden truth (:class:`CircuitErrors`); ``CircuitErrors.ideal()`` switches it off. Gate noise
+        the hidden truth (:class:`CircuitErrors`) or a preset name (:data:`ERROR_PRESETS`: ``"nisq"``, the
+        default, or ``"ideal"``); ``CircuitErrors.ideal()`` switches it off. Gate noise
         (depolarising, amplitude damping) needs ``ansatz.n_qubits <= 6`` (density matrix).
     dtype:
-        ``torch.complex128`` (default) or ``torch.complex64``.
+        ``torch.complex128`` (default) or ``torch.complex64`` (or their names, for experiment files).
     cost:
         the query cost model; default: 10 ms per query plus 250 us per shot of every circuit (ASSUMED,
         :data:`SHOT_SECONDS`), so a query of ``B`` inputs costs ``0.01 + B * shots * 250e-6`` s.
@@ -368,25 +416,23 @@ class QuantumCircuitPlant(Plant, Simulated, ParameterShift):
     summary = ("parameterised quantum circuit (angle encoding, data re-uploading, Pauli rotations, CNOT/CZ or Ising "
                "evolution), <Z> from finite shots; hidden gate noise, over-rotation, read-out error")
 
-    def __init__(self, *, in_features: int = 4, ansatz: Ansatz | None = None, shots: int | None = 1000,
-                 errors: CircuitErrors | None = None, dtype: torch.dtype = torch.complex128,
+    def __init__(self, *, in_features: int = 4, ansatz: Ansatz | str | None = None, shots: int | None = 1000,
+                 errors: CircuitErrors | str | None = None, dtype: torch.dtype | str = torch.complex128,
                  cost: CostModel | None = None, seed: int = 0) -> None:
         in_features = check_int("in_features", in_features)
-        ansatz = Ansatz() if ansatz is None else ansatz
-        if not isinstance(ansatz, Ansatz):
-            raise TypeError(f"ansatz must be a pnnlab Ansatz(...), got {type(ansatz).__name__}.")
-        errors = CircuitErrors.nisq() if errors is None else errors
-        if not isinstance(errors, CircuitErrors):
-            raise TypeError(f"errors must be CircuitErrors(...), got {type(errors).__name__}; "
-                            f"CircuitErrors.ideal() switches the hidden errors off.")
+        ansatz = Ansatz() if ansatz is None else ansatz_from(ansatz)
+        errors = CircuitErrors.nisq() if errors is None else errors_from(errors)
         if errors.gate_noise and ansatz.n_qubits > 6:
             raise ValueError(f"gate noise (depolarising, amplitude damping) is simulated on a density matrix, "
                              f"limited to n_qubits <= 6; got n_qubits={ansatz.n_qubits}. Use fewer qubits or "
                              f"CircuitErrors(depolarising_1q=0, depolarising_2q=0, amplitude_damping=0, ...).")
+        if shots == "exact":  # experiment files cannot write None
+            shots = None
+        if isinstance(shots, str):
+            raise ValueError(f"shots must be a positive int, None or 'exact' (exact expectations), got {shots!r}.")
         if shots is not None:
             shots = check_int("shots", shots)
-        if dtype not in (torch.complex64, torch.complex128):
-            raise TypeError(f"dtype must be torch.complex64 or torch.complex128, got {dtype!r}.")
+        dtype = dtype_from(dtype)
         if cost is None:
             per_circuit = SHOT_SECONDS * (shots if shots is not None else 1)
             cost = CostModel(seconds_per_query=QUERY_SECONDS, seconds_per_sample=per_circuit,
