@@ -24,11 +24,11 @@ NOISELESS_PERIPHERY = replace(AIHWKIT_PERIPHERY, out_noise=0.0)
 
 
 def _true_weight(plant):
-    return ((plant._plus.conductance() - plant._minus.conductance()) / plant.device.range_S)
+    return ((plant._plus.conductance() - plant._minus.conductance()) / plant.device_model.range_S)
 
 
 def _shifted(controls, plant, scale, seed):
-    d = plant.device
+    d = plant.device_model
     g = torch.Generator().manual_seed(seed)
     return {k: (v + scale * d.range_S * torch.randn(v.shape, generator=g)).clamp(d.g_min_S, d.g_max_S)
             for k, v in controls.items()}

@@ -137,7 +137,7 @@ def test_crossbar_pulse_program_follows_the_controller_step(tmp_path):
     from pnnlab.plants.electronics.crossbar import MemristorCrossbarPlant
 
     plant = MemristorCrossbarPlant(in_features=3, out_features=2)
-    d = plant.device
+    d = plant.device_model
     g = {"g_plus": np.full((2, 3), d.g_min_S + 10.4 * d.step_up * d.range_S),
          "g_minus": np.full((2, 3), d.g_min_S)}
     info = _crossbar_tables(tmp_path, plant, g)

@@ -23,7 +23,7 @@ from .recording import PlantRecorder, Recording, ReplayMismatchError, ReplayPlan
 from .train import History, evaluate, train
 from .twins import (CalibratedTwin, Constant, FitReport, FromPlant, LearnedTwin, ResidualTwin, Twin, fit_twin,
                     twin_gap)
-from . import validation
+from . import devices, validation
 
 __version__ = "0.1.0"
 

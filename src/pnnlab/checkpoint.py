@@ -175,7 +175,7 @@ def capture(*, method_index: int, state: TrainState, model: nn.Module, method, r
 
 def read(data: bytes) -> dict:
     """The payload of a checkpoint (a pickle: load only checkpoints you wrote)."""
-    payload = torch.load(io.BytesIO(data), weights_only=False)
+    payload = torch.load(io.BytesIO(data), weights_only=False, map_location="cpu")
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise ResumeError(f"the checkpoint has format {payload.get('format')!r}; this pnnlab reads format "
                           f"{CHECKPOINT_FORMAT}. Resume it with the pnnlab version that wrote it.")

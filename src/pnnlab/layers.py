@@ -190,6 +190,17 @@ class PhysicalLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return current_execution().run(self, x)
 
+    def _apply(self, fn, recurse=True):
+        """``model.to(device)`` (and ``.cuda()``, ``.cpu()``) also moves the plant and the twin, which live
+        outside the module tree; a dtype change (``.double()``) applies to the twin as to the controls."""
+        super()._apply(fn, recurse)
+        probe = fn(torch.empty(0))
+        if probe.device != self.plant.device:
+            self.plant.to(probe.device)
+        if self._twin is not None:
+            self._twin._apply(fn, recurse)
+        return self
+
     def extra_repr(self) -> str:
         return f"plant={self.plant.describe()}, twin={'yes' if self._twin is not None else 'none'}"
 

@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from .devices import device_audit
 from .layers import PhysicalLayer, plants_of
 from .plants.base import ControlSpec, Plant
 from .plants.capabilities import Simulated
@@ -169,3 +170,50 @@ def check_method(method, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         if isinstance(layer, PhysicalLayer):
             layer.plant.validate_controls(layer.control_values())
     _ = plants_of(model)
+
+
+def check_plant_device(plant: Plant, *, batch: int = 4) -> None:
+    """The plant computes on the device its data is on: a query, and for a simulated plant its nominal
+    and true twins' forward and backward, run under :func:`pnnlab.devices.device_audit` (tensors made
+    without ``device=`` go to "meta" and break the computation; draws off their generator's device
+    raise). Passing on CPU this way means the code makes no stray CPU tensor on CUDA."""
+    name = type(plant).__name__
+    x = plant.example_inputs(batch)
+    controls = plant.initial_controls()
+    try:
+        with device_audit():
+            y = plant(x, controls)
+            if y.device != x.device:
+                _fail(f"{name} answered on {y.device} for inputs on {x.device}")
+            if isinstance(plant, Simulated):
+                for which in ("nominal_twin", "true_twin"):
+                    twin = getattr(plant, which)()
+                    grads = {k: v.clone().requires_grad_(True) for k, v in controls.items()}
+                    xg = x.clone().requires_grad_(True)
+                    with torch.enable_grad():
+                        out = twin(xg, grads)
+                        out.float().abs().sum().backward() if out.is_complex() else out.sum().backward()
+    except AssertionError:
+        raise
+    except Exception as error:  # the audit's failures and the meta/CPU mixes it provokes
+        raise AssertionError(f"{name} is not device-clean: {type(error).__name__}: {error}. Give every tensor it "
+                             f"creates the device of the data it works with and draw through pnnlab.devices "
+                             f"(see the module docstring).") from error
+
+
+def check_method_device(method, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                        loss_fn=nn.functional.cross_entropy) -> None:
+    """One step of ``method`` on ``model`` under :func:`pnnlab.devices.device_audit` (see
+    :func:`check_plant_device`): the method and the plant capabilities it uses make every tensor on the
+    data's device."""
+    name = type(method).__name__
+    method.check(model)
+    try:
+        with device_audit():
+            loss = method.step(model, x, y, loss_fn)
+    except Exception as error:
+        raise AssertionError(f"{name} is not device-clean on {plants_of(model)}: {type(error).__name__}: {error}. "
+                             f"Give every tensor it creates the device of the data it works with and draw "
+                             f"through pnnlab.devices.") from error
+    if not math.isfinite(loss):
+        _fail(f"{name}.step under the device audit returned a non-finite loss {loss!r}")

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import devices
 from ._validation import check_generator, check_int, make_generator
 from .data.base import TaskData
 from .execution import Execution, OnPlant, executing
@@ -73,13 +74,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, execution: E
                         f"{type(execution).__name__}.")
     generator = check_generator("generator", generator) or make_generator(0)
     execution = (execution or OnPlant()).with_generator(generator)
+    device = devices.model_device(model)
     before = total_usage(plants_of(model))["queries"]
     correct, loss_sum = 0, 0.0
     was_training = model.training
     model.eval()
     with torch.no_grad(), executing(execution):
         for start in range(0, len(y), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
             out = model(xb)
             loss_sum += float(loss_fn(out, yb)) * len(yb)
             correct += int((out.argmax(dim=1) == yb).sum())
@@ -140,7 +142,7 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
           loss_fn: Callable = nn.functional.cross_entropy, seed: int = 0,
           evaluate_every: int = 1, callback: Callable[[dict], None] | None = None,
           progress: bool = False, resume: TrainState | None = None,
-          checkpoint: Callable[[TrainState], None] | None = None) -> History:
+          checkpoint: Callable[[TrainState], None] | None = None, device=None) -> History:
     """Train ``model`` on ``data`` with ``method``; evaluate on the validation and test splits every
     ``evaluate_every`` epochs and after the last (on the plant, or where ``method.evaluation`` says for
     the ideal bound). Choose epochs and hyper-parameters on ``val_accuracy`` (see
@@ -160,6 +162,11 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     training then ends exactly as the uninterrupted one. The records before ``resume`` are not sent
     to ``callback`` again; the returned history holds them all.
 
+    ``device`` ("cpu", "cuda", a torch.device; default: where the model already is) moves the model,
+    its plants and twins there before training (``model.to(device)``); the batches follow. The data
+    order and every plant's noise are drawn on the CPU, so a seed gives the same run on every device
+    up to floating-point rounding.
+
     The optimizer never steps on a non-finite loss (NaN or +-inf) or non-finite gradients: training
     stops with a ``FloatingPointError`` that says where the value most likely came from.
     """
@@ -175,6 +182,9 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     evaluate_every = check_int("evaluate_every", evaluate_every)
+    if device is not None:
+        model.to(devices.as_device(device))
+    device = devices.model_device(model)
     method.check(model)
     if optimizer is None and not method.updates_parameters:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -234,7 +244,7 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
             before = total_usage(plants)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
-            loss = method.step(model, data.x_train[idx], data.y_train[idx], loss_fn)
+            loss = method.step(model, data.x_train[idx].to(device), data.y_train[idx].to(device), loss_fn)
             step = state.step + 1
             problem = _non_finite(loss, model, check_grads=optimizer is not None and not method.updates_parameters)
             if problem is not None:

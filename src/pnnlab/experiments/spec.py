@@ -32,7 +32,7 @@ def call_with_kwargs(target: Callable, kwargs: dict[str, Any], *, where: str) ->
 
 
 SECTIONS = {"name", "seed", "data", "model", "method", "methods", "train", "remote", "tracking"}
-TRAIN_KEYS = {"epochs", "lr", "batch_size", "evaluate_every"}
+TRAIN_KEYS = {"epochs", "lr", "batch_size", "evaluate_every", "device"}
 
 
 def load_spec(path) -> dict:
@@ -108,6 +108,12 @@ def resolve_spec(spec: dict) -> dict:
     lr = resolved_train["lr"]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise SpecError(f"[train] lr must be a positive number, got {lr!r}.")
+    if "device" in resolved_train:  # torch device of the model, its plants and the batches
+        from ..devices import as_device
+        try:
+            as_device(resolved_train["device"], "[train] device")
+        except (TypeError, ValueError) as error:
+            raise SpecError(str(error)) from None
     seed = spec.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SpecError(f"seed must be an integer, got {seed!r}.")

@@ -74,7 +74,7 @@ def load_trained_model(run_dir: str | Path, method: str | None = None):
     offline = {k: v for k, v in resolved.items() if k != "remote"}  # a served device's settings export offline
     data, make_model, _ = _build(offline)
     model = make_model()
-    state = torch.load(folder / f"params-{method}.pt", weights_only=True)
+    state = torch.load(folder / f"params-{method}.pt", weights_only=True, map_location="cpu")
     model.load_state_dict(state)
     model.eval()
     return model, method, resolved, data
@@ -149,7 +149,7 @@ def _mesh_table(folder: Path, plant, values: dict) -> dict:
 
 
 def _crossbar_tables(folder: Path, plant, values: dict) -> dict:
-    d = plant.device
+    d = plant.device_model
     gp, gm = values["g_plus"], values["g_minus"]
     up_S = d.step_up * d.range_S
     with (folder / "conductances.csv").open("w", newline="") as f:

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import torch
 
+from .. import devices as _devices
 from .._validation import check_batch, check_generator, check_output, make_generator
 from ..metering import CostModel, Meter
 
@@ -132,9 +133,37 @@ class Plant(abc.ABC):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         return torch.randn(batch, self.in_features, generator=gen)
 
+    # ---- torch device ------------------------------------------------------------------
+    _device = torch.device("cpu")
+    #: marks an object whose tensors move with its owner (pnnlab.devices.move)
+    _device_state = True
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device this (simulated) plant computes on; its queries return tensors there."""
+        return self._device
+
+    def to(self, device) -> "Plant":
+        """Move the plant's tensor state (fabrication draws, conductances, cached operators) to
+        ``device`` ("cpu", "cuda", a torch.device) and compute there from now on; returns the plant.
+        Its generators stay on the CPU, so its noise and state draws are the same numbers on every
+        device (see :mod:`pnnlab.devices`). A :class:`~pnnlab.PhysicalLayer` moves its plant with
+        ``model.to(device)``. Subclasses holding state the generic move cannot see (caches keyed on
+        the device) extend :meth:`_moved_to`."""
+        device = _devices.as_device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        _devices.move(self, device, exclude=_NOT_MOVED)
+        self._device = device
+        self._moved_to(device)
+        return self
+
+    def _moved_to(self, device: torch.device) -> None:
+        """Hook after :meth:`to` moved the tensor attributes (default: nothing more to do)."""
+
     def __call__(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor], *,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        x = check_batch("x", x, self.in_features).detach()
+        x = check_batch("x", x, self.in_features).detach().to(self._device)
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
         return self._query("call", x, controls, lambda: self._measure(x, controls, gen),
@@ -299,7 +328,7 @@ class Plant(abc.ABC):
                                 f"{type(value).__name__}{'' if not isinstance(value, torch.Tensor) else ' ' + str(value.dtype)}.")
             if tuple(value.shape) != spec.shape:
                 raise ValueError(f"controls[{name!r}] must have shape {spec.shape}, got {tuple(value.shape)}.")
-            value = value.detach()
+            value = value.detach().to(self._device)
             # one pass for range and finiteness: min/max propagate NaN and keep +-inf (every plant
             # call runs this, so it is kept lean; see benchmarks/bench_pat_step_time.py)
             lo_t, hi_t = torch.aminmax(value)
@@ -333,6 +362,8 @@ class Plant(abc.ABC):
 #: instance attributes that are not device state (the meter is checkpointed apart; recorders and the
 #: recording wrapper of energy_gradients belong to the session, not the device)
 _NOT_STATE = frozenset({"meter", "_recorders", "energy_gradients"})
+#: attributes Plant.to leaves alone
+_NOT_MOVED = frozenset({"meter", "cost", "_recorders", "_generator"})
 
 _SCALARS = (bool, int, float)
 

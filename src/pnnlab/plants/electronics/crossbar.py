@@ -219,7 +219,7 @@ class CrossbarTrueTwin(Twin):
         p = self._plant
         gp = p._plus.programmed_conductance(controls["g_plus"])
         gm = p._minus.programmed_conductance(controls["g_minus"])
-        w = ((gp - gm) / p.device.range_S).to(x.dtype)
+        w = ((gp - gm) / p.device_model.range_S).to(x.dtype)
         return p.periphery.apply(x, w)[0]
 
 
@@ -247,7 +247,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
                                         source="read time assumed (10 ns analog read cycle); read energy "
                                                "sum G V^2 t and pulse energy added directly to the meter"),
                          seed=seed)
-        self.device = device
+        self.device_model = device  # the memristor model (Plant.device is the torch device)
         self.periphery = periphery
         self._elapsed_s = 0.0
         shape = (out_features, in_features)
@@ -255,26 +255,26 @@ class MemristorCrossbarPlant(Plant, Simulated):
         self._minus = MemristorArray(shape, device, generator=self._generator)
 
     def control_specs(self):
-        d = self.device
+        d = self.device_model
         shape = (self.out_features, self.in_features)
         return {"g_plus": ControlSpec(shape, d.g_min_S, d.g_max_S, "S", "positive device of each pair"),
                 "g_minus": ControlSpec(shape, d.g_min_S, d.g_max_S, "S", "negative device of each pair")}
 
     def initial_controls(self, generator=None):
         gen = generator if generator is not None else self._generator
-        d = self.device
+        d = self.device_model
         k = 1.0 / self.in_features ** 0.5
         w = k * (2 * torch.rand(self.out_features, self.in_features, generator=gen) - 1)
         mid = 0.5 * (d.g_min_S + d.g_max_S)
         return {"g_plus": mid + 0.5 * d.range_S * w, "g_minus": mid - 0.5 * d.range_S * w}
 
     def describe(self):
-        return f"MemristorCrossbarPlant({self.in_features} -> {self.out_features}, device={self.device.name!r})"
+        return f"MemristorCrossbarPlant({self.in_features} -> {self.out_features}, device={self.device_model.name!r})"
 
     @property
     def output_current_bound_A(self) -> float:
         """The largest row current the ADC reads (amperes): ``out_bound V_read (G_max - G_min)``."""
-        return self.periphery.out_bound * self.read_voltage_V * self.device.range_S
+        return self.periphery.out_bound * self.read_voltage_V * self.device_model.range_S
 
     # ---- device time -----------------------------------------------------------------------
     @property
@@ -327,7 +327,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
     def _measure(self, x, controls, generator):
         stats = self._program(controls)
         gp, gm = self._plus.read(generator), self._minus.read(generator)
-        y, u = self.periphery.apply(x, ((gp - gm) / self.device.range_S).to(x.dtype), generator)
+        y, u = self.periphery.apply(x, ((gp - gm) / self.device_model.range_S).to(x.dtype), generator)
         v2 = (self.read_voltage_V * u) ** 2
         self.meter.charge(joules=float((v2 @ (gp + gm).sum(0).to(x.dtype)).sum()) * self.read_time_s)
         # programmed and read at the same instant; then the round's and the read's time passes
@@ -337,7 +337,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
     def nominal_twin(self):
         """Requested conductances and the design periphery (no output noise)."""
         return CrossbarTwin(in_features=self.in_features, out_features=self.out_features,
-                            range_S=self.device.range_S, periphery=self.periphery)
+                            range_S=self.device_model.range_S, periphery=self.periphery)
 
     def true_twin(self):
         """What the devices actually hold, noise off (see :class:`CrossbarTrueTwin`): for diagnostics

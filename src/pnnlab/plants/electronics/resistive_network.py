@@ -209,7 +209,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
                               diode_on_conductance_S=check_positive("diode_on_conductance_S",
                                                                     diode_on_conductance_S),
                               dtype=dtype)
-        self.device = device
+        self.device_model = device  # the memristor model (Plant.device is the torch device)
         self.ledger = CircuitLedger()
         self._elapsed_s = 0.0
         # a unit force moves an output node by about the read range
@@ -267,7 +267,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
                 for l, shape in enumerate(self._shapes)}
 
     def describe(self):
-        dev = f", device={self.device.name!r}" if self.device is not None else ""
+        dev = f", device={self.device_model.name!r}" if self.device_model is not None else ""
         return (f"ResistiveNetworkPlant({self.in_features} -> {self.hidden} -> {self.out_features}, "
                 f"{self.n_conductances} conductances, +-{self.read_range_V:g} V{dev})")
 
