@@ -10,8 +10,10 @@ nonlinear units, 6 neurons x 3 layers)::
       MZI mesh 1 (coherent detection of all N output fields)
       --> electro-optic activation (Williamson 2020) of the N fields
       --> |field| re-encoded as the amplitudes driving mesh 2 (an O-E-O link)
-      --> ... --> MZI mesh L (photodetection of the first n_classes ports)
-      --> ChannelAffine (per-class scale and offset) -> logits
+      --> ... --> MZI mesh L (read-out recipe ``readout``: :class:`PowerReadout`, photodetection of the
+          first n_classes ports and a per-class scale and offset (ChannelAffine), the default; or
+          :class:`FieldReadout`, coherent detection of those ports and :class:`CoherentReadout`)
+      -> logits
 
 Trainable: every mesh's phases (theta, phi, psi), the activations' bias phases where the activation is
 on the chip, and the per-class read-out. Each mesh and on-chip activation is its own plant with its
@@ -28,6 +30,7 @@ design activation digitally to the measured fields, as Pai 2023 did). ``fabricat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -38,7 +41,7 @@ from ..plants.photonics.activation import EODesign, EOMismatch, ElectroOpticActi
 from ..plants.photonics.mzi_mesh import (AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication,
                                          MZIMesh, Photodetection)
 
-__all__ = ["CoherentReadout", "FieldModulus", "build_photonic_mesh"]
+__all__ = ["CoherentReadout", "FieldModulus", "FieldReadout", "PowerReadout", "build_photonic_mesh"]
 
 FABRICATION_PRESETS = {"typical": MeshFabrication.typical(), "ideal": MeshFabrication.ideal()}
 
@@ -75,11 +78,39 @@ class CoherentReadout(nn.Module):
         return self.linear * re + self.power * (re.square() + im.square()) + self.offset
 
 
+@dataclass(frozen=True)
+class PowerReadout:
+    """Last mesh read by photodetection of the first ``n_classes`` ports, then a per-class scale and
+    offset (:class:`~pnnlab.layers.ChannelAffine`, initial scale ``scale``: the logits' temperature,
+    trained from there). The default read-out of :func:`build_photonic_mesh`."""
+
+    scale: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_positive("PowerReadout.scale", self.scale)
+
+
+@dataclass(frozen=True)
+class FieldReadout:
+    """Last mesh read by coherent detection (both quadratures) of the first ``n_classes`` ports, then
+    :class:`CoherentReadout` ``a_k Re y_k + b_k |y_k|^2 + c_k`` with initial ``a_k = linear_scale``,
+    ``b_k = power_scale``, ``c_k = 0`` (trained from there). The in-phase term makes the last mesh's
+    rows a linear classifier of its input fields (the output screen psi sets each row's phase)."""
+
+    linear_scale: float = 50.0
+    power_scale: float = 250.0
+
+    def __post_init__(self) -> None:
+        check_positive("FieldReadout.linear_scale", self.linear_scale)
+        check_positive("FieldReadout.power_scale", self.power_scale, allow_zero=True)
+
+
 def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None = None, layers: int = 3,
                         fabrication: MeshFabrication | str = "typical", heaters: Heaters = Heaters(),
                         detector: Detector = Detector(), activation: EOMismatch | None = EOMismatch(),
                         activation_gain_rad: float | None = None, relay_gain: float = 1.0,
-                        readout_scale: float = 20.0, dtype: torch.dtype = torch.complex64,
+                        readout_scale: float | None = None, readout: PowerReadout | FieldReadout | None = None,
+                        input_scale: float | None = None, dtype: torch.dtype = torch.complex64,
                         seed: int = 0) -> nn.Sequential:
     """Build the network of the module docstring.
 
@@ -111,16 +142,28 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
                         f"{type(activation).__name__}.")
     gain = math.pi if activation_gain_rad is None else check_positive("activation_gain_rad", activation_gain_rad)
     relay_gain = check_positive("relay_gain", relay_gain)
-    readout_scale = check_positive("readout_scale", readout_scale)
+    if readout is not None and readout_scale is not None:
+        raise ValueError(f"pass readout={readout!r} or readout_scale={readout_scale!r}, not both: readout_scale is "
+                         f"shorthand for readout=PowerReadout(scale=readout_scale).")
+    if readout is None:
+        readout = PowerReadout(scale=20.0 if readout_scale is None else check_positive("readout_scale", readout_scale))
+    if not isinstance(readout, (PowerReadout, FieldReadout)):
+        raise TypeError(f"readout must be PowerReadout(...) (photodetection) or FieldReadout(...) (coherent "
+                        f"detection), got {type(readout).__name__}.")
+    first_scale = 1.0 / math.sqrt(in_features) if input_scale is None else check_positive("input_scale", input_scale)
     design = EODesign(gain_rad=gain)
     torch.manual_seed(seed)  # the read-out's initialisation
     modules: list[nn.Module] = []
     for layer in range(layers):
         last = layer == layers - 1
-        detection = (Photodetection(detector=detector, ports=n_classes) if last
-                     else CoherentDetection(detector=detector))
+        if not last:
+            detection = CoherentDetection(detector=detector)
+        elif isinstance(readout, FieldReadout):
+            detection = CoherentDetection(detector=detector, ports=n_classes)
+        else:
+            detection = Photodetection(detector=detector, ports=n_classes)
         mesh = MZIMesh(n_ports=n, in_features=in_features if layer == 0 else n,
-                       encoding=AmplitudeEncoding(scale=1.0 / math.sqrt(in_features) if layer == 0 else relay_gain),
+                       encoding=AmplitudeEncoding(scale=first_scale if layer == 0 else relay_gain),
                        detection=detection, fabrication=fabrication, heaters=heaters, dtype=dtype,
                        seed=seed + layer)
         modules.append(PhysicalLayer(mesh, twin=mesh.nominal_twin(),
@@ -133,5 +176,8 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
             plant = ElectroOpticActivationPlant(n_channels=n, design=design, mismatch=activation, seed=seed + 100 + layer)
             modules.append(PhysicalLayer(plant, twin=plant.nominal_twin()))
         modules.append(FieldModulus(n))
-    modules.append(ChannelAffine(n_classes, scale=readout_scale))  # output powers are <= 1: logits of order 10
+    if isinstance(readout, FieldReadout):
+        modules.append(CoherentReadout(n_classes, linear_scale=readout.linear_scale, power_scale=readout.power_scale))
+    else:
+        modules.append(ChannelAffine(n_classes, scale=readout.scale))  # output powers are <= 1: logits of order 10
     return nn.Sequential(*modules)
