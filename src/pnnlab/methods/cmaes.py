@@ -75,19 +75,24 @@ class CMAES(Method):
 
     def step(self, model, x, y, loss_fn):
         params = trainable_parameters(model)
-        theta = get_vector(params).double().numpy()
+        vector = get_vector(params)
+        theta = vector.detach().double().cpu().numpy()  # the cma library works on the host
+
+        def as_params(values) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(values), dtype=vector.dtype, device=vector.device)
+
         es = self._strategy(model, theta)
         candidates = es.ask()
         losses = []
         try:
             for candidate in candidates:
-                set_vector(params, torch.as_tensor(np.asarray(candidate), dtype=torch.float32))
+                set_vector(params, as_params(candidate))
                 losses.append(plant_loss(model, x, y, loss_fn))
         except Exception:
-            set_vector(params, torch.as_tensor(theta, dtype=torch.float32))
+            set_vector(params, as_params(theta))
             raise
         es.tell(candidates, losses)
-        set_vector(params, torch.as_tensor(np.asarray(es.mean), dtype=torch.float32))
+        set_vector(params, as_params(es.mean))
         return float(np.mean(losses))
 
     def __repr__(self):

@@ -43,6 +43,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import make_generator
 from ..execution import OnPlant, PhysicsAware, executing
 from ..layers import physical_layers
@@ -76,10 +77,15 @@ class _RandomFeedback:
         self._generator = make_generator(seed)
         self._matrices: dict = {}
 
-    def get(self, key, shape: tuple[int, int], fan: int) -> torch.Tensor:
-        if key not in self._matrices or tuple(self._matrices[key].shape) != shape:
-            self._matrices[key] = torch.randn(shape, generator=self._generator) / math.sqrt(fan)
-        return self._matrices[key]
+    def get(self, key, shape: tuple[int, int], fan: int, like: torch.Tensor) -> torch.Tensor:
+        """The matrix for ``key`` on ``like``'s device and dtype (drawn once, on the generator's device)."""
+        matrix = self._matrices.get(key)
+        if matrix is None or tuple(matrix.shape) != shape:
+            matrix = self._matrices[key] = devices.randn(shape, generator=self._generator,
+                                                         device=self._generator.device) / math.sqrt(fan)
+        if matrix.device != like.device or matrix.dtype != like.dtype:
+            matrix = self._matrices[key] = matrix.to(like)
+        return matrix
 
 
 def _execution(model):
@@ -101,7 +107,7 @@ class FeedbackAlignment(Method):
 
     def feedback_matrix(self, linear: nn.Linear) -> torch.Tensor:
         """The fixed random matrix B used in place of ``linear.weight`` in the backward pass."""
-        return self._feedback.get(id(linear), tuple(linear.weight.shape), linear.in_features)
+        return self._feedback.get(id(linear), tuple(linear.weight.shape), linear.in_features, linear.weight)
 
     def step(self, model, x, y, loss_fn):
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -143,7 +149,7 @@ class _DirectFeedbackBase(Method):
         return len(physical_layers(model))
 
     def _project(self, key, error: torch.Tensor, width: int) -> torch.Tensor:
-        b = self._feedback.get(key, (width, error.shape[1]), error.shape[1])
+        b = self._feedback.get(key, (width, error.shape[1]), error.shape[1], error)
         return error @ b.T
 
     def step(self, model, x, y, loss_fn):

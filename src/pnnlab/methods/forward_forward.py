@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
@@ -48,7 +49,7 @@ class GoodnessMethod(Method):
         raise NotImplementedError
 
     def negative_labels(self, y: torch.Tensor, n_classes: int) -> torch.Tensor:
-        shift = torch.randint(1, n_classes, y.shape, generator=self._generator)
+        shift = devices.randint(1, n_classes, y.shape, generator=self._generator, device=y.device)
         return (y + shift) % n_classes
 
     def step(self, model, x, y, loss_fn):

@@ -54,6 +54,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_int, check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
@@ -64,7 +65,7 @@ from .forward_forward import GoodnessMethod
 
 def wrong_labels(y: torch.Tensor, n_classes: int, generator: torch.Generator) -> torch.Tensor:
     """One wrong label per sample, uniform over the ``n_classes - 1`` others."""
-    shift = torch.randint(1, n_classes, y.shape, generator=generator)
+    shift = devices.randint(1, n_classes, y.shape, generator=generator, device=y.device)
     return (y + shift) % n_classes
 
 

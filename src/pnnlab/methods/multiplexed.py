@@ -40,7 +40,7 @@ class TimeMultiplexed(PerturbationCode):
     """Independent random +-1 perturbations at every time step (discrete, time-multiplexed MGD)."""
 
     def sequences(self, timesteps, n_params, generator):
-        return _rademacher((timesteps, n_params), generator)
+        return _rademacher(torch.empty(timesteps, n_params, device=generator.device), generator)
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ class FrequencyMultiplexed(PerturbationCode):
 
     def sequences(self, timesteps, n_params, generator):
         n_freq = max(1, timesteps // 2 - 1)
-        freqs = 1 + torch.arange(n_params) % n_freq
-        phases = 2 * math.pi * torch.rand(n_params, generator=generator)
-        t = torch.arange(timesteps).unsqueeze(1)
+        cpu = generator.device
+        freqs = 1 + torch.arange(n_params, device=cpu) % n_freq
+        phases = 2 * math.pi * torch.rand(n_params, generator=generator, device=cpu)
+        t = torch.arange(timesteps, device=cpu).unsqueeze(1)
         return math.sqrt(2.0) * torch.cos(2 * math.pi * freqs * t / timesteps + phases)
 
 
@@ -65,13 +66,13 @@ class CodeMultiplexed(PerturbationCode):
         if timesteps & (timesteps - 1):
             raise ValueError(f"CodeMultiplexed needs timesteps to be a power of two (Walsh-Hadamard "
                              f"codes), got {timesteps}; use e.g. {1 << (timesteps - 1).bit_length()}.")
-        h = torch.ones(1, 1)
+        h = torch.ones(1, 1, device=generator.device)
         while h.shape[0] < timesteps:
             h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
         n_rows = timesteps - 1
-        offset = int(torch.randint(0, n_rows, (1,), generator=generator))
-        rows = 1 + (torch.arange(n_params) + offset) % n_rows
-        signs = _rademacher((n_params,), generator)
+        offset = int(torch.randint(0, n_rows, (1,), generator=generator, device=generator.device))
+        rows = 1 + (torch.arange(n_params, device=generator.device) + offset) % n_rows
+        signs = _rademacher(torch.empty(n_params, device=generator.device), generator)
         return (h[rows] * signs.unsqueeze(1)).T
 
 
@@ -96,7 +97,8 @@ class MultiplexedGradientDescent(ZerothOrderMethod):
     def step(self, model, x, y, loss_fn):
         params = trainable_parameters(model)
         theta = get_vector(params)
-        codes = self.code.sequences(self.timesteps, theta.numel(), self._generator)
+        # the codes are drawn where the method's generator is (the CPU) and moved to the parameters
+        codes = self.code.sequences(self.timesteps, theta.numel(), self._generator).to(theta)
         grad = torch.zeros_like(theta)
         try:
             base = plant_loss(model, x, y, loss_fn)

@@ -96,7 +96,7 @@ class _Tap:
         for q, (x, controls, y) in enumerate(self.queries):
             xs.append(x)
             ys.append(y)
-            seq.append(torch.full((x.shape[0],), q, dtype=torch.int64))
+            seq.append(torch.full((x.shape[0],), q, dtype=torch.int64, device=x.device))
             for k, v in controls.items():
                 cs.setdefault(k, []).append(v.reshape(1, *v.shape).expand(x.shape[0], *v.shape))
         return QueryDataset(torch.cat(xs), {k: torch.cat(v) for k, v in cs.items()}, torch.cat(ys), torch.cat(seq))

@@ -36,6 +36,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_int, check_positive, make_generator
 from ..execution import OnPlant, executing
 from ..layers import physical_layers
@@ -105,8 +106,9 @@ class ZerothOrderMethod(Method):
         return trainable_parameters(model)
 
 
-def _rademacher(shape, generator) -> torch.Tensor:
-    return torch.randint(0, 2, shape, generator=generator).float() * 2.0 - 1.0
+def _rademacher(like: torch.Tensor, generator) -> torch.Tensor:
+    """+-1 entries with ``like``'s shape, dtype and device."""
+    return devices.randint(0, 2, like.shape, generator=generator, device=like.device).to(like.dtype) * 2.0 - 1.0
 
 
 # ---- SPSA ------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class SPSA(ZerothOrderMethod):
         losses = []
         try:
             for _ in range(self.n_perturbations):
-                delta = _rademacher(theta.shape, self._generator)
+                delta = _rademacher(theta, self._generator)
                 set_vector(params, theta + self.epsilon * delta)
                 plus = plant_loss(model, x, y, loss_fn)
                 set_vector(params, theta - self.epsilon * delta)
@@ -217,7 +219,7 @@ class WeightPerturbation(_GaussianPerturbation):
         try:
             base = plant_loss(model, x, y, loss_fn)
             for _ in range(self.n_perturbations):
-                xi = torch.randn(theta.shape, generator=self._generator)
+                xi = devices.randn_like(theta, generator=self._generator)
                 set_vector(params, theta + self.sigma * xi)
                 grad += (plant_loss(model, x, y, loss_fn) - base) / self.sigma * xi
         finally:
@@ -268,7 +270,7 @@ class NodePerturbation(_GaussianPerturbation):
             if mode["clean"]:
                 outputs[id(module)] = output
                 return None
-            xi = torch.randn(output.shape, generator=self._generator)
+            xi = devices.randn_like(output, generator=self._generator)
             noise[id(module)] = xi
             return output + self.sigma * xi
 

@@ -91,7 +91,7 @@ class GoodnessNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
         x = self.features(x)
-        labels = torch.arange(self.n_classes).repeat(batch)
+        labels = torch.arange(self.n_classes, device=x.device).repeat(batch)
         u = self.embed(x.repeat_interleave(self.n_classes, dim=0), labels)
         scores = sum(goodness(h) for h in self.activities(u))
         return scores.view(batch, self.n_classes)

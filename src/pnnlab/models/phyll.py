@@ -112,7 +112,7 @@ class PhyLLNet(nn.Module):
         if self.label_value is None:
             v = x.abs().amax(dim=1, keepdim=True)
         else:
-            v = torch.full((x.shape[0], 1), self.label_value, dtype=x.dtype)
+            v = torch.full((x.shape[0], 1), self.label_value, dtype=x.dtype, device=x.device)
         onehot = nn.functional.one_hot(labels, self.n_classes).to(x.dtype)
         return torch.cat([v * onehot, x], dim=1)
 
@@ -127,9 +127,9 @@ class PhyLLNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
-        labels = torch.arange(self.n_classes).repeat(batch)
+        labels = torch.arange(self.n_classes, device=x.device).repeat(batch)
         h = self.embed(x.repeat_interleave(self.n_classes, dim=0), labels)
-        scores = torch.zeros(batch * self.n_classes, dtype=x.dtype)
+        scores = torch.zeros(batch * self.n_classes, dtype=x.dtype, device=x.device)
         for i, linear in enumerate(self.linears):
             h = linear(self.block_input(i, h.detach()))
             scores = scores + self.goodness(i, h)

@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from .. import devices
 from .._validation import check_int, check_positive
 from .base import Twin
 
@@ -83,7 +84,7 @@ def _collect(source: FromPlant, budget: int, seed: int):
         y = plant(x, controls)
         xs.append(x)
         ys.append(y.detach())
-        groups.append(torch.full((x.shape[0],), q))
+        groups.append(torch.full((x.shape[0],), q, device=x.device))
         for k, v in controls.items():
             cs.setdefault(k, []).append(v.detach().reshape(1, *v.shape).expand(x.shape[0], *v.shape))
     spent = plant.meter.queries - start
@@ -146,7 +147,7 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
         if x.shape[0] != y.shape[0] or any(v.shape[0] != x.shape[0] for v in controls.values()):
             raise ValueError(f"x, controls and y must have the same number of records, got x {tuple(x.shape)}, "
                              f"y {tuple(y.shape)}, controls {({k: tuple(v.shape) for k, v in controls.items()})}.")
-        groups = torch.arange(x.shape[0])
+        groups = torch.arange(x.shape[0], device=x.device)
     gen = torch.Generator().manual_seed(seed)
     if val_data is not None:
         if not isinstance(val_data, (tuple, list)) or len(val_data) not in (2, 3):
@@ -159,7 +160,7 @@ def fit_twin(twin: Twin, data, *, budget: int | None = None, val_fraction: float
     unique = torch.unique(groups)
     if unique.numel() < 2:
         raise ValueError("need at least two records (queries) to split into training and validation.")
-    order = unique[torch.randperm(unique.numel(), generator=gen)]
+    order = unique[devices.randperm(unique.numel(), generator=gen, device=unique.device)]
     n_val_groups = min(max(1, round(val_fraction * unique.numel())), unique.numel() - 1)
     val_mask = torch.isin(groups, order[:n_val_groups])
     tr, va = (~val_mask).nonzero().squeeze(1), val_mask.nonzero().squeeze(1)
@@ -183,7 +184,7 @@ def _train(twin, x_tr, c_tr, y_tr, x_va, c_va, y_va, *, epochs, lr, patience, ba
     best_state = {k: v.detach().clone() for k, v in twin.state_dict().items()}
     best_epoch, history, since_best, epoch = 0, [], 0, 0
     for epoch in range(1, epochs + 1):
-        perm = torch.randperm(len(x_tr), generator=gen)
+        perm = devices.randperm(len(x_tr), generator=gen, device=x_tr.device)
         for start in range(0, len(x_tr), batch_size):
             idx = perm[start:start + batch_size]
             y_hat = twin(x_tr[idx], _take(c_tr, idx))

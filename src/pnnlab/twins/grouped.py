@@ -58,15 +58,15 @@ class GroupedControls(Twin):
             # one vectorised call over the groups, each padded to the largest by repeating its samples
             # (the padding is computed and dropped): fit_twin's shuffled batches mix many queries
             size = max(len(idx) for idx in groups)
-            lengths = torch.tensor([len(idx) for idx in groups])
-            index = torch.stack([idx[torch.arange(size) % len(idx)] for idx in groups])  # (G, size)
+            lengths = torch.tensor([len(idx) for idx in groups], device=x.device)
+            index = torch.stack([idx[torch.arange(size, device=x.device) % len(idx)] for idx in groups])  # (G, size)
             cs = {k: controls[k][index[:, 0]] for k in self.control_shapes}
             try:
                 out = torch.func.vmap(lambda xg, cg: self.twin(xg, cg))(x[index], cs)
             except RuntimeError:  # the twin does something vmap cannot batch: fall back to the loop
                 out = None
             if out is not None:
-                valid = torch.arange(size)[None, :] < lengths[:, None]
+                valid = torch.arange(size, device=x.device)[None, :] < lengths[:, None]
                 return out[valid][torch.argsort(order)]
         parts = [self.twin(x[idx], {k: controls[k][idx[0]] for k in self.control_shapes}) for idx in groups]
         return torch.cat(parts)[torch.argsort(order)]

@@ -29,7 +29,7 @@ __all__ = ["LearnedTwin", "ResidualTwin", "flatten_controls"]
 
 
 def flatten_controls(controls: Mapping[str, torch.Tensor], shapes: Mapping[str, tuple[int, ...]],
-                     batch: int) -> torch.Tensor:
+                     batch: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Concatenate the controls (in the order of ``shapes``) into a (batch, total) tensor; a control of
     exactly ``shapes[name]`` is shared by the batch, one of ``(batch, *shape)`` is per sample."""
     parts = []
@@ -47,7 +47,7 @@ def flatten_controls(controls: Mapping[str, torch.Tensor], shapes: Mapping[str, 
             raise ValueError(f"control {name!r} has shape {tuple(value.shape)}; expected {tuple(shape)} "
                              f"(shared by the batch) or {(batch, *shape)} (one per sample).")
     if not parts:
-        return torch.empty(batch, 0)
+        return torch.empty(batch, 0, device=device)
     return torch.cat(parts, dim=1)
 
 
@@ -107,7 +107,7 @@ class LearnedTwin(Twin):
         self.prepared = False
 
     def features(self, x: torch.Tensor, controls: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        c = flatten_controls(controls, self.control_shapes, x.shape[0]).to(torch.float64)
+        c = flatten_controls(controls, self.control_shapes, x.shape[0], x.device).to(torch.float64)
         return torch.cat([x.to(torch.float64), c], dim=1)
 
     def forward(self, x, controls):
