@@ -13,8 +13,8 @@ control), clipped into the range, and measures the test accuracy:
 
 Draw d of size s uses the generator seeded ``seed + 1000 * d`` for every size, so the curves are
 paired across sizes. Returns the rows and writes ``tolerance.csv`` and ``tolerance.png`` beside the
-export. Fabrication-error scaling (re-drawing a plant's own hidden truth at a different size) needs
-each plant's mismatch model and is not covered here.
+export. Fabrication errors (each knob of a plant's own hidden-truth model scaled, the hidden truth
+re-drawn) are the other half of the tolerance analysis: :func:`pnnlab.export.fabrication.fabrication_tolerance`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,580 @@
+"""Tolerance of a trained network to each fabrication error of its plants: accuracy against the size of
+every error "knob" of the plants' own non-ideality models, Monte Carlo over the fabrication draw.
+
+``fabrication_tolerance(run_dir, factors=(0, 0.5, 1, 2, 4))`` rebuilds the trained model of a completed
+run from its own spec (``config.json``: the registered model and its arguments, built through the
+registry exactly as the run built it), with one knob multiplied by each factor and every other knob
+unchanged, loads the trained parameters (``params-<method>.pt``) and measures the test accuracy.
+
+**What a knob is (the documented rule).** While the model is rebuilt, every :class:`~pnnlab.plants.base.Plant`
+constructed is intercepted and its constructor arguments (defaults included) are read. A knob is a
+float field of a dataclass passed to a plant's constructor (nested dataclasses included, e.g.
+``detection.detector``) such that
+
+1. if the dataclass has an ``ideal()`` (class or instance method, e.g. ``MeshFabrication.ideal()``,
+   ``MemristorDevice.ideal()``, ``CrossbarPeriphery.ideal()``): ``ideal()`` sets that field to 0 --
+   it is an error magnitude whose absence is the design, and fields ``ideal()`` keeps (heater power
+   per pi, pulse energies, bounds set to infinity) are not knobs;
+2. otherwise (``Misalignment``, ``FabricationError``, ``ResistiveMismatch``, ...): the dataclass accepts
+   0 for that field (fields its validation requires to be positive -- correlation lengths, photon
+   numbers, wavelengths, encoding scales -- are design values, not knobs);
+
+and its value in the run is finite and not 0 (nothing to scale otherwise). Integer fields (bit depths,
+DAC resolutions), booleans, plain float constructor arguments and ``None``-valued arguments are not
+knobs. The knob ``<plant>.<argument>.<field>`` (``<plant>`` the registered plant name, else the class
+name) scales that field in *every* plant of that class in the model (all meshes of a network come from
+one fabrication process). The pseudo-knob ``all`` scales every knob together. A knob that only sets
+measurement noise (e.g. ``...detector.thermal_noise_photons``) has no effect on the true twin (noise off):
+its curve is flat there by construction; use ``on="plant"`` for those.
+
+**Monte Carlo: what is paired and what is re-drawn.** Each plant draws its hidden errors from its own
+``seed`` constructor argument. For every knob and factor:
+
+- the *trained chip* (``accuracy_trained_chip``): every plant keeps the seed it was trained with, so
+  it is the very realisation the network was trained on with that knob's magnitude scaled (for the
+  Gaussian errors of the built-in plants, the same standard-normal draw times the scaled std). At
+  factor 1 this is exactly the trained model; the analysis checks that it reproduces the trained
+  accuracy bit for bit and raises otherwise (a plant whose truth depends on more than its constructor
+  arguments, e.g. a device state written during training, cannot be analysed this way);
+- ``draws`` *fresh chips* (``accuracy_mean``, ``accuracy_std``: mean and sample std over them): fresh
+  chip d (1..draws) gives every plant whose ``seed`` is an int the seed ``seed + 1000 * d``; the same
+  fresh seeds are used at every factor and for every knob, so the curves are paired across factors
+  and knobs (common random numbers). Before any fresh chip is used, its plants' nominal twins are
+  checked against the trained ones: a plant whose seed also draws its *design* (e.g. a multimode
+  fibre's transmission matrix) would make a fresh chip a different device, and is refused with
+  ``draws=0`` (trained chip only) as the fix.
+
+Accuracy is measured on the rebuilt plant's true twin (hidden physics, noise off; ``on="true_twin"``,
+the default) or on the simulated plant itself (``on="plant"``, measurement noise from a generator
+seeded ``seed``, the same for every row, queries metered on the rebuilt plant). Where every physical
+layer has a twin, the result also carries the accuracy of the trained network on its nominal twins
+(the design-perfect chip), which scaling every knob to 0 reproduces when the plants' hidden truth
+is made only of knobs (no finite bit depth, say).
+
+A factor that a dataclass's validation refuses (e.g. a mesh coupler error above 0.3 rad, an SLM
+crosstalk of 0.2 or more) or whose plant cannot be built gives a row with NaN accuracy and the reason
+in ``note``. Writes ``fabrication.csv`` and ``fabrication.png`` (one curve per knob: fresh-chip mean
+with sample-std error bars, the trained chip dashed) into ``out`` (default ``RUN_DIR/export/<method>``).
+
+Simplifications: only the plants' constructor arguments are varied (what is not reachable through
+them, e.g. a model-level scale applied before the plant is built, is varied through the plant
+arguments it produces); device state written during training (programmed conductances, drift) is
+not restored, as in :func:`~pnnlab.export.hardware.load_trained_model`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import functools
+import inspect
+import math
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..execution import OnPlant, OnTrueTwin, OnTwin
+from ..plants.base import Plant
+from ..plants.capabilities import Simulated
+from ..train import evaluate
+from .hardware import _physical_layers, load_trained_model
+
+__all__ = ["Knob", "FabricationResult", "discover_knobs", "fabrication_tolerance"]
+
+#: fresh chip d gives a plant of trained seed s the seed s + SEED_STRIDE * d
+SEED_STRIDE = 1000
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One fabrication-error knob: the field ``path[-1]`` of the dataclass argument ``path[0]`` (through
+    nested dataclasses ``path[1:-1]``) of every plant of class ``plant_class`` in the model."""
+
+    name: str
+    plant: str
+    plant_class: type
+    path: tuple[str, ...]
+    #: the field's value in the run, one per plant of that class that has it
+    values: tuple[float, ...]
+    #: "hidden truth" (changes the true twin) or "measured only" (changes only the measured output: noise,
+    #: or an effect the true twin does not model)
+    kind: str
+
+    @property
+    def value(self) -> float:
+        """The run's value when every plant of the class has the same, else NaN."""
+        return self.values[0] if len(set(self.values)) == 1 else math.nan
+
+
+@dataclass
+class FabricationResult:
+    rows: list[dict]
+    knobs: list[Knob]
+    #: trained accuracy (on ``on``) and, where every physical layer has a twin, the nominal-twin accuracy
+    reference: dict
+    folder: Path
+
+
+# ---- intercepting plant construction ---------------------------------------------------------------
+_LOCK = threading.Lock()
+
+
+def _plant_classes() -> list[type]:
+    """Every Plant subclass defining its own ``__init__`` (the built-in registered plants imported)."""
+    from ..registry import PLANTS
+
+    for entry in PLANTS.entries():
+        if entry.origin == "pnnlab":
+            entry.load()
+    seen, stack = [], [Plant]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                stack.append(sub)
+    return [c for c in seen if "__init__" in vars(c)]
+
+
+@dataclass
+class _Call:
+    cls: type
+    arguments: dict  # the constructor's bound arguments, defaults applied, after any change
+    #: the state of every generator argument when the constructor was called
+    generator_states: dict = dataclasses.field(default_factory=dict)
+
+
+@contextmanager
+def _intercept(change: Callable[[type, dict], dict] | None = None) -> Iterator[list[_Call]]:
+    """Record every plant constructed inside the block (class and bound constructor arguments);
+    ``change(cls, arguments)`` may return changed arguments, which the constructor then receives. Only
+    the outermost ``__init__`` of each object is intercepted (a subclass's ``super().__init__`` is not)."""
+    calls: list[_Call] = []
+    active: set[int] = set()
+    patched: list[tuple[type, Callable]] = []
+
+    def wrap(original):
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def init(self, *args, **kwargs):
+            if id(self) in active:
+                return original(self, *args, **kwargs)
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+            if change is not None:
+                arguments = change(type(self), dict(arguments))
+            call = _Call(type(self), arguments, {k: v.get_state() for k, v in arguments.items()
+                                                 if isinstance(v, torch.Generator)})
+            active.add(id(self))
+            try:
+                positional = [v for k, v in bound.arguments.items()
+                              if signature.parameters[k].kind is inspect.Parameter.POSITIONAL_ONLY and k != "self"]
+                named = {k: v for k, v in arguments.items()
+                         if signature.parameters[k].kind is not inspect.Parameter.POSITIONAL_ONLY}
+                var_kw = [k for k, p in signature.parameters.items() if p.kind is inspect.Parameter.VAR_KEYWORD]
+                var_pos = [k for k, p in signature.parameters.items() if p.kind is inspect.Parameter.VAR_POSITIONAL]
+                for k in var_kw:
+                    named.update(named.pop(k, {}))
+                for k in var_pos:
+                    positional += list(named.pop(k, ()))
+                original(self, *positional, **named)
+            finally:
+                active.discard(id(self))
+            calls.append(call)
+        return init
+
+    if not _LOCK.acquire(blocking=False):
+        raise RuntimeError("fabrication tolerance: plant construction is already being intercepted (one analysis "
+                           "at a time per process).")
+    try:
+        for cls in _plant_classes():
+            original = vars(cls)["__init__"]
+            patched.append((cls, original))
+            cls.__init__ = wrap(original)
+        yield calls
+    finally:
+        for cls, original in patched:
+            cls.__init__ = original
+        _LOCK.release()
+
+
+# ---- knob discovery ----------------------------------------------------------------------------------
+def _is_instance(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _float_field(field, value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    annotation = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    return "float" in annotation and math.isfinite(value) and value != 0
+
+
+def _candidates(obj, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], float]]:
+    """Rule 1: non-zero finite float fields (nested dataclasses included) that the dataclass accepts as 0."""
+    for field in dataclasses.fields(obj):
+        if not field.init:
+            continue
+        value = getattr(obj, field.name)
+        if _is_instance(value):
+            yield from _candidates(value, path + (field.name,))
+        elif _float_field(field, value):
+            try:
+                dataclasses.replace(obj, **{field.name: 0.0})
+            except (ValueError, TypeError):
+                continue
+            yield path + (field.name,), float(value)
+
+
+def _fresh_arguments(call: _Call) -> dict:
+    """The call's arguments with every generator replaced by a new one in the state it had then."""
+    out = dict(call.arguments)
+    for name, state in call.generator_states.items():
+        g = torch.Generator()
+        g.set_state(state)
+        out[name] = g
+    return out
+
+
+def _outputs(plant, x, controls) -> tuple:
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        return (plant.nominal_twin()(x, controls), plant.true_twin()(x, controls), plant(x, controls, generator=g))
+
+
+def _kind(call: _Call, path: tuple[str, ...], baseline: dict) -> str | None:
+    """Rule 2: what setting the field to 0 does to a plant built standalone with the call's arguments:
+    None when it changes the nominal twin (a design value) or nothing (a cost figure); "hidden truth"
+    when it changes the true twin; "measured only" when it changes only the measured output."""
+    if not issubclass(call.cls, Simulated):
+        return None
+    try:
+        if id(call) not in baseline:
+            plant = call.cls(**_fresh_arguments(call))
+            g = torch.Generator().manual_seed(0)
+            x, controls = plant.example_inputs(8, g), plant.initial_controls(torch.Generator().manual_seed(0))
+            baseline[id(call)] = (x, controls, _outputs(plant, x, controls))
+        x, controls, (nominal, true, measured) = baseline[id(call)]
+        arguments = _fresh_arguments(call)
+        arguments[path[0]] = _scaled(arguments[path[0]], path[1:], 0.0)
+        zero = _outputs(call.cls(**arguments), x, controls)
+    except Exception:  # a plant that cannot be built or queried standalone with that field at 0: no knob
+        return None
+    if not torch.equal(nominal, zero[0]):
+        return None
+    if not torch.equal(true, zero[1]):
+        return "hidden truth"
+    if not torch.equal(measured, zero[2]):
+        return "measured only"
+    return None
+
+
+def _plant_names() -> dict[type, str]:
+    from ..registry import PLANTS
+
+    names = {}
+    for entry in PLANTS.entries():
+        try:
+            names.setdefault(entry.load(), entry.name)
+        except ImportError:
+            continue
+    return names
+
+
+def _knobs_of(calls: list[_Call]) -> list[Knob]:
+    names = _plant_names()
+    found: dict[tuple[type, tuple[str, ...]], dict] = {}
+    baseline: dict = {}
+    for call in calls:
+        for argument, value in call.arguments.items():
+            if not _is_instance(value):
+                continue
+            for path, v in _candidates(value, (argument,)):
+                key = (call.cls, path)
+                if key not in found:
+                    found[key] = {"values": [], "kind": _kind(call, path, baseline)}
+                found[key]["values"].append(v)
+    knobs = []
+    for (cls, path), slot in found.items():
+        if slot["kind"] is None:
+            continue
+        plant = names.get(cls, cls.__name__)
+        knobs.append(Knob(name=".".join((plant, *path)), plant=plant, plant_class=cls, path=path,
+                          values=tuple(slot["values"]), kind=slot["kind"]))
+    return knobs
+
+
+def _no_knobs(calls: list[_Call], where: str) -> ValueError:
+    described = ", ".join(sorted({_plant_names().get(c.cls, c.cls.__name__) for c in calls})) or "none"
+    return ValueError(f"{where}: no fabrication-error knob in its plants ({described}): no constructor argument of "
+                      f"theirs is a dataclass with a non-zero float field that, set to 0, leaves the nominal twin "
+                      f"unchanged and changes the true twin or the measurement (pnnlab.export.fabrication). Their "
+                      f"hidden truth is not reachable through constructor arguments; use the programming-error "
+                      f"tolerance (tolerance_analysis, pnnlab export --tolerance) instead.")
+
+
+def discover_knobs(build: Callable[[], object]) -> list[Knob]:
+    """The fabrication-error knobs of the plants that ``build()`` (a model builder, no arguments)
+    constructs, by the rule of the module docstring. Raises ``ValueError`` naming the plants when none
+    has a knob."""
+    with _intercept() as calls:
+        build()
+    knobs = _knobs_of(calls)
+    if not knobs:
+        raise _no_knobs(calls, "this model")
+    return knobs
+
+
+def _select(knobs: list[Knob], wanted, on: str) -> list[str]:
+    """Knob names from the user's choice (full names, unique dotted suffixes, or ``all``); by default
+    every knob (on the true twin: every hidden-truth knob) and ``all`` (every knob together)."""
+    names = [k.name for k in knobs]
+    if wanted is None:
+        default = [k.name for k in knobs if on == "plant" or k.kind == "hidden truth"]
+        return default + (["all"] if len(default) > 1 else [])
+    if isinstance(wanted, str):
+        wanted = [w.strip() for w in wanted.split(",") if w.strip()]
+    chosen = []
+    for w in wanted:
+        if w == "all" or w in names:
+            match = w
+        else:
+            matches = [n for n in names if n.endswith("." + w)]
+            if len(matches) != 1:
+                close = difflib.get_close_matches(w, names + ["all"], n=3, cutoff=0.4)
+                why = (f"matches {len(matches)} knobs ({', '.join(matches)}); give the full name" if matches
+                       else "is not a knob of this run's plants" +
+                       (f" (did you mean {', '.join(close)}?)" if close else ""))
+                raise ValueError(f"knobs: {w!r} {why}. Knobs of this run: {', '.join(names)}, or 'all' (every knob "
+                                 f"together).")
+            match = matches[0]
+        if match not in chosen:
+            chosen.append(match)
+    if not chosen:
+        raise ValueError(f"knobs must name at least one knob; knobs of this run: {', '.join(names)}, or 'all'.")
+    return chosen
+
+
+# ---- rebuilding with scaled knobs ----------------------------------------------------------------------
+def _scaled(obj, path: tuple[str, ...], factor: float):
+    name = path[0]
+    value = getattr(obj, name)
+    new = _scaled(value, path[1:], factor) if len(path) > 1 else float(value) * factor
+    return dataclasses.replace(obj, **{name: new})
+
+
+def _changer(scale: dict[tuple[type, tuple[str, ...]], float], draw: int) -> Callable[[type, dict], dict]:
+    def change(cls, arguments):
+        for (knob_cls, path), factor in scale.items():
+            if knob_cls is cls and _is_instance(arguments.get(path[0])):
+                try:
+                    arguments[path[0]] = _scaled(arguments[path[0]], path[1:], factor)
+                except AttributeError:  # this plant's argument lacks the nested field
+                    pass
+        seed = arguments.get("seed")
+        if draw and isinstance(seed, int) and not isinstance(seed, bool):
+            arguments["seed"] = seed + SEED_STRIDE * draw
+        return arguments
+    return change
+
+
+def _refusals(knobs: list[Knob], calls: list[_Call], factors) -> dict[tuple[str, float], str]:
+    """Which (knob, factor) pairs the dataclasses' own validation refuses, with the reason."""
+    refused = {}
+    for knob in knobs:
+        for call in calls:
+            if call.cls is not knob.plant_class or not _is_instance(call.arguments.get(knob.path[0])):
+                continue
+            for factor in factors:
+                try:
+                    _scaled(call.arguments[knob.path[0]], knob.path[1:], factor)
+                except AttributeError:
+                    continue
+                except (ValueError, TypeError) as error:
+                    refused.setdefault((knob.name, factor), f"{knob.name} x {factor:g} refused: {error}")
+    return refused
+
+
+def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
+                          factors: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0), knobs=None, draws: int = 5,
+                          on: str = "true_twin", seed: int = 0, out: str | Path | None = None) -> FabricationResult:
+    """Test accuracy against each fabrication-error knob's size (factor times the run's value); see the
+    module docstring for the knobs, what is paired and what is re-drawn. ``knobs``: names (full, a unique
+    dotted suffix such as ``coupler_error_std_rad``, or ``all``), a comma-separated string, or None
+    (every knob and ``all``). Writes ``fabrication.csv`` / ``fabrication.png`` into ``out`` (default
+    ``RUN_DIR/export/<method>``)."""
+    from ..experiments.run import _build
+
+    if on not in ("true_twin", "plant"):
+        raise ValueError(f"on must be 'true_twin' (hidden physics, noise off) or 'plant' (the simulated plant, "
+                         f"noise included), got {on!r}.")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
+        raise ValueError(f"draws must be an integer >= 0 (fresh fabrication draws; 0 = the trained chip only), "
+                         f"got {draws!r}.")
+    try:
+        factors = tuple(float(f) for f in factors)
+    except (TypeError, ValueError):
+        raise ValueError(f"factors must be numbers (multiples of each knob's value in the run), got {factors!r}.") from None
+    if not factors or any(not math.isfinite(f) or f < 0 for f in factors):
+        raise ValueError(f"factors must be finite numbers >= 0 (0 = that error off, 1 = as trained), got {factors!r}.")
+    reference_model, method, resolved, data = load_trained_model(run_dir, method)
+    layers = _physical_layers(reference_model)
+    if not layers:
+        raise ValueError(f"run {str(run_dir)!r} ({method}) has no physical layer: no fabrication error to vary.")
+    if on == "true_twin":
+        unsimulated = [name for name, layer in layers if not isinstance(layer.plant, Simulated)]
+        if unsimulated:
+            raise ValueError(f"on='true_twin' needs simulated plants, but layer(s) {', '.join(unsimulated)} are not; "
+                             f"pass on='plant'.")
+    offline = {k: v for k, v in resolved.items() if k != "remote"}
+    _, make_model, _ = _build(offline)
+    state = torch.load(Path(run_dir) / f"params-{method}.pt", weights_only=True)
+    x, y = data.split("test")
+
+    def measure(model) -> float:
+        execution = OnTrueTwin() if on == "true_twin" else OnPlant()
+        return evaluate(model, x, y, execution=execution, generator=torch.Generator().manual_seed(seed))["accuracy"]
+
+    with _intercept() as calls:
+        make_model()
+    found = _knobs_of(calls)
+    if not found:
+        raise _no_knobs(calls, f"run {str(run_dir)!r}")
+    chosen = _select(found, knobs, on)
+    by_name = {k.name: k for k in found}
+    seeded = [c for c in calls if isinstance(c.arguments.get("seed"), int) and not isinstance(c.arguments.get("seed"), bool)]
+    if draws and not seeded:
+        raise ValueError(f"run {str(run_dir)!r}: none of its plants takes an integer seed, so its hidden truth cannot "
+                         f"be re-drawn; pass draws=0 (the trained chip only).")
+
+    cache: dict = {}
+
+    def accuracy(scale: dict, draw: int) -> tuple[float, str]:
+        key = (tuple(sorted(((f"{c.__module__}.{c.__qualname__}", p), f) for (c, p), f in scale.items() if f != 1.0)), draw)
+        if key not in cache:
+            try:
+                with _intercept(_changer({k: f for k, f in scale.items() if f != 1.0}, draw)):
+                    model = make_model()
+                model.load_state_dict(state)
+                model.eval()
+                cache[key] = (measure(model), "")
+            except ValueError as error:
+                cache[key] = (math.nan, f"plant not buildable: {error}")
+        return cache[key]
+
+    trained = measure(reference_model)
+    rebuilt, _ = accuracy({}, 0)
+    if rebuilt != trained:
+        raise RuntimeError(f"rebuilding run {str(run_dir)!r} from its spec gives {rebuilt:.6f} test accuracy on the "
+                           f"{on}, not the trained {trained:.6f}: its plants' truth depends on more than their "
+                           f"constructor arguments (device state written in training?), so the fabrication "
+                           f"tolerance cannot be measured this way.")
+    _check_fresh_designs(make_model, state, reference_model, range(1, draws + 1), run_dir)
+    reference = {"trained_accuracy": trained, "on": on, "test_samples": len(y), "method": method,
+                 "nominal_twin_accuracy": None}
+    if all(layer.twin is not None for _, layer in layers):
+        reference["nominal_twin_accuracy"] = evaluate(reference_model, x, y, execution=OnTwin())["accuracy"]
+
+    refused = _refusals(found, calls, factors)
+    rows = []
+    for name in chosen:
+        members = found if name == "all" else [by_name[name]]
+        for factor in factors:
+            note = "; ".join(refused[(m.name, factor)] for m in members if (m.name, factor) in refused)
+            if note:
+                chip, fresh = math.nan, []
+            else:
+                scale = {(m.plant_class, m.path): factor for m in members}
+                chip, why = accuracy(scale, 0)
+                fresh, notes = [], [why] if why else []
+                for d in range(1, draws + 1):
+                    a, why = accuracy(scale, d)
+                    if why:
+                        notes.append(f"fresh chip {d}: {why}")
+                    else:
+                        fresh.append(a)
+                if name != "all" and by_name[name].kind != "hidden truth" and on == "true_twin":
+                    notes.append("measured-only knob: no effect on the true twin (noise off)")
+                note = "; ".join(notes)
+            a = np.asarray(fresh, dtype=float)
+            value = math.nan if name == "all" else by_name[name].value * factor
+            rows.append({"knob": name, "factor": factor, "value": value,
+                         "trained_value": math.nan if name == "all" else by_name[name].value,
+                         "accuracy_trained_chip": chip,
+                         "accuracy_mean": float(a.mean()) if len(a) else math.nan,
+                         "accuracy_std": float(a.std(ddof=1)) if len(a) > 1 else (0.0 if len(a) else math.nan),
+                         "draws": len(a), "test_samples": len(y), "on": on, "note": note})
+    folder = Path(out) if out is not None else Path(run_dir) / "export" / method
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "fabrication.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    _plot(folder / "fabrication.png", rows, reference, draws)
+    return FabricationResult(rows=rows, knobs=[by_name[n] for n in chosen if n != "all"], reference=reference,
+                             folder=folder)
+
+
+def _check_fresh_designs(make_model, state, reference_model, draws, run_dir) -> None:
+    """Refuse fresh chips whose plants' nominal twins (their design) differ from the trained ones."""
+    reference = _physical_layers(reference_model)
+    for d in draws:
+        with _intercept(_changer({}, d)):
+            model = make_model()
+        model.load_state_dict(state)
+        for (name, ref), (_, layer) in zip(reference, _physical_layers(model)):
+            if ref.twin is None or layer.twin is None:
+                continue
+            x = ref.plant.example_inputs(8, torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                a, b = ref.twin(x, ref.control_values()), layer.twin(x, layer.control_values())
+            if not torch.allclose(a, b, rtol=1e-5, atol=1e-6):
+                raise ValueError(f"run {str(run_dir)!r}: a fresh fabrication draw (plant seed + {SEED_STRIDE * d}) of "
+                                 f"layer {name} ({layer.plant.describe()}) changes its nominal twin, i.e. its seed draws "
+                                 f"part of its design, not only its hidden errors, so a fresh draw is a different device; "
+                                 f"pass draws=0 (the trained chip, knobs scaled) instead.")
+
+
+def _plot(path: Path, rows: list[dict], reference: dict, draws: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    knobs = list(dict.fromkeys(r["knob"] for r in rows))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, knob in enumerate(knobs):
+        mine = [r for r in rows if r["knob"] == knob]
+        f = np.array([r["factor"] for r in mine])
+        c = colours[i % len(colours)]
+        label = knob.split(".", 1)[1] if knob.count(".") >= 2 else knob
+        if draws:
+            m = 100 * np.array([r["accuracy_mean"] for r in mine])
+            e = 100 * np.array([r["accuracy_std"] for r in mine])
+            ax.errorbar(f, m, yerr=e, marker="o", capsize=3, color=c, label=label)
+            ax.plot(f, 100 * np.array([r["accuracy_trained_chip"] for r in mine]), ls="--", lw=0.8, color=c)
+        else:
+            ax.plot(f, 100 * np.array([r["accuracy_trained_chip"] for r in mine]), marker="o", color=c, label=label)
+    ax.axvline(1.0, color="grey", lw=0.6)
+    ax.plot([1.0], [100 * reference["trained_accuracy"]], marker="*", ms=11, color="k", ls="none",
+            label="trained (1x, trained chip)")
+    if reference.get("nominal_twin_accuracy") is not None:
+        ax.axhline(100 * reference["nominal_twin_accuracy"], color="k", ls=":", lw=0.8, label="nominal twin (design)")
+    ax.set_xlabel("fabrication error (factor x the run's value)")
+    where = "true physics (noise off)" if reference["on"] == "true_twin" else "plant"
+    ax.set_ylabel(f"test accuracy % on the {where}")
+    ax.set_title(f"{reference['method']}: " + (f"mean ± std over {draws} fresh chips (dashed: the trained chip)"
+                                              if draws else "the trained chip, errors scaled"), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
