@@ -164,29 +164,70 @@ def sweep_command(spec: str, out_dir: str, address: str | None, resume: bool, se
 @click.option("--tolerance", "sizes", default=None,
               help="Also run the programming-error tolerance analysis at these sizes (fractions of each "
                    "control's range), e.g. 0,0.005,0.01,0.02.")
-@click.option("--draws", default=5, show_default=True, type=click.IntRange(min=1), help="Monte Carlo draws per size.")
+@click.option("--fabrication", "factors", default=None,
+              help="Also run the fabrication-error tolerance: each knob of the plants' own non-ideality model "
+                   "(e.g. mzi_mesh.fabrication.coupler_error_std_rad) times these factors, e.g. 0,0.5,1,2,4.")
+@click.option("--knobs", default=None,
+              help="With --fabrication: which knobs (comma-separated; full names, a unique ending such as "
+                   "coupler_error_std_rad, or 'all' = every knob together). Default: every knob and 'all'; an "
+                   "unknown name lists the run's knobs.")
+@click.option("--draws", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Monte Carlo draws per size (--tolerance) / fresh fabrication draws per factor (--fabrication).")
+@click.option("--on", "on", default="true_twin", show_default=True, type=click.Choice(["true_twin", "plant"]),
+              help="Where --tolerance and --fabrication measure: the hidden physics with noise off, or the "
+                   "simulated plant (noise included).")
 @click.option("--edge", "edge", default=None, type=click.Choice(["nominal", "true"]),
               help="Also write a standalone inference artefact (TorchScript + a torch-only runtime) with the "
                    "physics of the layers' twins (nominal) or of the simulated plant's hidden truth (true).")
 def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bits: str, sizes: str | None,
-                   draws: int, edge: str | None) -> None:
+                   factors: str | None, knobs: str | None, draws: int, on: str, edge: str | None) -> None:
     """Write what a lab needs to program the trained network of RUN_DIR into its device: control tables
     with units, phase maps (PNG), mesh phase tables, crossbar conductances and pulse programs."""
-    from .export import export_edge, export_run, tolerance_analysis
+    import math
+
+    from .export import export_edge, export_run, fabrication_tolerance, tolerance_analysis
     _threads()
+    where = "the true physics (noise off)" if on == "true_twin" else "the plant (noise included)"
     try:
+        if knobs is not None and factors is None:
+            raise ValueError("--knobs chooses the knobs of the fabrication tolerance; add --fabrication FACTORS "
+                             "(e.g. --fabrication 0,0.5,1,2,4).")
         bits = tuple(int(b) for b in slm_bits.split(","))
         result = export_run(run_dir, method=method, out=out_dir, slm_bits=bits)
         click.echo(f"exported {result.manifest['method']} of {run_dir} to {result.folder} "
                    f"({len(result.manifest['layers'])} physical layer(s); manifest.json lists every file)")
         if sizes is not None:
             rows = tolerance_analysis(run_dir, method=result.manifest["method"], out=result.folder, draws=draws,
-                                      sizes=tuple(float(s) for s in sizes.split(",")))
-            click.echo("programming error (std, fraction of range) -> test accuracy on the true physics "
-                       "(noise off), mean ± std over draws:")
+                                      sizes=tuple(float(s) for s in sizes.split(",")), on=on)
+            click.echo(f"programming error (std, fraction of range) -> test accuracy on {where}, mean ± std "
+                       f"over draws:")
             for r in rows:
                 click.echo(f"  {r['size']:<8g} {100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f} % "
                            f"({r['draws']} draw(s), {r['test_samples']} test samples)")
+        if factors is not None:
+            try:
+                parsed = tuple(float(f) for f in factors.split(","))
+            except ValueError:
+                raise ValueError(f"--fabrication takes comma-separated factors such as 0,0.5,1,2,4, got "
+                                 f"{factors!r}.") from None
+            fab = fabrication_tolerance(run_dir, method=result.manifest["method"], out=result.folder, draws=draws,
+                                        factors=parsed, knobs=knobs, on=on)
+            ref = fab.reference
+            nominal = ref["nominal_twin_accuracy"]
+            click.echo(f"fabrication error (factor x the run's value) -> test accuracy % on {where}, "
+                       f"{ref['test_samples']} test samples (1 sample = {100 / ref['test_samples']:.1f} %); trained "
+                       f"{100 * ref['trained_accuracy']:.1f} %"
+                       + ("" if nominal is None else f", nominal twin (design chip) {100 * nominal:.1f} %") + ":")
+            click.echo(f"  {'knob':<52} {'factor':>6} {'value':>10} {'trained chip':>12} "
+                       f"{f'{draws} fresh chips':>16}")
+            for r in fab.rows:
+                fresh = ("n/a" if math.isnan(r["accuracy_mean"]) else
+                         f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}")
+                chip = "n/a" if math.isnan(r["accuracy_trained_chip"]) else f"{100 * r['accuracy_trained_chip']:.1f}"
+                value = "" if math.isnan(r["value"]) else f"{r['value']:.4g}"
+                click.echo(f"  {r['knob']:<52} {r['factor']:>6g} {value:>10} {chip:>12} {fresh:>16}"
+                           + (f"  ({r['note']})" if r["note"] else ""))
+            click.echo(f"  table and plot: {fab.folder / 'fabrication.csv'}, {fab.folder / 'fabrication.png'}")
         if edge is not None:
             report = export_edge(run_dir, method=result.manifest["method"], physics=edge,
                                  out=None if out_dir is None else f"{out_dir}/edge")
