@@ -167,7 +167,7 @@ class Plant(abc.ABC):
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
         return self._query("call", x, controls, lambda: self._measure(x, controls, gen),
-                           lambda y: self.check_measurement(y, x).detach(), generator=generator)
+                           lambda y: self.check_measurement(_on(y, self._device), x).detach(), generator=generator)
 
     def _query(self, kind: str, x: torch.Tensor, controls: dict, run, check, *,
                generator: torch.Generator | None = None, **extra):
@@ -210,6 +210,7 @@ class Plant(abc.ABC):
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what :meth:`state_dict` returned (into a plant built with the same arguments)."""
         load_object_state(self, state)
+        _devices.move(self, self._device, exclude=_NOT_MOVED)  # a checkpoint's tensors come back on the CPU
 
     # ---- recording hook (pnnlab.recording) ----------------------------------------------
     #: recorders told about every query; empty unless :meth:`attach_recorder` was called
@@ -361,6 +362,11 @@ class Plant(abc.ABC):
 
 #: instance attributes that are not device state (the meter is checkpointed apart; recorders and the
 #: recording wrapper of energy_gradients belong to the session, not the device)
+def _on(value, device: torch.device):
+    """A measured tensor on the plant's device (an instrument or a replay answers on the CPU)."""
+    return value.to(device) if isinstance(value, torch.Tensor) and value.device != device else value
+
+
 _NOT_STATE = frozenset({"meter", "_recorders", "energy_gradients"})
 #: attributes Plant.to leaves alone
 _NOT_MOVED = frozenset({"meter", "cost", "_recorders", "_generator"})
