@@ -80,7 +80,7 @@ class Reciprocal(Capability):
                      generator: torch.Generator | None = None) -> FieldPass:
         """Forward pass with every monitor read (one metered query)."""
         from .._validation import check_batch, check_generator
-        x = check_batch("x", x, self.in_features).detach()
+        x = check_batch("x", x, self.in_features).detach().to(self.device)
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
 
@@ -95,7 +95,7 @@ class Reciprocal(Capability):
                      generator: torch.Generator | None = None) -> FieldPass:
         """Light ``adjoint`` sent backwards from the output ports (one metered query)."""
         from .._validation import check_generator
-        adjoint = _check_field("adjoint", adjoint, self.n_output_ports)
+        adjoint = _check_field("adjoint", adjoint, self.n_output_ports).to(self.device)
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
         record_x = torch.view_as_real(adjoint).reshape(adjoint.shape[0], -1)
@@ -110,8 +110,8 @@ class Reciprocal(Capability):
                           *, generator: torch.Generator | None = None) -> FieldPass:
         """Input ``x`` and the extra field ``injected`` sent forward together (one metered query)."""
         from .._validation import check_batch, check_generator
-        x = check_batch("x", x, self.in_features).detach()
-        injected = _check_field("injected", injected, self.n_input_ports)
+        x = check_batch("x", x, self.in_features).detach().to(self.device)
+        injected = _check_field("injected", injected, self.n_input_ports).to(self.device)
         if injected.shape[0] != x.shape[0]:
             raise ValueError(f"injected has {injected.shape[0]} samples but x has {x.shape[0]}; pass one "
                              f"injected field per input sample.")

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ... import devices
 from ..._validation import check_in_range, check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -72,7 +73,7 @@ def eo_activation(z: torch.Tensor, *, alpha, gain, bias) -> torch.Tensor:
     """Williamson 2020's transfer function on complex fields ``z`` (``(batch, N)``); ``alpha``,
     ``gain`` (phase gain g per unit power) and ``bias`` (phi_b) broadcast over channels."""
     phase = 0.5 * (gain * z.abs().square() + bias)
-    amp = torch.sqrt(1.0 - torch.as_tensor(alpha, dtype=phase.dtype)) * torch.cos(phase)
+    amp = torch.sqrt(1.0 - torch.as_tensor(alpha, dtype=phase.dtype, device=phase.device)) * torch.cos(phase)
     # amp * exp(-i phase) spelled out: torch.polar's backward is wrong for a negative magnitude
     return 1j * z * torch.complex(amp * torch.cos(phase), -amp * torch.sin(phase))
 
@@ -138,12 +139,16 @@ class ElectroOpticNonlinearity(nn.Module):
 class EOTwin(Twin):
     """Differentiable activation with given per-channel constants."""
 
-    def __init__(self, *, n_channels: int, alpha, gain, bias_offset) -> None:
+    def __init__(self, *, n_channels: int, alpha, gain, bias_offset, device=None) -> None:
         super().__init__(in_features=2 * n_channels, out_features=2 * n_channels)
         self.n_channels = n_channels
-        self.register_buffer("alpha", torch.as_tensor(alpha, dtype=torch.float64).expand(n_channels).clone())
-        self.register_buffer("gain", torch.as_tensor(gain, dtype=torch.float64).expand(n_channels).clone())
-        self.register_buffer("bias_offset", torch.as_tensor(bias_offset, dtype=torch.float64).expand(n_channels).clone())
+        device = torch.device("cpu") if device is None else devices.as_device(device)
+
+        def constant(value):  # a number or a plant tensor, one per channel, on the plant's device
+            return torch.as_tensor(value, dtype=torch.float64, device=device).expand(n_channels).clone()
+        self.register_buffer("alpha", constant(alpha))
+        self.register_buffer("gain", constant(gain))
+        self.register_buffer("bias_offset", constant(bias_offset))
 
     def forward(self, x, controls):
         z = _to_complex(x, self.n_channels)
@@ -185,7 +190,7 @@ class ElectroOpticActivationPlant(Plant, Simulated, ChannelWise):
     def initial_controls(self, generator=None):
         """Bias 0: full transmission at low power, falling with power (a saturating response); in the
         middle of the control range, so a sigmoid-mapped parameter starts with a useful gradient."""
-        return {"bias_rad": torch.zeros(self.n_channels)}
+        return {"bias_rad": torch.zeros(self.n_channels, device=self.device)}
 
     def example_inputs(self, batch, generator=None):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -196,16 +201,19 @@ class ElectroOpticActivationPlant(Plant, Simulated, ChannelWise):
         bias = controls["bias_rad"].double() + self._bias_offset
         if self.mismatch.photodiode_noise:
             # the photocurrent noise moves the modulator phase: gain x (power noise)
-            noise = self.mismatch.photodiode_noise * torch.randn(z.shape, generator=generator, dtype=torch.float64)
+            noise = self.mismatch.photodiode_noise * devices.randn(z.shape, generator=generator, device=z.device,
+                                                                   dtype=torch.float64)
             bias = bias + self._gain * noise
         out = eo_activation(z, alpha=self._alpha, gain=self._gain, bias=bias)
         return _to_features(out).to(x.dtype)
 
     def nominal_twin(self) -> EOTwin:
-        return EOTwin(n_channels=self.n_channels, alpha=self.design.alpha, gain=self.design.gain_rad, bias_offset=0.0)
+        return EOTwin(n_channels=self.n_channels, alpha=self.design.alpha, gain=self.design.gain_rad, bias_offset=0.0,
+                      device=self.device)
 
     def true_twin(self) -> EOTwin:
-        return EOTwin(n_channels=self.n_channels, alpha=self._alpha, gain=self._gain, bias_offset=self._bias_offset)
+        return EOTwin(n_channels=self.n_channels, alpha=self._alpha, gain=self._gain, bias_offset=self._bias_offset,
+                      device=self.device)
 
     def describe(self):
         return f"ElectroOpticActivationPlant(n_channels={self.n_channels})"

@@ -33,6 +33,7 @@ import math
 
 import torch
 
+from ... import devices
 from ..capabilities import FieldPass, Reciprocal
 from .mesh_engine import first_half
 from .mesh_physics import CoherentDetection, Photodetection
@@ -75,7 +76,8 @@ class ReciprocalMesh(Reciprocal):
                                 torch.stack([torch.complex(zero, s), torch.complex(c, zero)], -1)], -2)
             half = half * amp.reshape(-1, 1, 1)
             at_theta = self.engine.internal_fields(fields, half.to(self.engine.dtype))
-        at_phi = fields.inputs[lay.mzi_column, :, lay.mzi_top].T  # (batch, n_mzis)
+        column, top = self.engine.positions(fields.inputs.device)
+        at_phi = fields.inputs[column, :, top].T  # (batch, n_mzis)
         at_psi = fields.inputs[lay.n_columns]  # before the screen (forward) / after it (reverse): same power
         real = torch.float64 if self.engine.dtype == torch.complex128 else torch.float32
         return {"theta": at_theta.abs().square().to(real), "phi": at_phi.abs().square().to(real),
@@ -87,10 +89,10 @@ class ReciprocalMesh(Reciprocal):
         for name, p in powers.items():
             photons = p * d.signal_photons
             if d.shot_noise:
-                photons = torch.poisson(photons, generator=generator)
+                photons = devices.poisson(photons, generator=generator)
             if d.thermal_noise_photons:
-                photons = photons + d.thermal_noise_photons * torch.randn(photons.shape, generator=generator,
-                                                                            dtype=photons.dtype)
+                photons = photons + d.thermal_noise_photons * devices.randn(
+                    photons.shape, generator=generator, device=photons.device, dtype=photons.dtype)
             out[name] = photons / d.signal_photons
         return out
 
@@ -101,8 +103,8 @@ class ReciprocalMesh(Reciprocal):
         if not std:
             return field
         real = field.real.dtype
-        noise = torch.complex(torch.randn(field.shape, generator=generator, dtype=real),
-                              torch.randn(field.shape, generator=generator, dtype=real))
+        noise = torch.complex(devices.randn(field.shape, generator=generator, device=field.device, dtype=real),
+                              devices.randn(field.shape, generator=generator, device=field.device, dtype=real))
         return field + std * noise
 
     def _charge_heaters(self, controls, batch: int) -> None:

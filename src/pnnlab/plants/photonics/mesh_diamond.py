@@ -95,8 +95,9 @@ class DiamondPlan:
             steps.append((slot, hi_a - lo_a + 1, 2 * lo_a - t + h - 1))
             slot += hi_a - lo_a + 1
         self.steps = tuple(steps)
-        index = torch.full((h * h, self.n_diamonds), layout.n_mzis, dtype=torch.long)
-        slot_of = torch.empty(layout.n_mzis, dtype=torch.long)
+        cpu = torch.device("cpu")  # geometry is built on the CPU (explicitly: no default device), see to()
+        index = torch.full((h * h, self.n_diamonds), layout.n_mzis, dtype=torch.long, device=cpu)
+        slot_of = torch.empty(layout.n_mzis, dtype=torch.long, device=cpu)
         for k, (ai, bi, d) in enumerate(zip(a, b, d_of)):
             A, B = ai // h, bi // h
             la, lb = ai - A * h, bi - B * h
@@ -123,6 +124,19 @@ class DiamondPlan:
             hh *= 2
         self._merge_spec = merges
         self._merges = None
+        self.device = cpu
+
+    #: moved with the engine that holds it (pnnlab.devices.move calls to())
+    _device_state = True
+
+    def to(self, device) -> "DiamondPlan":
+        """Keep the index tensors (and the merge chain's) on ``device``; returns the plan."""
+        device = torch.device(device)
+        self.device = device
+        self.index, self.slot_of = self.index.to(device), self.slot_of.to(device)
+        for m in self._merges or ():
+            m.to(device)
+        return self
 
     @property
     def merges(self) -> list:
@@ -130,7 +144,7 @@ class DiamondPlan:
         if self._merges is None:
             plans = {hh: DiamondPlan(self._layout, hh) for hh, _ in self._merge_spec}
             plans[self.h] = self
-            self._merges = [MergePlan(plans[a], plans[b]) for a, b in self._merge_spec]
+            self._merges = [MergePlan(plans[a], plans[b]).to(self.device) for a, b in self._merge_spec]
         return self._merges
 
     def diamond_of(self, A: int, B: int) -> int:
@@ -166,7 +180,7 @@ class MergePlan:
         if parent.h != 2 * child.h:
             raise ValueError("internal: a merge doubles the half-width")
         self.child, self.parent, self.h = child, parent, child.h
-        idx = torch.full((2, 2, parent.n_diamonds), child.n_diamonds, dtype=torch.long)
+        idx = torch.full((2, 2, parent.n_diamonds), child.n_diamonds, dtype=torch.long, device=torch.device("cpu"))
         for p in range(parent.n_diamonds):
             A, B = parent.square_of(p)
             for i in (0, 1):
@@ -176,12 +190,20 @@ class MergePlan:
                         idx[i, j, p] = c
         self.idx = idx
 
+    def to(self, device) -> "MergePlan":
+        """Keep the index tensors (this merge's and its child plan's) on ``device``; returns the merge."""
+        self.idx = self.idx.to(device)
+        if self.child.device != torch.device(device):
+            self.child.to(device)
+        return self
+
     def merge(self, C: torch.Tensor) -> torch.Tensor:
         """Parent matrices ``(D_parent, 4h, 4h)`` from child matrices ``C`` (``(D_child, 2h, 2h)``), by
         three batched products of the non-zero quarters (autograd differentiates them)."""
         s = self.h
-        ext = torch.cat([C, torch.eye(2 * s, dtype=C.dtype).unsqueeze(0)], 0)
-        A, X, Y, Z = (ext[self.idx[i, j]] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+        ext = torch.cat([C, torch.eye(2 * s, dtype=C.dtype, device=C.device).unsqueeze(0)], 0)
+        idx = self.idx if self.idx.device == C.device else self.idx.to(C.device)
+        A, X, Y, Z = (ext[idx[i, j]] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
         M = C.new_zeros(A.shape[0], 4 * s, 4 * s)
         M[:, :2 * s, :s] = X[:, :, :s]
         M[:, :2 * s, s:3 * s] = X[:, :, s:] @ A[:, :s]
@@ -196,12 +218,13 @@ class _DiamondBuild(torch.autograd.Function):
     @staticmethod
     def forward(ctx, T, plan):
         h, w, D = plan.h, plan.w, plan.n_diamonds
-        eye = torch.eye(2, dtype=T.dtype).unsqueeze(0)
-        coef = torch.cat([T, eye], 0)[plan.index]              # (h*h, D, 2, 2)
+        eye = torch.eye(2, dtype=T.dtype, device=T.device).unsqueeze(0)
+        index = plan.index if plan.index.device == T.device else plan.index.to(T.device)
+        coef = torch.cat([T, eye], 0)[index]                   # (h*h, D, 2, 2)
         coef = coef.permute(0, 2, 3, 1).unsqueeze(3).contiguous()  # (h*h, 2, 2, 1, D)
-        M = torch.zeros(w, w, D, dtype=T.dtype)
+        M = T.new_zeros(w, w, D)
         M.view(w * w, D)[:: w + 1] = 1
-        saved = torch.empty(h * h, 2, w, D, dtype=T.dtype)
+        saved = T.new_empty(h * h, 2, w, D)
         for s0, npairs, r0 in plan.steps:
             rows = M[r0:r0 + 2 * npairs].view(npairs, 2, w, D)
             f = saved[s0:s0 + npairs]
@@ -220,10 +243,10 @@ class _DiamondBuild(torch.autograd.Function):
         plan = ctx.plan
         h, w, D = plan.h, plan.w, plan.n_diamonds
         # adjoint swept conjugated (Gc = conj(G)): Gc_in[j] = sum_i C[i, j] Gc_out[i], conj(gC[i, j]) = sum Gc_out[i] f_in[j]
-        G = torch.empty(w, w, D, dtype=gM.dtype)
+        G = gM.new_empty(w, w, D)
         G.copy_(gM.permute(1, 2, 0).conj())
-        gcoef = torch.empty(h * h, 2, 2, D, dtype=G.dtype)
-        tmp = torch.empty(h * h, 2, w, D, dtype=G.dtype)
+        gcoef = G.new_empty(h * h, 2, 2, D)
+        tmp = G.new_empty(h * h, 2, w, D)
         cT = coef.squeeze(3).transpose(1, 2)                     # (h*h, 2 in, 2 out, D): cT[:, j, i] = C[i, j]
         for s0, npairs, r0 in reversed(plan.steps):
             rows = G[r0:r0 + 2 * npairs].view(npairs, 2, w, D)
@@ -234,7 +257,8 @@ class _DiamondBuild(torch.autograd.Function):
             c = cT[s0:s0 + npairs]
             torch.mul(c[:, :, 0].unsqueeze(2), g[:, 0:1], out=rows)
             rows.addcmul_(c[:, :, 1].unsqueeze(2), g[:, 1:2])
-        gT = torch.conj_physical(gcoef.permute(0, 3, 1, 2).reshape(h * h * D, 2, 2)[plan.slot_of])
+        slot_of = plan.slot_of if plan.slot_of.device == gcoef.device else plan.slot_of.to(gcoef.device)
+        gT = torch.conj_physical(gcoef.permute(0, 3, 1, 2).reshape(h * h * D, 2, 2)[slot_of])
         return gT, None
 
 

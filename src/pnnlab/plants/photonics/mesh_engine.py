@@ -48,6 +48,7 @@ screen first, then the columns in reverse order, each with its 2x2 matrix transp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from dataclasses import dataclass
@@ -57,7 +58,45 @@ import torch
 from ..._validation import check_int
 from .mesh_diamond import DiamondPlan, diamond_matrix_apply
 
-__all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half"]
+__all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half",
+           "plain_ops", "plain_ops_active"]
+
+_plain_depth = 0  # how many plain_ops() blocks are open (process-wide, like torch's own mode flags)
+
+
+@contextlib.contextmanager
+def plain_ops():
+    """Within this block the mesh engine computes with ordinary differentiable torch operations only: no
+    custom autograd Function, no reused in-place workspace and no branch on the batch size. U is built
+    column by column (one batched 2x2 product per column, autograd differentiates it) and applied as
+    one matmul. It is the reference path for tracing and export (``torch.jit.trace`` records it,
+    ``torch.export`` exports it with a dynamic batch: :mod:`pnnlab.export.edge`), and is selected
+    automatically while tracing or exporting; outside those it is slower than the fast path and equal to
+    it to float rounding (tests/test_mesh_engine_fast.py). Monitoring (``monitor=True``, the in-situ
+    passes, which run without gradients) keeps the column engine."""
+    global _plain_depth
+    _plain_depth += 1
+    try:
+        yield
+    finally:
+        _plain_depth -= 1
+
+
+def plain_ops_active() -> bool:
+    """True inside :func:`plain_ops` and while ``torch.jit.trace``, ``torch.export`` or ``torch.compile``
+    trace the engine."""
+    if _plain_depth > 0 or torch.jit.is_tracing():
+        return True
+    compiler = getattr(torch, "compiler", None)
+    if compiler is None:  # pragma: no cover - torch < 2.1
+        return False
+    exporting = getattr(compiler, "is_exporting", None)
+    return bool(compiler.is_compiling() or (exporting is not None and exporting()))
+
+
+def _on(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device`` (no copy when it is there already)."""
+    return t if t.device == device else t.to(device)
 
 
 class MeshLayout:
@@ -124,11 +163,11 @@ class Triangular(MeshLayout):
         return [(2 * d + m, m) for d in range(n - 1) for m in range(n - 1 - d)]
 
 
-def _coupler_pair(coupler_errors, real):
+def _coupler_pair(coupler_errors, real, device):
     """The theta-dependent and the constant part of B(a2) D(theta) B(a1) without the phases:
     T = amplitude (e^{i theta} K1 + K0) diag(e^{i phi}, 1), K1, K0 of shape (n, 2, 2) or (2, 2)."""
     if coupler_errors is None:
-        c1 = s1 = c2 = s2 = torch.tensor(math.sqrt(0.5), dtype=real)
+        c1 = s1 = c2 = s2 = torch.tensor(math.sqrt(0.5), dtype=real, device=device)
     else:
         a = coupler_errors.to(real) + math.pi / 4
         c1, s1 = torch.cos(a[..., 0]), torch.sin(a[..., 0])
@@ -185,12 +224,13 @@ def mzi_transfer(theta: torch.Tensor, phi: torch.Tensor, *, coupler_errors: torc
     phi = phi.to(real)
     amp_t = None
     if amplitude is not None:
-        amp_t = amplitude.to(real) if isinstance(amplitude, torch.Tensor) else torch.tensor(float(amplitude), dtype=real)
+        amp_t = amplitude.to(real) if isinstance(amplitude, torch.Tensor) else \
+            torch.tensor(float(amplitude), dtype=real, device=theta.device)
     slow = (coupler_errors is not None and coupler_errors.requires_grad) or (amp_t is not None and amp_t.requires_grad) \
-        or theta.ndim != 1 or phi.shape != theta.shape
+        or theta.ndim != 1 or phi.shape != theta.shape or plain_ops_active()
     if slow:
         return _mzi_transfer_autograd(theta, phi, coupler_errors, amp_t, real).to(dtype)
-    k1, k0 = _coupler_pair(coupler_errors, real)
+    k1, k0 = _coupler_pair(coupler_errors, real, theta.device)
     if coupler_errors is None:
         k1, k0 = k1.expand(theta.shape[0], 2, 2), k0.expand(theta.shape[0], 2, 2)
     amp = None if amp_t is None else (amp_t.reshape(-1, 1, 1) if amp_t.ndim else amp_t)
@@ -307,7 +347,7 @@ class _ColumnStack(torch.autograd.Function):
     def forward(ctx, coef0, coef1, X, schedule, n_slots, cache):
         b, n, k = X.shape
         steps = len(schedule)
-        S, lease = _workspace(cache, ("S", schedule, b, k, X.dtype), (steps + 1, b, n + 2, k), X)
+        S, lease = _workspace(cache, ("S", schedule, b, k, X.dtype, X.device), (steps + 1, b, n + 2, k), X)
         ctx.lease = lease
         ctx.cache = cache
         ctx.set_materialize_grads(False)  # no zero gradient for the (non-differentiable) fields output
@@ -336,7 +376,7 @@ class _ColumnStack(torch.autograd.Function):
         b, n, k = gY.shape
         # the adjoint field, swept backwards through two ping-pong buffers; the gradient of every
         # column's 2x2 matrices, sum_K g_out conj(f_in)^T, is taken while that column's fields are hot
-        G, _ = _workspace(ctx.cache, ("G", b, k, gY.dtype), (2, b, n + 2, k), gY)  # free again on return
+        G, _ = _workspace(ctx.cache, ("G", b, k, gY.dtype, gY.device), (2, b, n + 2, k), gY)  # free again on return
         G[:, :, 0] = 0
         G[:, :, n + 1] = 0
         G[steps % 2, :, 1:n + 1] = gY
@@ -380,7 +420,9 @@ class MeshEngine:
             raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}.")
         self.layout = layout
         self.dtype = dtype
+        self.device = torch.device("cpu")  # of the index tensors and plans (moved by to(); the layout stays on the CPU)
         self._cache: dict = {}  # reusable field buffers, see _workspace
+        self._positions: dict = {}  # device -> (mzi_column, mzi_top) there
         n = layout.n_ports
         self.n_ports = n
         # padded slots: parity 0 -> rows 1.., slot j = modes (2j, 2j+1); parity 1 -> rows 0.., slot j = modes (2j-1, 2j)
@@ -408,6 +450,34 @@ class MeshEngine:
         self._mzis_of = tuple(torch.nonzero(p_mzi == p).flatten() for p in (0, 1))
         self._flat_of = tuple(flat[self._mzis_of[p]] for p in (0, 1))
 
+    # ---- device ----------------------------------------------------------------------------------
+    #: moved with the plant that holds it (pnnlab.devices.move calls to())
+    _device_state = True
+
+    def to(self, device) -> "MeshEngine":
+        """Keep the index tensors and diamond plans on ``device`` (the fields may come from anywhere: an
+        index on another device is copied per call); the reusable field buffers are dropped. The layout's
+        integer geometry stays on the CPU. Returns the engine."""
+        from ... import devices
+
+        device = devices.as_device(device)
+        self.device = device
+        self._mzis_of = tuple(t.to(device) for t in self._mzis_of)
+        self._flat_of = tuple(t.to(device) for t in self._flat_of)
+        for plan in self._plans.values():
+            plan.to(device)
+        self._cache.clear()
+        return self
+
+    def positions(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(layout.mzi_column, layout.mzi_top)`` on ``device`` (cached per device), for indexing
+        monitored fields."""
+        device = torch.device(device)
+        got = self._positions.get(device)
+        if got is None:
+            got = self._positions[device] = (self.layout.mzi_column.to(device), self.layout.mzi_top.to(device))
+        return got
+
     # ---- coefficients ------------------------------------------------------------------------
     def _padded(self, T: torch.Tensor, transpose: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         if T.shape != (self.layout.n_mzis, 2, 2):
@@ -417,11 +487,12 @@ class MeshEngine:
         if transpose:
             T = T.transpose(-1, -2)
         out = []
-        eye = torch.eye(2, dtype=self.dtype)
+        eye = torch.eye(2, dtype=self.dtype, device=T.device)
         for p in (0, 1):
             total = self.group_sizes[p] * self.n_slots[p]
             base = eye.expand(total, 2, 2)
-            padded = base.index_copy(0, self._flat_of[p], T.index_select(0, self._mzis_of[p])) \
+            padded = base.index_copy(0, _on(self._flat_of[p], T.device),
+                                     T.index_select(0, _on(self._mzis_of[p], T.device))) \
                 if self._mzis_of[p].numel() else base.clone()
             out.append(padded.view(self.group_sizes[p], self.n_slots[p], 2, 2))
         return out[0], out[1]
@@ -450,8 +521,8 @@ class MeshEngine:
 
     def _plan(self, hb: tuple[int, int]) -> DiamondPlan:
         plan = self._plans.get(hb)
-        if plan is None:
-            plan = self._plans[hb] = DiamondPlan(self.layout, hb[0], base_h=hb[1])
+        if plan is None:  # geometry on the CPU (explicit devices: no default device), then to the engine's
+            plan = self._plans[hb] = DiamondPlan(self.layout, hb[0], base_h=hb[1]).to(self.device)
         return plan
 
     def _columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
@@ -461,6 +532,21 @@ class MeshEngine:
             return Y
         T = self._checked(T)
         return diamond_matrix_apply(self._plan(self._half_width(self.n_ports, X.shape[1])), T, X, transpose=transpose)
+
+    def _plain_columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
+        """:meth:`_columns` with ordinary differentiable operations (:func:`plain_ops`): the padded
+        ``(N + 2, K)`` state of the column path, every column one batched ``(pairs, 2, 2) @ (pairs, 2, K)``
+        product, the rows rebuilt by concatenation (no in-place write, so autograd and tracers follow)."""
+        c = self._padded(T, transpose=transpose)
+        schedule = self.reverse_schedule if transpose else self.schedule
+        zero = X.new_zeros(1, X.shape[1])
+        S = torch.cat([zero, X.to(self.dtype), zero])
+        for p, i in schedule:
+            start, ns = 1 - p, self.n_slots[p]
+            end = start + 2 * ns
+            block = (c[p][i] @ S[start:end].reshape(ns, 2, -1)).reshape(2 * ns, -1)
+            S = torch.cat([S[:start], block, S[end:]])
+        return S[1:self.n_ports + 1]
 
     def _checked(self, T: torch.Tensor) -> torch.Tensor:
         if T.shape != (self.layout.n_mzis, 2, 2):
@@ -480,7 +566,8 @@ class MeshEngine:
     # ---- public --------------------------------------------------------------------------------
     def matrix(self, T: torch.Tensor, psi: torch.Tensor | None = None) -> torch.Tensor:
         """The mesh's transfer matrix U = diag(exp(i psi)) C_{L-1} ... C_0, shape (N, N)."""
-        U = self._columns(T, torch.eye(self.n_ports, dtype=self.dtype))
+        eye = torch.eye(self.n_ports, dtype=self.dtype, device=T.device)
+        U = self._plain_columns(T, eye) if plain_ops_active() else self._columns(T, eye)
         screen = self._screen(psi)
         return U if screen is None else screen.unsqueeze(1) * U
 
@@ -492,6 +579,9 @@ class MeshEngine:
             raise ValueError(f"x must be a complex field of shape (batch, {self.n_ports}), got "
                              f"{x.dtype} {tuple(x.shape)}.")
         x = x.to(self.dtype)
+        if not monitor and plain_ops_active():  # the traceable reference path: U from ordinary ops, one matmul
+            U = self.matrix(T, psi)
+            return x @ U if reverse else x @ U.T
         screen = self._screen(psi)
         if not monitor:
             if 2 * x.shape[0] >= 3 * self.n_ports:  # many fields: build U once, then one matmul
@@ -523,9 +613,8 @@ class MeshEngine:
         half ``B(a1) D(phi)`` of every MZI (:meth:`MeshEngine.first_half`). For a reverse pass the light
         meets the second coupler first: pass the transposed second half ``(B(a2))^T`` and the field
         leaving each MZI's output side (``inputs[c + 1]``), handled here by ``fields.reverse``."""
-        lay = self.layout
-        col = lay.mzi_column + (1 if fields.reverse else 0)
-        top = lay.mzi_top
+        col, top = self.positions(fields.inputs.device)
+        col = col + (1 if fields.reverse else 0)
         a = fields.inputs[col, :, top]        # (n_mzis, batch)
         b = fields.inputs[col, :, top + 1]
         T_first = T_first.to(self.dtype)

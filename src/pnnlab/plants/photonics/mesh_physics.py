@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_int, check_nonnegative, check_positive
 from .mesh_engine import MeshEngine, MeshLayout, mzi_transfer
 
@@ -165,10 +166,10 @@ class Photodetection:
         d = self.detector
         photons = field.abs().square() * d.signal_photons
         if d.shot_noise:
-            photons = torch.poisson(photons, generator=generator)
+            photons = devices.poisson(photons, generator=generator)
         if d.thermal_noise_photons:
-            photons = photons + d.thermal_noise_photons * torch.randn(photons.shape, generator=generator,
-                                                                        dtype=photons.dtype)
+            photons = photons + d.thermal_noise_photons * devices.randn(photons.shape, generator=generator,
+                                                                          device=photons.device, dtype=photons.dtype)
         return d._adc(photons / d.signal_photons, signed=False)
 
     def ideal(self) -> "Photodetection":
@@ -203,7 +204,7 @@ class CoherentDetection:
             std = 0.5 / math.sqrt(d.signal_photons)
         std = math.sqrt(std ** 2 + (d.thermal_noise_photons / d.signal_photons) ** 2)
         if std:
-            quad = quad + std * torch.randn(quad.shape, generator=generator, dtype=quad.dtype)
+            quad = quad + std * devices.randn(quad.shape, generator=generator, device=quad.device, dtype=quad.dtype)
         return d._adc(quad, signed=True)
 
     def ideal(self) -> "CoherentDetection":
@@ -248,8 +249,8 @@ def _neighbour_pairs(layout: MeshLayout) -> torch.Tensor:
             if other is not None:
                 pairs.append((k, other))
     if not pairs:
-        return torch.zeros(2, 0, dtype=torch.long)
-    return torch.tensor(pairs, dtype=torch.long).T
+        return torch.zeros(2, 0, dtype=torch.long, device="cpu")
+    return torch.tensor(pairs, dtype=torch.long, device="cpu").T
 
 
 class MeshPhysics:
@@ -275,11 +276,23 @@ class MeshPhysics:
         self.amplitude = 10.0 ** (-loss_db / 20.0)
         self._pairs = _neighbour_pairs(lay)
         self._screen_pairs = torch.tensor([[i, i + d] for i in range(n_p) for d in (-1, 1) if 0 <= i + d < n_p],
-                                          dtype=torch.long).T
+                                          dtype=torch.long, device="cpu").T
+        self._lossless = bool((self.amplitude == 1.0).all())  # fixed with the draw (no device sync per query)
+
+    #: moved with the plant that holds it (pnnlab.devices.move calls to())
+    _device_state = True
+
+    def to(self, device) -> "MeshPhysics":
+        """Move the chip's draws and index tensors (and its engine) to ``device``; returns the physics."""
+        self.engine.to(device)
+        for name in ("coupler_errors", "theta_offsets", "phi_offsets", "psi_offsets", "amplitude", "_pairs",
+                     "_screen_pairs"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
 
     @property
     def lossless(self) -> bool:
-        return bool((self.amplitude == 1.0).all())
+        return self._lossless
 
     def heater_phases(self, value: torch.Tensor) -> torch.Tensor:
         """Requested phase -> heater phase h in [0, 2 pi): wrapped, then DAC-quantised."""

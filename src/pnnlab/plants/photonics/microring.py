@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_in_range, check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -162,7 +163,7 @@ def bank_weights(heater_mW: torch.Tensor, design: RingDesign, *, offsets_nm: tor
         through = 1.0 - _lorentzian(resonance, design)
     else:
         n = heater_mW.shape[1]
-        grid = design.channel_spacing_nm * torch.arange(n, dtype=heater_mW.dtype)
+        grid = design.channel_spacing_nm * torch.arange(n, dtype=heater_mW.dtype, device=heater_mW.device)
         ring_wavelength = grid.unsqueeze(0) + resonance  # (M, K): absolute resonance of ring k
         detuning = grid.view(1, n, 1) - ring_wavelength.unsqueeze(1)  # (M, channel j, ring k)
         through = torch.prod(1.0 - _lorentzian(detuning, design), dim=2)
@@ -250,7 +251,7 @@ class MicroringWeightBank(Plant, Simulated):
     def _measure(self, x, controls, generator):
         y = self._truth()(x, controls)
         if self.detector_noise:
-            y = y + self.detector_noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+            y = y + self.detector_noise * devices.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         seconds = self.cost.seconds(x.shape[0])
         self._elapsed_s += seconds
         self.meter.charge(joules=float(controls["heater_mW"].sum()) * 1e-3 * seconds)  # heaters on for the query

@@ -36,6 +36,7 @@ import math
 
 import torch
 
+from ... import devices
 from ..._validation import check_int
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -180,7 +181,7 @@ class MZIMesh(Plant, Simulated, ReciprocalMesh):
 
     def initial_controls(self, generator=None):
         gen = generator if generator is not None else self._generator
-        return {name: TWO_PI * (0.1 + 0.8 * torch.rand(spec.shape, generator=gen))
+        return {name: TWO_PI * (0.1 + 0.8 * devices.rand(spec.shape, generator=gen, device=self.device))
                 for name, spec in self.control_specs().items()}
 
     def example_inputs(self, batch, generator=None):

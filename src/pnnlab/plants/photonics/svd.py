@@ -24,6 +24,7 @@ import math
 import numpy as np
 import torch
 
+from ... import devices
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -50,6 +51,16 @@ class _Attenuators:
                                                                                 dtype=torch.float64)).clamp_min(0.0)
         self.amplitude = 10.0 ** (-loss_db / 20.0)
         self.ideal = f == MeshFabrication.ideal()
+
+    #: moved with the plant that holds it (pnnlab.devices.move calls to())
+    _device_state = True
+
+    def to(self, device) -> "_Attenuators":
+        """Move the attenuators' draws (and the physics whose heaters they share) to ``device``."""
+        self.physics.to(device)
+        self.coupler_errors, self.offsets, self.amplitude = (t.to(device) for t in
+                                                             (self.coupler_errors, self.offsets, self.amplitude))
+        return self
 
     def transmission(self, att: torch.Tensor, dtype) -> torch.Tensor:
         real = torch.float64 if dtype == torch.complex128 else torch.float32
@@ -142,7 +153,7 @@ class SVDMesh(Plant, Simulated):
 
     def initial_controls(self, generator=None):
         gen = generator if generator is not None else self._generator
-        return {name: TWO_PI * (0.1 + 0.8 * torch.rand(spec.shape, generator=gen))
+        return {name: TWO_PI * (0.1 + 0.8 * devices.rand(spec.shape, generator=gen, device=self.device))
                 for name, spec in self.control_specs().items()}
 
     def example_inputs(self, batch, generator=None):
