@@ -145,7 +145,7 @@ def test_local_measurements_come_from_the_noisy_node_reads():
     plant = _noisy_model(1e-3)[0].plant
     state = plant.relax(torch.randn(16, 4, generator=torch.Generator().manual_seed(5)), plant.initial_controls())
     measured = plant.energy_gradients(state)
-    pair = _bias_pair(0.2, 16, torch.float64)
+    pair = _bias_pair(0.2, 16, torch.float64, state.private["sources"].device)
     from_reads, _ = _edge_gradients(list(state.nodes), state.private["sources"], pair)
     from_truth, _ = _edge_gradients(list(state.private["V"]), state.private["sources"], pair)
     for l, g in enumerate(from_reads):

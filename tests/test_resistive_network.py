@@ -419,3 +419,61 @@ def test_programming_rounds_advance_the_device_clock():
     assert plant.elapsed_seconds == pytest.approx(t + stats["seconds"], rel=1e-12)
     with pytest.raises(ValueError, match="seconds"):
         plant.advance_time(-1.0)
+
+
+# ---- torch device placement ---------------------------------------------------------------------------
+def _state_tensors(obj, seen=None):
+    """Every tensor reachable from ``obj``'s attributes (lists, tuples, dicts, dataclasses, nested
+    objects), with its path."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    items = (obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple))
+             else vars(obj).items() if hasattr(obj, "__dict__") and not isinstance(obj, type) else ())
+    for key, value in items:
+        if isinstance(value, torch.Tensor):
+            yield str(key), value
+        elif not isinstance(value, (torch.Generator, str, bytes, int, float, bool, type(None), torch.dtype)):
+            for path, t in _state_tensors(value, seen):
+                yield f"{key}.{path}", t
+
+
+def test_to_moves_every_state_tensor_including_the_memristor_arrays_and_keeps_results():
+    """plant.to(device) moves conductance gains, diode draws, node degrees and every memristor array's
+    state (MemristorArray is device state: without its to() the arrays would stay behind); the
+    generators stay on the CPU; a plant moved to the CPU gives the same numbers as one never moved."""
+    from pnnlab.plants.electronics import TYPICAL_MISMATCH
+
+    plant = _plant(device=TAOX_YI_2023, mismatch=TYPICAL_MISMATCH, tolerance_V=1e-9)
+    assert len(plant._arrays) == 3 and plant._arrays[0].device_model is TAOX_YI_2023
+    paths = dict(_state_tensors(plant))
+    assert any(p.startswith("_arrays.") for p in paths) and any(p.startswith("_diodes.") for p in paths)
+    plant.to("meta")
+    off = [p for p, t in _state_tensors(plant) if t.device.type != "meta"]
+    assert not off, f"left on the CPU after to('meta'): {off}"
+    assert plant._generator.device.type == "cpu" and plant._arrays[0]._own_generator.device.type == "cpu"
+
+    a, b = (_plant(device=TAOX_YI_2023, mismatch=TYPICAL_MISMATCH, tolerance_V=1e-9) for _ in range(2))
+    assert b.to("cpu") is b and b.device == torch.device("cpu")
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    for step in range(3):
+        controls = a.initial_controls(torch.Generator().manual_seed(step))
+        assert torch.equal(a(x, controls), b(x, controls))
+        sa, sb = a.relax(x, controls), b.relax(x, controls)
+        assert torch.equal(sa.output, sb.output)
+        assert all(torch.equal(a.energy_gradients(sa)[k], v) for k, v in b.energy_gradients(sb).items())
+
+
+def test_twins_compute_on_the_device_of_their_inputs():
+    """The nominal twin holds no tensor of its own (its design diodes are made on the input's device);
+    the true twin reads the plant's state on the plant's device; both answer on x's device."""
+    plant = _plant(device=TAOX_YI_2023)
+    nominal = plant.nominal_twin()
+    assert all(t.device == plant.device for t in nominal.state_dict().values())
+    assert all(t.device == plant.device for _, t in _state_tensors(nominal))
+    diodes = nominal.physics.diodes(torch.device("meta"))
+    assert all(d.low_V.device.type == "meta" and d.conductance_S.device.type == "meta" for d in diodes)
+    x = torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for twin in (nominal, plant.true_twin()):
+        assert twin(x, plant.initial_controls()).device == x.device

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -155,7 +156,7 @@ class CrossbarPeriphery:
         """Analog outputs (units of ``V_read (G_max - G_min)``) -> digital outputs: output noise (only
         when a ``generator`` is given), ADC rounding, bound, then the input scale undone."""
         if generator is not None and self.out_noise:
-            y = y + self.out_noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+            y = y + self.out_noise * devices.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         if self.out_res:
             y = _quantise(y, self.output_step)
         if math.isfinite(self.out_bound):
@@ -264,7 +265,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
         gen = generator if generator is not None else self._generator
         d = self.device_model
         k = 1.0 / self.in_features ** 0.5
-        w = k * (2 * torch.rand(self.out_features, self.in_features, generator=gen) - 1)
+        w = k * (2 * devices.rand((self.out_features, self.in_features), generator=gen, device=self.device) - 1)
         mid = 0.5 * (d.g_min_S + d.g_max_S)
         return {"g_plus": mid + 0.5 * d.range_S * w, "g_minus": mid - 0.5 * d.range_S * w}
 
@@ -323,6 +324,7 @@ class MemristorCrossbarPlant(Plant, Simulated):
         super().load_state_dict(state)
         for array, saved in zip((self._plus, self._minus), arrays, strict=True):
             load_object_state(array, saved)
+            array.to(self.device)  # a saved tensor that replaced one (no copy in place) lands here
 
     def _measure(self, x, controls, generator):
         stats = self._program(controls)

@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import torch
 
+from ... import devices as _devices
 from ..._validation import check_nonnegative
 from .memristor_devices import HFOX_LI_2018, IDEAL_DEVICE, TAOX_YI_2023, MemristorDevice
 from .memristor_retention import LogTimeRelaxation, power_law_drift, relax
@@ -108,7 +109,7 @@ _DENSE_FRACTION = 0.5
 
 
 def _seed_from(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+    return int(_devices.randint(0, 2 ** 62, (1,), generator=generator, device=generator.device))
 
 
 class MemristorArray:
@@ -121,7 +122,14 @@ class MemristorArray:
 
     ``generator`` draws the device-to-device variation at construction and seeds the array's own
     generator, which draws every programming-noise and relaxation sample afterwards.
+
+    ``device_model`` is the :class:`MemristorDevice` (the technology; the constructor keyword is
+    ``device=``); the array's tensors live on one torch device (:attr:`torch_device`, CPU at
+    construction) and move with :meth:`to` (a plant's ``to`` moves its arrays). Its own generator stays
+    on the CPU, so the programming-noise draws are the same numbers on every torch device.
     """
+
+    _device_state = True  # pnnlab.devices.move: this object holds tensors and moves them with to()
 
     def __init__(self, shape: tuple[int, ...], device: MemristorDevice, *, generator: torch.Generator,
                  dtype: torch.dtype = torch.float32) -> None:
@@ -132,18 +140,25 @@ class MemristorArray:
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}; "
                             f"create one with torch.Generator().manual_seed(0).")
         self.shape = tuple(shape)
-        self.device = device
+        self.device_model = device  # the memristor technology (not a torch device)
         self.dtype = dtype
         d, g = device, generator
+        here = g.device  # built where the generator draws (the CPU); moved later with to()
+
+        def normal():
+            return _devices.randn(self.shape, generator=g, device=here, dtype=dtype)
+
+        def uniform():
+            return _devices.rand(self.shape, generator=g, device=here, dtype=dtype)
 
         def lognormal(spread):
             if spread == 0:
-                return torch.ones(self.shape, dtype=dtype)
-            return torch.exp(spread * torch.randn(self.shape, generator=g, dtype=dtype) - 0.5 * spread ** 2)
+                return torch.ones(self.shape, dtype=dtype, device=here)
+            return torch.exp(spread * normal() - 0.5 * spread ** 2)
 
         scale = lognormal(d.step_spread)
-        beta = (d.up_down_spread * torch.randn(self.shape, generator=g, dtype=dtype) if d.up_down_spread
-                else torch.zeros(self.shape, dtype=dtype))
+        beta = (d.up_down_spread * normal() if d.up_down_spread
+                else torch.zeros(self.shape, dtype=dtype, device=here))
         self._a_up = (2 * d.step_up * scale * (1 + beta)).clamp(1e-9, 0.99)
         self._a_down = (2 * d.step_down * scale * (1 - beta)).clamp(1e-9, 0.99)
         # per-device constants of the n-pulse draw: ln(1 - a) and, for multiplicative noise,
@@ -152,18 +167,18 @@ class MemristorArray:
         sigma = d.cycle_noise
         self._c_up = torch.log1p((self._a_up * sigma / (1 - self._a_up)) ** 2)
         self._c_down = torch.log1p((self._a_down * sigma / (1 - self._a_down)) ** 2)
-        self._nu = (d.drift_nu + d.drift_nu_spread * torch.randn(self.shape, generator=g, dtype=dtype)).clamp_min(0)
+        self._nu = (d.drift_nu + d.drift_nu_spread * normal()).clamp_min(0)
         self._g_min = d.g_min_S * lognormal(d.g_min_spread)
         self._g_max = torch.maximum(d.g_max_S * lognormal(d.g_max_spread), self._g_min + 0.1 * d.range_S)
         self._g_range = self._g_max - self._g_min
-        stuck = torch.rand(self.shape, generator=g, dtype=dtype) < d.stuck_fraction
+        stuck = uniform() < d.stuck_fraction
         self._stuck = stuck
         self._any_stuck = bool(stuck.any())
-        self._stuck_value = (torch.rand(self.shape, generator=g, dtype=dtype) < 0.5).to(dtype)
+        self._stuck_value = (uniform() < 0.5).to(dtype)
         self._own_generator = torch.Generator().manual_seed(_seed_from(g))
-        self._w = torch.zeros(self.shape, dtype=dtype)
-        self._relax_xi = torch.zeros(self.shape, dtype=dtype)
-        self._t_programmed = torch.zeros(self.shape, dtype=dtype)
+        self._w = torch.zeros(self.shape, dtype=dtype, device=here)
+        self._relax_xi = torch.zeros(self.shape, dtype=dtype, device=here)
+        self._t_programmed = torch.zeros(self.shape, dtype=dtype, device=here)
         self._clock_s = 0.0
         # controller's digital copy (siemens), kept in float64 so that the sub-step residual it carries
         # is exact and a repeated request never triggers a spurious pulse through rounding
@@ -172,6 +187,19 @@ class MemristorArray:
         self.pulses = 0
         self.programming_energy_J = 0.0
         self.programming_seconds = 0.0
+
+    # ---- torch device ---------------------------------------------------------------------------
+    @property
+    def torch_device(self) -> torch.device:
+        """The torch device the array's state tensors are on."""
+        return self._w.device
+
+    def to(self, device) -> "MemristorArray":
+        """Move every state tensor (conductance states, per-device constants, programming times, the
+        controller's nominal copy) to ``device``; the array's own generator stays where it is (its draws
+        are moved, see :mod:`pnnlab.devices`). Returns the array."""
+        _devices.move(self, device)
+        return self
 
     # ---- time ---------------------------------------------------------------------------------
     @property
@@ -193,7 +221,7 @@ class MemristorArray:
         def take(t):
             return t if idx is None else t.reshape(-1)[idx]
 
-        d = self.device
+        d = self.device_model
         w = take(self._w)
         drifting = d.drift_nu != 0 or d.drift_nu_spread != 0
         relaxing = d.relaxation is not None and not d.relaxation.off()
@@ -223,9 +251,9 @@ class MemristorArray:
         """One read of every device: true conductance times (1 + read noise), the noise drawn from the
         caller's ``generator`` (measurement noise)."""
         g = self.conductance()
-        if self.device.read_noise:
-            noise = torch.randn(self.shape, generator=generator, dtype=self.dtype)
-            g = g.addcmul_(g, noise, value=self.device.read_noise)
+        if self.device_model.read_noise:
+            noise = _devices.randn(self.shape, generator=generator, device=g.device, dtype=self.dtype)
+            g = g.addcmul_(g, noise, value=self.device_model.read_noise)
         return g
 
     @property
@@ -236,7 +264,7 @@ class MemristorArray:
     def pulse_counts(self, target_S: torch.Tensor) -> torch.Tensor:
         """The signed pulse counts (float64) the controller would send to reach ``target_S`` (needs a
         first write)."""
-        d = self.device
+        d = self.device_model
         delta = target_S.detach().double() - self._nominal
         up_S, down_S = d.step_up * d.range_S, d.step_down * d.range_S
         return torch.where(delta >= 0, torch.round(delta / up_S), -torch.round(-delta / down_S))
@@ -251,7 +279,7 @@ class MemristorArray:
         write it is the noise-free write-verify (the target clipped to each device's bounds).
         Stuck devices give their stuck conductance and no gradient.
         """
-        d = self.device
+        d = self.device_model
         target = target_S.to(self.dtype)
         g_lo, g_hi = self._g_min, self._g_max
         if self._nominal is None:
@@ -275,21 +303,22 @@ class MemristorArray:
     def write(self, target_S: torch.Tensor, generator: torch.Generator | None = None) -> None:
         """Initial write-verify to ``target_S``: lands within the write noise of it (inside each
         device's own bounds). The noise comes from the array's own generator unless one is given."""
-        d = self.device
+        d = self.device_model
         gen = generator if generator is not None else self._own_generator
         w = (target_S.to(self.dtype) - self._g_min) / (self._g_max - self._g_min)
         if d.write_noise:
-            w = w + d.write_noise * torch.randn(self.shape, generator=gen, dtype=self.dtype)
+            w = w + d.write_noise * _devices.randn(self.shape, generator=gen, device=w.device, dtype=self.dtype)
         self._w = w.clamp(0, 1)
-        self._t_programmed = torch.full(self.shape, self._clock_s, dtype=self.dtype)
+        self._t_programmed = torch.full(self.shape, self._clock_s, dtype=self.dtype, device=w.device)
         self._relax_xi = self._relaxation_draw(gen)
         self._nominal = target_S.detach().double().clone()
 
     def _relaxation_draw(self, generator):
-        r = self.device.relaxation
+        r = self.device_model.relaxation
+        where = self._w.device
         if r is None or (r.spread_log == 0 and r.spread_fast == 0):
-            return torch.zeros(self.shape, dtype=self.dtype)
-        return torch.randn(self.shape, generator=generator, dtype=self.dtype)
+            return torch.zeros(self.shape, dtype=self.dtype, device=where)
+        return _devices.randn(self.shape, generator=generator, device=where, dtype=self.dtype)
 
     def program(self, target_S: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Send the pulses that move the controller's nominal conductance to ``target_S``.
@@ -301,7 +330,7 @@ class MemristorArray:
         if self._nominal is None:
             self.write(target_S, generator)
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
-        d = self.device
+        d = self.device_model
         n = self.pulse_counts(target_S)
         if not bool((n != 0).any()):
             return {"pulses": 0, "energy_J": 0.0, "seconds": 0.0}
@@ -322,7 +351,7 @@ class MemristorArray:
         """Apply ``n`` pulses to every device (n > 0 SET, n < 0 RESET), with the n-pulse statistics of
         the soft-bounds model (module docstring). The noise comes from the array's own generator
         unless one is given. Only the devices that receive pulses are computed."""
-        d = self.device
+        d = self.device_model
         gen = generator if generator is not None else self._own_generator
         n = n.to(self.dtype).reshape(-1)
         moved = n != 0
@@ -352,7 +381,7 @@ class MemristorArray:
             # u = |fixed - w| is multiplied by k i.i.d. factors (1 - a - a sigma xi): exact mean and
             # variance, log-normal shape: u_k = u_0 (1 - a)^k exp(sqrt(k c) xi - k c / 2)
             s2 = k * pick(self._c_up, self._c_down)
-            xi = torch.randn(n.shape, generator=gen, dtype=self.dtype)
+            xi = _devices.randn(n.shape, generator=gen, device=n.device, dtype=self.dtype)
             factor = torch.exp(log_decay.sub_(s2, alpha=0.5).addcmul_(s2.sqrt_(), xi))
             w = (w0 - fixed).mul_(factor).add_(fixed)
         else:
@@ -362,7 +391,7 @@ class MemristorArray:
                 a = pick(self._a_up, self._a_down)
                 step = torch.where(up, d.step_up, d.step_down).to(self.dtype)
                 var = (sigma * step) ** 2 * (1 - decay ** 2) / (1 - (1 - a) ** 2).clamp_min(1e-12)
-                w = w + var.sqrt() * torch.randn(n.shape, generator=gen, dtype=self.dtype)
+                w = w + var.sqrt() * _devices.randn(n.shape, generator=gen, device=n.device, dtype=self.dtype)
         w = w.clamp_(0, 1)
         # devices that received pulses start a new retention period; the others keep their stored
         # state, programming time and relaxation draw, so their drift continues undisturbed
@@ -373,18 +402,19 @@ class MemristorArray:
             self._w = torch.where(m, w.reshape(self.shape), self._w)
             self._t_programmed = self._t_programmed.masked_fill(m, self._clock_s)
             if relax_draw:
-                self._relax_xi = torch.where(m, torch.randn(self.shape, generator=gen, dtype=self.dtype),
-                                             self._relax_xi)
+                self._relax_xi = torch.where(m, _devices.randn(self.shape, generator=gen, device=m.device,
+                                                               dtype=self.dtype), self._relax_xi)
         else:
             for name in ("_w", "_t_programmed", "_relax_xi"):
                 setattr(self, name, getattr(self, name).contiguous())
             self._w.view(-1)[idx] = w
             self._t_programmed.view(-1)[idx] = self._clock_s
             if relax_draw:
-                self._relax_xi.view(-1)[idx] = torch.randn(idx.shape, generator=gen, dtype=self.dtype)
+                self._relax_xi.view(-1)[idx] = _devices.randn(idx.shape, generator=gen, device=idx.device,
+                                                              dtype=self.dtype)
 
     def __repr__(self) -> str:
-        return f"MemristorArray(shape={self.shape}, device={self.device.name!r})"
+        return f"MemristorArray(shape={self.shape}, device={self.device_model.name!r})"
 
 
 def program_arrays(pairs, generator: torch.Generator | None, meter) -> dict:

@@ -79,6 +79,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ..base import ControlSpec, Plant, load_object_state, object_state
@@ -326,6 +327,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         load_object_state(self.ledger, ledger)
         for array, saved in zip(self._arrays or [], arrays, strict=True):
             load_object_state(array, saved)
+            array.to(self.device)  # a saved tensor that replaced one (no copy in place) lands here
 
     def _actual(self, controls, generator):
         """Program towards ``controls``, then read the conductances the relaxation sees (programmed
@@ -354,6 +356,11 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
 
     def _settle(self, x, controls, force, clamp_y, initial, generator):
         d = self.design
+        # relax() validates but does not move its inputs: compute where the plant's state is
+        where = self.device
+        x = x.to(where)
+        force = None if force is None else force.to(where)
+        clamp_y = None if clamp_y is None else clamp_y.to(where)
         G, program_s = self._actual(controls, generator)
         sources = d.sources(x)
         init = initial.private["V"] if initial is not None else None
@@ -376,7 +383,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         sigma = self._mismatch.read_noise_V
         if not sigma:
             return list(V)
-        return [v + sigma * torch.randn(v.shape, generator=generator, dtype=v.dtype) for v in V]
+        return [v + sigma * devices.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype) for v in V]
 
     def _check_range(self, V, what):
         limit = self.read_range_V * (1 + 1e-6) + self.tolerance_V
@@ -431,7 +438,7 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         the controller: its FLOPs go to ``ledger.local_rule_flops``)."""
         d = self.design
         sources = state.private["sources"]
-        bias_pair = _bias_pair(d.bias_V, sources.shape[0], d.dtype)
+        bias_pair = _bias_pair(d.bias_V, sources.shape[0], d.dtype, sources.device)
         grads, flops = _edge_gradients(list(state.nodes), sources, bias_pair)
         self.ledger.local_rule_flops += flops
         return {f"conductance_{l}": g for l, g in enumerate(grads)}

@@ -39,15 +39,19 @@ class _Design:
 
     def sources(self, x):
         v = self.input_voltages(x)
-        bias = _bias_pair(self.bias_V, x.shape[0], self.dtype)
+        bias = _bias_pair(self.bias_V, x.shape[0], self.dtype, x.device)
         return torch.cat([v, -v, bias], dim=1)
 
-    def nominal_diodes(self):
+    def nominal_diodes(self, device=None):
+        """The design diodes of every hidden layer, as tensors on ``device`` (default: the CPU)."""
+        def full(n, value):
+            return torch.full((n,), value, dtype=self.dtype, device=device or torch.device("cpu"))
+
         out = []
         for n in self.hidden:
-            low = None if self.diode_low_V is None else torch.full((n,), self.diode_low_V, dtype=self.dtype)
-            high = None if self.diode_high_V is None else torch.full((n,), self.diode_high_V, dtype=self.dtype)
-            out.append(DiodeLayer(low, high, torch.full((n,), self.diode_on_conductance_S, dtype=self.dtype)))
+            low = None if self.diode_low_V is None else full(n, self.diode_low_V)
+            high = None if self.diode_high_V is None else full(n, self.diode_high_V)
+            out.append(DiodeLayer(low, high, full(n, self.diode_on_conductance_S)))
         return out
 
     def read_out(self, V_out):
@@ -68,8 +72,8 @@ class _NominalPhysics:
     def conductances(self, controls):
         return [controls[f"conductance_{l}"].to(self.design.dtype) for l in range(len(self.design.shapes()))]
 
-    def diodes(self):
-        return self.design.nominal_diodes()
+    def diodes(self, device):
+        return self.design.nominal_diodes(device)
 
 
 class _TruePhysics:
@@ -81,7 +85,8 @@ class _TruePhysics:
     def conductances(self, controls):
         return self.plant._true_conductances(controls)
 
-    def diodes(self):
+    def diodes(self, device):
+        # the plant's own diode draws, on the plant's device (where its conductances are too)
         return self.plant._diodes
 
 
@@ -105,11 +110,11 @@ class ResistiveNetworkTwin(Twin):
         d = self.design
         G = self.physics.conductances(controls)
         sources = d.sources(x)
-        diodes = self.physics.diodes()
+        diodes = self.physics.diodes(x.device)
         with torch.no_grad():
             state = settle(sources.detach(), [g.detach() for g in G], diodes, bias_V=d.bias_V,
                            tolerance_V=self.tolerance_V, max_sweeps=self.max_sweeps)
-        bias_pair = _bias_pair(d.bias_V, x.shape[0], d.dtype)
+        bias_pair = _bias_pair(d.bias_V, x.shape[0], d.dtype, x.device)
         T = _totals(G)
         V = [v.detach() for v in state.V]
         for _ in range(self.backward_sweeps):

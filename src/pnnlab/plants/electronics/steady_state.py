@@ -150,8 +150,8 @@ def _totals(G):
     return T
 
 
-def _bias_pair(bias_V, B, dtype):
-    return torch.tensor([bias_V, -bias_V], dtype=dtype).expand(B, 2)
+def _bias_pair(bias_V, B, dtype, device):
+    return torch.tensor([bias_V, -bias_V], dtype=dtype, device=device).expand(B, 2)
 
 
 def _worst_residual(drives, V, T, diodes):
@@ -171,7 +171,7 @@ def kcl_residual_V(V, sources, G, diodes, *, bias_V, force=None, clamped=False) 
     """The quantity the stopping rule tests: (largest |r_k| in amperes, largest |r_k| / T_k in volts)
     over every free node and sample of the state ``V`` (the output layer excluded when ``clamped``).
     :func:`settle` stops as soon as the second value is <= ``tolerance_V``."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype, sources.device)
     T = _totals(G)
     L = len(G) - 1
     layers = [l for l in range(L + 1) if not (clamped and l == L)]
@@ -188,11 +188,11 @@ def settle(sources, G, diodes, *, bias_V, force=None, clamp=None, init=None, tol
     ``G`` the conductance matrices.
     """
     B = sources.shape[0]
-    bias_pair = _bias_pair(bias_V, B, sources.dtype)
+    bias_pair = _bias_pair(bias_V, B, sources.dtype, sources.device)
     T = _totals(G)
     L = len(G) - 1
     if init is None:
-        V = [torch.zeros(B, g.shape[0], dtype=sources.dtype) for g in G]
+        V = [torch.zeros(B, g.shape[0], dtype=sources.dtype, device=sources.device) for g in G]
     else:
         V = [v.to(sources.dtype) for v in init]
     if clamp is not None:
@@ -247,7 +247,7 @@ def _diode_terms(V, diodes):
 
 def co_content(V, sources, G, diodes, *, bias_V, force=None):
     """The network's energy E(V) per sample (batch,), see the module docstring."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype, sources.device)
     E = 0.5 * _edge_terms(V, sources, G, bias_pair) + 0.5 * _diode_terms(V, diodes)
     if force is not None:
         E = E - (force * V[-1]).sum(1)
@@ -256,13 +256,13 @@ def co_content(V, sources, G, diodes, *, bias_V, force=None):
 
 def dissipated_power(V, sources, G, diodes, *, bias_V):
     """Power dissipated in the resistors and conducting diodes, per sample (watts)."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype, sources.device)
     return _edge_terms(V, sources, G, bias_pair) + _diode_terms(V, diodes)
 
 
 def kcl_residual(V, sources, G, diodes, *, bias_V, force=None):
     """Net current into every free node (amperes), per layer: zero at the steady state."""
-    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype)
+    bias_pair = _bias_pair(bias_V, sources.shape[0], sources.dtype, sources.device)
     T = _totals(G)
     L = len(G) - 1
     return [_node_residual(_drive(V, l, sources, G, force, bias_pair), T[l], V[l], diodes[l] if l < L else None)
