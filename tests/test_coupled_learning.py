@@ -105,3 +105,20 @@ def test_learns_iris():
 def test_validation(eta):
     with pytest.raises(ValueError, match="eta"):
         CoupledLearning(eta=eta)
+
+
+def test_cl_step_is_device_clean_on_a_noisy_memristive_network_and_model_to_keeps_the_step():
+    """Under the device audit a coupled-learning step (free and clamped relaxations, local rule) runs
+    on a memristive, noisy resistive network; model.to("cpu") leaves the step unchanged."""
+    from pnnlab.plants.electronics import TAOX_YI_2023, ResistiveMismatch
+    from pnnlab.testing import check_method_device
+
+    x, y = _batch(seed=4)
+    grads = []
+    for move in (False, True):
+        model = _model(device=TAOX_YI_2023, mismatch=ResistiveMismatch(read_noise_V=1e-4))
+        if move:
+            model.to("cpu")
+        check_method_device(CoupledLearning(eta=0.1), model, x, y, loss_fn=nn.functional.mse_loss)
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))

@@ -223,3 +223,38 @@ def test_periphery_validation():
         CrossbarPeriphery(out_noise=-0.1)
     with pytest.raises(TypeError, match="periphery"):
         MemristorCrossbarPlant(in_features=2, out_features=2, periphery={"out_noise": 0.0})
+
+
+# ---- torch device placement ---------------------------------------------------------------------------
+def _array_tensors(array):
+    return {name: t for name, t in vars(array).items() if isinstance(t, torch.Tensor)}
+
+
+def test_to_moves_both_arrays_and_a_plant_moved_to_the_cpu_gives_the_same_numbers():
+    """plant.to(device) moves both memristor arrays (conductance states, per-device constants, the
+    controller's nominal copy) and leaves the generators on the CPU; the same-seeded plant moved to the
+    CPU answers exactly as one never moved, through programming rounds and idle time; the twins
+    answer on the inputs' device and hold no tensor off the plant's device."""
+    plant = MemristorCrossbarPlant(in_features=4, out_features=3)
+    plant(torch.ones(1, 4), plant.initial_controls())        # a first write: the nominal copy exists
+    assert plant._plus.device_model is TAOX_YI_2023 and plant._plus.nominal is not None
+    plant.to("meta")
+    for array in (plant._plus, plant._minus):
+        off = [n for n, t in _array_tensors(array).items() if t.device.type != "meta"]
+        assert not off and array.torch_device.type == "meta", off
+        assert array._own_generator.device.type == "cpu"
+    assert plant.initial_controls()["g_plus"].device.type == "meta"
+
+    a, b = MemristorCrossbarPlant(in_features=4, out_features=3), MemristorCrossbarPlant(in_features=4, out_features=3)
+    b.to("cpu")
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    controls, same = a.initial_controls(), b.initial_controls()
+    assert all(torch.equal(v, same[k]) for k, v in controls.items())
+    for step in range(3):
+        assert torch.equal(a(x, controls), b(x, controls))
+        a.advance_time(100.0), b.advance_time(100.0)
+        controls = _shifted(controls, a, 0.05, seed=step)
+    assert torch.equal(a.true_twin()(x, controls), b.true_twin()(x, controls))
+    for twin in (b.nominal_twin(), b.true_twin()):
+        assert all(t.device == b.device for t in twin.state_dict().values())
+        assert twin(x, controls).device == x.device

@@ -274,3 +274,23 @@ def test_requirements_and_validation():
     with pytest.raises(NotImplementedError, match="pat"):
         EquilibriumPropagation().step(trainable_front, torch.randn(4, 3), torch.tensor([0, 1, 0, 1]),
                                       nn.functional.cross_entropy)
+
+
+@pytest.mark.parametrize("nudging", [PositiveNudging(), NegativeNudging(), CentredNudging()])
+def test_ep_step_is_device_clean_on_a_noisy_memristive_network_and_model_to_keeps_the_step(nudging):
+    """Under the device audit (tensors made without device= go to "meta", draws off their generator's
+    device raise) an EP step runs on a memristive, mismatched, noisy resistive network, a programming
+    round included; and a model moved with model.to("cpu") takes exactly the step an unmoved one takes."""
+    from pnnlab.plants.electronics import TAOX_YI_2023
+    from pnnlab.testing import check_method_device
+
+    mismatch = ResistiveMismatch(conductance_variation=0.05, read_noise_V=1e-4)
+    x, y = _batch(3)
+    grads = []
+    for move in (False, True):
+        model = _resistive_model(device=TAOX_YI_2023, mismatch=mismatch)
+        if move:
+            model.to("cpu")
+        check_method_device(EquilibriumPropagation(beta=0.01, nudging=nudging), model, x, y)
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))

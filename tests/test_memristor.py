@@ -347,3 +347,24 @@ def test_write_verify_lands_within_the_write_noise():
     err = a.state() - 0.5
     assert float(err.std()) == pytest.approx(0.02, rel=0.03)
     assert abs(float(err.mean())) < 5 * 0.02 / math.sqrt(N)
+
+
+def test_array_is_device_state_its_model_is_device_model_and_moving_keeps_its_draws():
+    """MemristorArray keeps its technology as ``device_model`` (the constructor keyword stays
+    ``device=``); ``to`` moves every state tensor and not its own generator, so programming on an
+    array moved to the CPU draws exactly what an unmoved one draws."""
+    a, _ = _array(TAOX_YI_2023, shape=(6, 5))
+    assert a.device_model is TAOX_YI_2023 and not hasattr(a, "device")
+    assert a._device_state and a.torch_device == torch.device("cpu")
+    b, _ = _array(TAOX_YI_2023, shape=(6, 5))
+    assert b.to("cpu") is b
+    target = 0.5 * (TAOX_YI_2023.g_min_S + TAOX_YI_2023.g_max_S) * torch.ones(6, 5, dtype=torch.float64)
+    for array in (a, b):
+        array.write(target)
+        array.program(target * 1.1)
+        array.advance(50.0)
+    assert torch.equal(a.conductance(), b.conductance())
+    assert torch.equal(a.read(torch.Generator().manual_seed(3)), b.read(torch.Generator().manual_seed(3)))
+    a.to("meta")
+    assert all(t.device.type == "meta" for t in vars(a).values() if isinstance(t, torch.Tensor))
+    assert a.nominal.device.type == "meta" and a._own_generator.device.type == "cpu"
