@@ -194,9 +194,72 @@ def test_reservoir_has_fading_memory_and_its_true_twin_is_the_noiseless_plant():
 
 def test_classifier_builds_a_unique_code_per_class():
     model = build_stno_classifier(in_features=12, n_classes=7, **FAST)
-    codes = {tuple(c) for c in model.readout.codebook.tolist()}
+    codes = {tuple(c) for c in model.readout.patterns.flatten(1).int().tolist()}
     assert len(codes) == 7
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 4
+
+
+def test_design_codebook_gives_realisable_patterns_that_the_design_physics_realises_on_vowels():
+    """On the vowels' training split: 7 distinct patterns, none asking one oscillator to follow two sources;
+    with the design placement, the design locking rule (|f_d - f_i| < half-width) gives most training vowels
+    their own pattern (the count the search maximises; 1/7 would be chance), and the start currents put the
+    design frequencies on that placement."""
+    from pnnlab.data.vowels import load_vowels
+    from pnnlab.models.stno_classifier import design_codebook
+    data = load_vowels(seed=0)
+    model = build_stno_classifier(in_features=12, n_classes=7, x_train=data.x_train, y_train=data.y_train,
+                                  start_from_design=True, **FAST)
+    plant, patterns = model.physical.plant, model.readout.patterns
+    assert plant.drive_bands_ghz is not None and len({tuple(p) for p in patterns.flatten(1).int().tolist()}) == 7
+    assert int(patterns.sum(dim=2).max()) <= 1
+    drives = model.drives(data.x_train).double()
+    again, placement = design_codebook(plant, drives, data.y_train, 7, return_frequencies=True)
+    assert torch.equal(again, patterns)
+    current = model.physical.control_values()["current"].detach().double()
+    torch.testing.assert_close(plant.design_frequency_ghz(current), placement, atol=1e-6, rtol=0)
+    half = plant.design_locking_half_width_ghz(current)
+    locks = (drives.unsqueeze(1) - placement.view(1, -1, 1)).abs() < half.view(1, -1, 1)
+    hits = (locks == patterns[data.y_train]).all(dim=2).all(dim=1).float().mean()
+    assert float(hits) > 0.7
+
+
+def test_sync_readout_prefers_the_exactly_realised_pattern():
+    """A class whose pattern is exactly realised (locked oscillators measure their source's frequency) wins;
+    an unwanted extra lock and a missing lock both lower a class's logit."""
+    from pnnlab.models.stno_classifier import SyncReadout
+    patterns = torch.zeros(3, 3, 2, dtype=torch.bool)
+    patterns[0, 0, 0] = patterns[0, 2, 1] = True                  # class 0: osc 0 -> A, osc 2 -> B
+    patterns[1, 0, 0] = patterns[1, 1, 0] = patterns[1, 2, 1] = True   # class 1: also osc 1 -> A
+    patterns[2, 2, 1] = True                                      # class 2: only osc 2 -> B
+    readout = SyncReadout(patterns)
+    drives = torch.tensor([[0.32, 0.38]], dtype=torch.float64)
+    exact0 = torch.tensor([[0.32, 0.335, 0.38]], dtype=torch.float64)    # osc 1 free, 15 MHz away
+    assert int(readout(exact0, drives).argmax()) == 0
+    exact1 = torch.tensor([[0.32, 0.32, 0.38]], dtype=torch.float64)
+    logits = readout(exact1, drives)[0]
+    assert int(logits.argmax()) == 1 and logits[0] < logits[1]      # the extra lock costs class 0
+    only_b = torch.tensor([[0.305, 0.335, 0.38]], dtype=torch.float64)
+    assert int(readout(only_b, drives).argmax()) == 2               # the missing lock costs classes 0 and 1
+
+
+def test_design_curve_inverse_and_locking_half_width_of_the_defaults():
+    """design_current_mA inverts w0 + N p0(I); the plant's design half-width is Slavin & Tiberkevich's
+    F sqrt(1 + nu^2)/sqrt(p0), about 9 MHz at 6 mA with nu ~ 10 for the defaults (the Romera-like regime)."""
+    plant = STNOArray(drive_bands_ghz=((0.30, 0.345), (0.355, 0.40)), **FAST)
+    f = torch.tensor([0.31, 0.33, 0.37, 0.39], dtype=torch.float64)
+    torch.testing.assert_close(plant.design_frequency_ghz(plant.design_current_mA(f)), f, atol=1e-9, rtol=0)
+    mid_power = 0.5 * (free_running_power(4.0, threshold_mA=3.0, nonlinear_damping=1.0)
+                       + free_running_power(9.0, threshold_mA=3.0, nonlinear_damping=1.0))
+    centres = torch.tensor(plant.frequencies_ghz, dtype=torch.float64) + plant.nonlinear_shift_ghz * mid_power
+    torch.testing.assert_close(centres, torch.tensor([0.315, 0.33, 0.37, 0.385], dtype=torch.float64), atol=1e-9, rtol=0)
+    g = TP * plant.damping_ghz
+    p0 = free_running_power(6.0, threshold_mA=3.0, nonlinear_damping=1.0)
+    half = locking_half_width(drive=plant.drive_amplitude, p0=p0, nonlinear_shift=TP * plant.nonlinear_shift_ghz,
+                              damping=g, nonlinear_damping=1.0, sigma_current=g / 3.0 * 6.0) / TP
+    got = plant.design_locking_half_width_ghz(torch.full((4,), 6.0, dtype=torch.float64))
+    torch.testing.assert_close(got, torch.full((4,), half, dtype=torch.float64))
+    nu = plant.nonlinear_shift_ghz / (plant.damping_ghz * 3.0)
+    assert 9.5 < nu < 10.5 and 8e-3 < half < 11e-3
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -204,6 +267,8 @@ def test_classifier_builds_a_unique_code_per_class():
     ({"mismatch": "typical"}, "mismatch"),
     ({"frequencies_ghz": (0.3,)}, "frequencies_ghz"),
     ({"damping_ghz": -1.0}, "damping_ghz"),
+    ({"drive_bands_ghz": ((0.30, 0.35),)}, "drive_bands_ghz"),
+    ({"drive_bands_ghz": ((0.20, 0.35), (0.35, 0.40))}, "drive_bands_ghz"),
 ])
 def test_bad_arguments_are_explained(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

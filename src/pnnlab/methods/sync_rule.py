@@ -8,16 +8,20 @@ DC current of every oscillator whose state is wrong is changed so that its frequ
 source it should follow, or away from the source it should not follow.
 
 As implemented here (our reading; step sizes are ours), for a batch, with the model's code book giving the
-target (oscillator a_k locked to A, oscillator b_k locked to B, all other pairs unlocked):
+target pattern T_k of class k (which oscillators should lock to A, which to B; all other pairs unlocked):
 
 * measure the frequencies f_i of all oscillators once for the batch (one plant query);
 * for every sample n and every (oscillator i, source d) whose lock state is wrong (locked: |f_i - f_d| <
-  ``tolerance_ghz``):
+  ``tolerance_ghz``, 1 MHz as in :func:`~pnnlab.plants.spintronics.synchronisation_pattern`):
 
-  - should lock but does not:  df_i += lr * (f_d - f_i)
-  - locks but should not:      df_i += lr * repel_ghz * sign(f_i^design - f_d)  (f_i^design is the oscillator's
-    design free-running frequency at its present current: a locked oscillator measures f_d itself, so the
-    direction away from the source comes from the design);
+  - should lock but does not:  df_i += lr * (f_d - f_i^design)
+  - locks but should not:      df_i += repel_ghz * sign(f_i^design - f_d)
+
+  where f_i^design is the oscillator's design free-running frequency at its present current. The measured
+  frequency cannot give the direction: a locked oscillator measures f_d itself, and near the edge of the
+  locking band a strongly non-isochronous oscillator (nu ~ 10) is pulled, its power and so its frequency
+  shifted by the drive, so its measured frequency can sit on the far side of the source from its free-running
+  one (moving the current by the measured error then walks it out of the band);
 
 * average df_i over the batch and convert it into a current change with the design tunability,
   dI_i = df_i / (df/dI)(I_i), clipped to the physical current range.
@@ -42,7 +46,7 @@ class SynchronisationRule(Method):
     plant_queries_per_step = "1 forward query per batch"
     updates_parameters = True
 
-    def __init__(self, *, lr: float = 0.3, repel_ghz: float = 2e-3, tolerance_ghz: float = 2e-4) -> None:
+    def __init__(self, *, lr: float = 0.3, repel_ghz: float = 2e-3, tolerance_ghz: float = 1e-3) -> None:
         self.lr = check_positive("lr", lr)
         self.repel_ghz = check_positive("repel_ghz", repel_ghz)
         self.tolerance_ghz = check_positive("tolerance_ghz", tolerance_ghz)
@@ -63,13 +67,10 @@ class SynchronisationRule(Method):
         with torch.no_grad():
             freq = plant(drives, {"current": current})
             locked = (freq.unsqueeze(2) - drives.unsqueeze(1)).abs() < self.tolerance_ghz  # (B, N, D)
-            code = model.readout.codebook[y]                                               # (B, D)
-            n, n_drives = freq.shape[1], drives.shape[1]
-            target = torch.zeros_like(locked)
-            for d in range(n_drives):
-                target[torch.arange(len(y)), code[:, d], d] = True
-            design = plant.design_frequency_ghz(current.double()).to(freq.dtype)
-            toward = (drives.unsqueeze(1) - freq.unsqueeze(2)) * self.lr                    # (B, N, D)
+            target = model.readout.patterns[y].to(locked.device)                           # (B, N, D)
+            n = freq.shape[1]
+            design = plant.design_frequency_ghz(current.double()).to(freq.dtype)          # (N,)
+            toward = (drives.unsqueeze(1) - design.view(1, n, 1)) * self.lr                # (B, N, D)
             away = self.repel_ghz * torch.sign(design.view(1, n, 1) - drives.unsqueeze(1))
             df = torch.where(target & ~locked, toward, torch.zeros_like(toward))
             df = df + torch.where(~target & locked, away.expand_as(toward), torch.zeros_like(toward))

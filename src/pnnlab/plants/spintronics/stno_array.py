@@ -16,8 +16,15 @@ frequency of every oscillator in GHz (mean over ``window_ns`` after ``transient_
 :func:`synchronisation_pattern` turns it into the locked / not-locked pattern.
 
 Design values (``nominal_twin``): the oscillators' zero-power frequencies w0_i / 2 pi spread evenly so that
-their tuning ranges tile the drive band, one nonlinear shift N, one threshold current, all-to-all
-coupling K_ij = k exp(i beta). Every number is an assumed order of magnitude for vortex STNOs (see
+their tuning ranges tile the drive band (or, with ``drive_bands_ghz``, ``N / n_drives`` oscillators tuned
+into the sub-band of each source), one nonlinear shift N, one threshold current, all-to-all coupling
+K_ij = k exp(i beta). The defaults put the injection-locking half-width near 9 MHz at 6 mA, a quarter of
+an oscillator's tuning range: with N / 2 pi = 0.15 GHz the amplitude-phase coupling is nu ~ 10 at 6 mA, the
+"factor of typically ten" by which STNO locking ranges exceed those of phase (Kuramoto-like) oscillators
+(Romera et al., Nat. Commun. 13, 883 (2022), doi:10.1038/s41467-022-28159-1, citing Slavin & Tiberkevich
+2009), and vortex STNOs lock over wide ranges because of their large current tunability (Dussaux et al.,
+Appl. Phys. Lett. 98, 132506 (2011): locking ranges "of the order of 1/3 of the oscillator frequency").
+The values themselves are assumed orders of magnitude for vortex STNOs (see
 docs/substrates/spintronic_oscillators.md), not a fit to the devices of Romera et al.
 
 Hidden truth (:class:`STNOMismatch`, each part off by default): device-to-device spread of w0 (MHz std),
@@ -73,16 +80,20 @@ class STNOMismatch:
 
     @classmethod
     def typical(cls) -> "STNOMismatch":
-        """Assumed magnitudes: w0 spread 2 MHz, N and threshold spread 5 %, coupling error 30 %, eta = 1e-3
-        (a room-temperature linewidth of about 1 MHz with the default design). Not measured values."""
+        """Assumed magnitudes: w0 spread 2 MHz, N and threshold spread 5 %, coupling error 30 %, eta = 3e-4
+        (a free-running linewidth G_G eta (1 + nu^2) / p0 / 2 pi of about 0.5 MHz with the default design, inside
+        the 40 kHz - 1 MHz measured on vortex STNOs by Hamadeh et al., PRL 112, 257201 (2014)). Not fitted values."""
         return cls(frequency_spread_mhz=2.0, shift_spread=0.05, threshold_spread=0.05, coupling_error=0.3,
-                   thermal_noise=1e-3)
+                   thermal_noise=3e-4)
 
 
 def synchronisation_pattern(frequencies_ghz: torch.Tensor, drives_ghz: torch.Tensor, *,
-                            tolerance_ghz: float = 2e-4) -> torch.Tensor:
+                            tolerance_ghz: float = 1e-3) -> torch.Tensor:
     """Which oscillator is locked to which drive: ``|f_i - f_d| < tolerance``, a bool tensor of shape
-    (batch, N, n_drives) from measured frequencies (batch, N) and drive frequencies (batch, n_drives)."""
+    (batch, N, n_drives) from measured frequencies (batch, N) and drive frequencies (batch, n_drives).
+    The default 1 MHz is a few times the frequency error a locked but thermally jittering phase gives over a
+    200 ns read-out window (a phase excursion of ~1 rad / (2 pi 200 ns) ~ 0.8 MHz) and well below the locking
+    half-width (~9 MHz), where an unlocked oscillator beats at sqrt(detuning^2 - half-width^2)."""
     check_positive("tolerance_ghz", tolerance_ghz)
     return (frequencies_ghz.unsqueeze(2) - drives_ghz.unsqueeze(1)).abs() < tolerance_ghz
 
@@ -134,8 +145,12 @@ class STNOArray(Plant, Simulated):
     n_oscillators: N (4 in Romera et al. 2018).
     n_drives: number of microwave sources (2 in Romera et al.: one per formant).
     frequencies_ghz: zero-power frequencies w0_i / 2 pi; default spreads them so the tuning ranges tile
-        ``band_ghz``.
+        ``band_ghz`` (or the sub-bands of ``drive_bands_ghz``).
     band_ghz: the drive band (inputs are expected inside it; the rotating frame is at its centre).
+    drive_bands_ghz: optional sub-band (low, high) of each source inside ``band_ghz``; the default w0 then
+        tunes ``N / n_drives`` oscillators into each source's sub-band (oscillators ``d * N / n_drives`` to
+        ``(d + 1) * N / n_drives - 1`` for source d), spread so that their tuning centres split the sub-band
+        evenly. Ignored when ``frequencies_ghz`` is given.
     nonlinear_shift_ghz: N / 2 pi, the frequency shift per unit power (vortex STNOs tune up with current).
     damping_ghz: G_G / 2 pi, the linear damping rate.
     nonlinear_damping: Q.
@@ -151,9 +166,10 @@ class STNOArray(Plant, Simulated):
     summary = "coupled spin-torque nano-oscillators (auto-oscillator model): DC currents, microwave drives, frequencies"
 
     def __init__(self, *, n_oscillators: int = 4, n_drives: int = 2, frequencies_ghz: tuple | None = None,
-                 band_ghz: tuple[float, float] = (0.30, 0.40), nonlinear_shift_ghz: float = 0.1,
+                 band_ghz: tuple[float, float] = (0.30, 0.40), drive_bands_ghz: tuple | None = None,
+                 nonlinear_shift_ghz: float = 0.15,
                  damping_ghz: float = 0.005, nonlinear_damping: float = 1.0, threshold_mA: float = 3.0,
-                 current_range_mA: tuple[float, float] = (4.0, 9.0), drive_amplitude: float = 0.002,
+                 current_range_mA: tuple[float, float] = (4.0, 9.0), drive_amplitude: float = 0.0035,
                  coupling: float = 0.001, coupling_phase: float = 0.0, transient_ns: float = 150.0,
                  window_ns: float = 250.0, step_ns: float = 1.0, mismatch: STNOMismatch | None = None,
                  cost: CostModel | None = None, seed: int = 0) -> None:
@@ -181,12 +197,18 @@ class STNOArray(Plant, Simulated):
         if not isinstance(mismatch, STNOMismatch):
             raise TypeError(f"mismatch must be an STNOMismatch or None, got {type(mismatch).__name__}; write "
                             f"mismatch=STNOMismatch.typical() for the assumed hidden truth.")
+        self.drive_bands_ghz = None if drive_bands_ghz is None else _check_sub_bands(drive_bands_ghz, n, n_drives, band)
         if frequencies_ghz is None:
             q = self.nonlinear_damping
             mid_power = 0.5 * (free_running_power(low_i, threshold_mA=self.threshold_mA, nonlinear_damping=q)
                                + free_running_power(high_i, threshold_mA=self.threshold_mA, nonlinear_damping=q))
-            width = (band[1] - band[0]) / n
-            frequencies_ghz = tuple(band[0] + width * (i + 0.5) - self.nonlinear_shift_ghz * mid_power for i in range(n))
+            if self.drive_bands_ghz is None:
+                width = (band[1] - band[0]) / n
+                centres = [band[0] + width * (i + 0.5) for i in range(n)]
+            else:
+                per = n // n_drives
+                centres = [lo + (hi - lo) * (j + 1) / (per + 1) for lo, hi in self.drive_bands_ghz for j in range(per)]
+            frequencies_ghz = tuple(c - self.nonlinear_shift_ghz * mid_power for c in centres)
         frequencies_ghz = tuple(float(f) for f in frequencies_ghz)
         if len(frequencies_ghz) != n or not all(f > 0 and math.isfinite(f) for f in frequencies_ghz):
             raise ValueError(f"frequencies_ghz must be {n} positive frequencies (one per oscillator), got "
@@ -271,9 +293,43 @@ class STNOArray(Plant, Simulated):
         q, ith = self.nonlinear_damping, self.threshold_mA
         return self.nonlinear_shift_ghz * ith * (1.0 + q) / (current_mA + q * ith) ** 2
 
+    def design_current_mA(self, frequency_ghz: torch.Tensor) -> torch.Tensor:
+        """The DC currents that put every oscillator's design free-running frequency at ``frequency_ghz`` (N,)
+        (inverse of :meth:`design_frequency_ghz`: p0 = (f - w0) / N, I = I_th (1 + Q p0) / (1 - p0)), clipped
+        to the current range."""
+        w0 = torch.tensor(self.frequencies_ghz, dtype=frequency_ghz.dtype, device=frequency_ghz.device)
+        p0 = ((frequency_ghz - w0) / self.nonlinear_shift_ghz).clamp(0.0, 0.99)
+        current = self.threshold_mA * (1.0 + self.nonlinear_damping * p0) / (1.0 - p0)
+        return current.clamp(*self.current_range_mA)
+
+    def design_locking_half_width_ghz(self, current_mA: torch.Tensor) -> torch.Tensor:
+        """Half-width (GHz) of every oscillator's locking band to one source at the design values,
+        F sqrt(1 + nu^2) / sqrt(p0) / 2 pi with nu = N / (G_G Q + sigma I) (Slavin & Tiberkevich 2009, sec. VII);
+        coupling between the oscillators and the second source are not included."""
+        q, ith = self.nonlinear_damping, self.threshold_mA
+        damping = TWO_PI * self.damping_ghz
+        p0 = free_running_power(current_mA, threshold_mA=ith, nonlinear_damping=q).clamp_min(1e-6)
+        nu = TWO_PI * self.nonlinear_shift_ghz / (damping * q + damping / ith * current_mA)
+        return self.drive_amplitude * torch.sqrt(1.0 + nu * nu) / torch.sqrt(p0) / TWO_PI
+
     def describe(self):
         return (f"STNOArray(n_oscillators={self.n_oscillators}, n_drives={self.n_drives}, "
                 f"band_ghz={self.band_ghz})")
+
+
+def _check_sub_bands(value, n: int, n_drives: int, band) -> tuple:
+    try:
+        bands = tuple(_check_pair(f"drive_bands_ghz[{d}]", b) for d, b in enumerate(value))
+    except TypeError:
+        raise TypeError(f"drive_bands_ghz must be one (low, high) pair per source, got {value!r}.") from None
+    if len(bands) != n_drives or n % n_drives:
+        raise ValueError(f"drive_bands_ghz needs one sub-band per source ({n_drives}) and n_oscillators divisible by "
+                         f"n_drives (got {len(bands)} sub-bands, {n} oscillators); e.g. ((0.30, 0.345), (0.355, 0.40)) "
+                         f"for 4 oscillators and 2 sources.")
+    if any(lo < band[0] or hi > band[1] for lo, hi in bands):
+        raise ValueError(f"drive_bands_ghz={value!r} must lie inside band_ghz={band!r} (the band sets the rotating "
+                         f"frame and the step check).")
+    return bands
 
 
 def _check_pair(name, value) -> tuple[float, float]:
