@@ -25,7 +25,8 @@ def _series_task(seed=0, length=60, washout=10):
 def _reservoir_model(length=60, **kw):
     plant = DelayReservoirPlant(n_virtual=12, steps=length, seed=1, **kw)
     model = readout_model(plant, 1)
-    model[0] = PhysicalLayer(plant, initial_controls={"eta": torch.tensor([0.9]), "gamma": torch.tensor([0.3])})
+    model[0] = PhysicalLayer(plant, initial_controls={"eta": torch.tensor([0.9]), "gamma": torch.tensor([0.3]),
+                                                          "bias": torch.tensor([0.0])})
     return plant, model
 
 

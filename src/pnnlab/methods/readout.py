@@ -161,7 +161,7 @@ class ReadoutMethod(Method):
         if x_all.shape[0] < 5:
             raise ValueError(f"{self.name} needs at least 5 feature rows in a batch to hold out a fifth for "
                              f"choosing alpha, got {x_all.shape[0]}; use a larger batch or fit(model, data).")
-        held = torch.zeros(x_all.shape[0], dtype=torch.bool)
+        held = torch.zeros(x_all.shape[0], dtype=torch.bool, device=x_all.device)
         held[4::5] = True
         chosen = self._solve(x_all[~held], y_all[~held], x_all[held], y_all[held], readout.out_features)["alpha"]
         result = self._solve(x_all, y_all, x_all, y_all, readout.out_features, alphas=(chosen,))
@@ -265,8 +265,8 @@ class LogisticReadout(ReadoutMethod):
         alphas = self.alphas if alphas is None else alphas
         mean, std = x_tr.mean(dim=0), x_tr.std(dim=0, unbiased=False).clamp_min(1e-12)
         z_tr, z_va = (x_tr - mean) / std, (x_va - mean) / std
-        init = (torch.zeros(x_tr.shape[1], out_features, dtype=torch.float64),
-                torch.zeros(out_features, dtype=torch.float64))
+        init = (torch.zeros(x_tr.shape[1], out_features, dtype=torch.float64, device=x_tr.device),
+                torch.zeros(out_features, dtype=torch.float64, device=x_tr.device))
         scores, best = {}, None
         for alpha in sorted(alphas, reverse=True):
             init = self._fit_one(z_tr, y_tr, out_features, alpha, init)
@@ -291,5 +291,5 @@ def conformance_example():
     plant = DelayReservoirPlant(n_virtual=6, steps=3, seed=0)
     model = nn.Sequential(PhysicalLayer(plant), nn.Linear(plant.out_features, 3))
     x = plant.example_inputs(10)
-    y = torch.arange(10) % 3
+    y = torch.arange(10, device=x.device) % 3
     return model, x, y
