@@ -20,9 +20,8 @@ from pnnlab.testing import check_method_device, check_plant_device
 KNOWN_DEVICE_GAPS = {
     "plants": {"shg", "hopfield", "fibre",
                "polariton_lattice", "quantum_circuit",
-               "stno_array", "delay_reservoir"},
+               "stno_array"},
     "methods": {"stno_sync_rule",
-                "ridge_readout", "logistic_readout",
                 "parameter_shift"},
 }
 
