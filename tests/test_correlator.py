@@ -206,3 +206,22 @@ def test_hybrid_cnn_builders_share_the_read_out_shape_and_freeze_the_random_mask
     digital = build_digital_cnn(kernel_size=5, **kw)
     assert trainable_parameter_count(digital) == 2 * 25 + grid_features * 3 + 3
     assert digital(x).shape == optical(x).shape == (4, 3)
+
+
+# ---- devices ---------------------------------------------------------------------------------------
+def test_plant_to_cpu_keeps_results_and_twins_are_made_on_the_plant_device():
+    truth = dict(aberration=Zernike({4: 0.5, 6: 0.3}), misalignment=MaskMisalignment(dy=-1e-6, dx=2e-6),
+                 camera=Camera(signal_electrons=1000.0, read_noise_electrons=5.0, bit_depth=12))
+    plant, moved = _plant(**truth), _plant(**truth).to("cpu")
+    x, c = _images(3), _controls(plant)
+    assert torch.equal(plant(x, c, generator=torch.Generator().manual_seed(2)),
+                       moved(x, c, generator=torch.Generator().manual_seed(2)))
+    # the plant's measurement and its true twin use the same pupil (the true twin is the noiseless plant)
+    quiet = _plant(**(truth | dict(camera=Camera.ideal())))
+    assert torch.equal(quiet(x, c), quiet.true_twin()(x, c))
+    plant.to("meta")
+    assert plant._pupil.device.type == "meta"
+    for which in ("nominal_twin", "true_twin"):
+        twin = getattr(plant, which)()
+        assert all(t.device.type == "meta" for t in twin.state_dict().values())
+    assert plant.true_twin().pupil is not None

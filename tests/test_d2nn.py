@@ -166,3 +166,47 @@ def test_constructor_errors():
         DiffractiveNetwork(**SMALL, misalignment=0.1)
     with pytest.raises(ValueError, match="bits"):
         SLMPixels(bits=0)
+
+
+# ---- devices ---------------------------------------------------------------------------------------
+def _tensors_of_optics(optics):
+    return {"regions": optics.regions, "shifts": optics.shifts, "fabrication_map": optics.fabrication_map}
+
+
+def test_plant_to_cpu_keeps_results_and_its_twins_live_on_the_plant_device():
+    kw = SMALL | dict(slm=SLMPixels(bits=6, crosstalk=0.05), field_measurement=FieldMeasurement(frame_noise=0.02))
+    plant, moved = DiffractiveNetwork(**kw), DiffractiveNetwork(**kw).to("cpu")
+    x, c = _inputs(plant), plant.initial_controls()
+    assert torch.equal(plant(x, c, generator=torch.Generator().manual_seed(3)),
+                       moved(x, c, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(plant.true_twin()(x, c), moved.true_twin()(x, c))
+    for which in ("nominal_twin", "true_twin"):
+        twin = getattr(moved, which)()
+        assert all(t.device == moved.device for t in twin.state_dict().values())
+        assert all(t is None or t.device == moved.device for t in _tensors_of_optics(twin.optics).values())
+
+
+def test_plant_to_moves_the_optics_and_a_moved_twin_takes_a_copy_of_them():
+    """The optics are plain objects (not nn.Modules): Plant.to must reach them (_device_state), and
+    twin.to moves the twin's own copy without touching the plant's (else a CPU plant breaks)."""
+    plant = DiffractiveNetwork(**SMALL)
+    twin = plant.true_twin()
+    twin.to("meta")
+    assert all(t.device.type == "meta" for t in _tensors_of_optics(twin.optics).values())
+    assert all(t.device.type == "cpu" for t in _tensors_of_optics(plant._true_optics).values())
+    assert plant.true_twin()(_inputs(plant, 2), plant.initial_controls()).shape == (2, 4)  # plant still works
+    plant.to("meta")
+    for optics in (plant._true_optics, plant._nominal_optics, plant.nominal_twin().optics):
+        assert all(t is None or t.device.type == "meta" for t in _tensors_of_optics(optics).values())
+    assert plant._regions.device.type == "meta" and plant._fab_map.device.type == "meta"
+
+
+def test_transfer_functions_are_cached_per_device_and_the_audit_does_not_poison_the_cpu_cache():
+    from pnnlab.devices import device_audit
+    plant = DiffractiveNetwork.ideal(**SMALL)
+    optics = plant._nominal_optics
+    with device_audit():  # the default device is "meta" in here: device=None must still mean the CPU
+        forward, _ = optics.transfers(torch.complex64)
+    assert forward[0].device.type == "cpu"
+    meta, _ = optics.transfers(torch.complex64, torch.device("meta"))
+    assert meta[0].device.type == "meta" and optics.transfers(torch.complex64, "cpu")[0][0].device.type == "cpu"

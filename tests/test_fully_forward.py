@@ -114,3 +114,19 @@ def test_ffm_training_step_queries_and_descent():
     loss_fn(true(x, c), y).backward()
     assert _cos(grad, c["phase"].grad) > 0.99
     del optimiser, loss0
+
+
+@pytest.mark.parametrize("frames", [1, 4])
+def test_ffm_step_is_device_clean_with_noisy_field_measurement_and_amplitude_controls(frames):
+    """The registry's d2nn measures fields without frame noise; here every draw of the two passes (the
+    holography frames' noise, the camera's) runs under the device audit, with amplitude controls too."""
+    from pnnlab.testing import check_method_device
+    plant = DiffractiveNetwork(**SMALL, complex_modulation=True,
+                               field_measurement=FieldMeasurement(frames=frames, frame_noise=0.02))
+    model = nn.Sequential(PhysicalLayer(plant))
+    x = plant.example_inputs(4, generator=torch.Generator().manual_seed(0))
+    before = plant.meter.queries
+    check_method_device(FullyForward(), model, x, torch.arange(4) % 4)
+    assert plant.meter.queries - before == 2 * frames
+    grads = [p.grad for p in model.parameters()]
+    assert len(grads) == 2 and all(g is not None and bool(torch.isfinite(g).all()) and g.abs().sum() > 0 for g in grads)

@@ -155,3 +155,17 @@ def test_constructor_errors_name_the_argument():
     prop = AngularSpectrum(shape=(8, 8), pitch=DX, wavelength=LAM, distance=1e-3)
     with pytest.raises(TypeError, match="complex"):
         prop(torch.zeros(8, 8))
+
+
+def test_transfer_cache_is_keyed_on_the_device_and_none_means_the_cpu():
+    """Under the device audit the default device is "meta": an engine that built ``device=None`` tensors
+    on the default device would cache a meta transfer function for every later CPU call."""
+    from pnnlab.devices import device_audit
+    prop = AngularSpectrum(shape=(8, 8), pitch=DX, wavelength=LAM, distance=0.01)
+    with device_audit():
+        h = prop.transfer(torch.complex64)
+        fy, _ = prop.frequencies()
+    assert h.device.type == "cpu" and fy.device.type == "cpu"
+    assert prop.transfer(torch.complex64, "cpu") is h and prop.transfer(torch.complex64, torch.device("cpu")) is h
+    meta = prop.transfer(torch.complex64, torch.device("meta"))
+    assert meta.device.type == "meta" and prop.transfer(torch.complex64) is h

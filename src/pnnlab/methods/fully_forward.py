@@ -71,13 +71,13 @@ def fully_forward_gradients(plant: ForwardSymmetric, x: torch.Tensor, controls: 
         if isinstance(kind, PhaseModulated):
             grad = -2.0 * product.imag.sum(0)
         elif isinstance(kind, AmplitudeModulated):
-            grad = 2.0 * product.real.sum(0) / value.detach().clamp_min(1e-6).to(product.real.dtype)
+            grad = 2.0 * product.real.sum(0) / value.detach().clamp_min(1e-6).to(product.device, product.real.dtype)
         else:
             raise TypeError(f"{type(plant).__name__}.modulation()[{name!r}] must be PhaseModulated() or "
                             f"AmplitudeModulated(), got {kind!r}.")
-        out[name] = grad.to(value.dtype)
+        out[name] = grad.to(value.device, value.dtype)  # (the plant's fields live on the plant's device)
     grad_x = plant.input_gradient(x, error) / scale.unsqueeze(1).to(x.dtype)
-    out["input"] = grad_x.to(x.dtype)
+    out["input"] = grad_x.to(x.device, x.dtype)
     return out
 
 

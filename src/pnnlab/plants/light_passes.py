@@ -262,7 +262,7 @@ class ForwardSymmetric(Capability):
                   generator: torch.Generator | None = None) -> PlaneFields:
         """Forward pass with the field measured at every plane (``frames_per_pass`` queries)."""
         from .._validation import check_batch, check_generator
-        x = check_batch("x", x, self.in_features).detach()
+        x = check_batch("x", x, self.in_features).detach().to(self._device)  # as Plant.__call__
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
 
@@ -285,7 +285,7 @@ class ForwardSymmetric(Capability):
                              f"{getattr(error, 'dtype', type(error).__name__)} {tuple(getattr(error, 'shape', ()))}.")
         if not bool(torch.isfinite(torch.view_as_real(error)).all()):
             raise ValueError("error contains NaN or infinite values; no modulator can display them.")
-        error = error.detach()
+        error = error.detach().to(self._device)  # displayed by the plant's own modulator
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
         record_x = torch.view_as_real(error).reshape(error.shape[0], -1)

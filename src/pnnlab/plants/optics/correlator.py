@@ -55,6 +55,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_finite_float, check_int, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -247,13 +248,24 @@ def _effective_transmission(optics: _Optics, mask: FourierMask, device: MaskDevi
     return t
 
 
+def _camera_intensity(optics: _Optics, mask: FourierMask, input_modulator: AmplitudeModulator,
+                      mask_device: MaskDevice, misalignment: MaskMisalignment, pupil: torch.Tensor | None,
+                      x: torch.Tensor, controls) -> torch.Tensor:
+    """Noise-free camera-plane intensity (batch, C, Nr, Nc) before the camera's response."""
+    h, w = optics.image_shape
+    a = input_modulator.amplitude(x).reshape(x.shape[0], h, w)
+    t = _effective_transmission(optics, mask, mask_device, misalignment, pupil, controls)
+    return optics.intensity(a, t)
+
+
 class Correlator4fTwin(Twin):
     """Differentiable 4f correlator with the given truth (``camera=None``: noiseless linear camera;
-    otherwise the camera's deterministic response, saturation and ADC with straight-through gradients)."""
+    otherwise the camera's deterministic response, saturation and ADC with straight-through gradients).
+    The aberration pupil is a buffer on ``device`` (None: the CPU), moved with ``.to``."""
 
     def __init__(self, *, optics: _Optics, channels: int, mask: FourierMask, input_modulator: AmplitudeModulator,
                  mask_device: MaskDevice, misalignment: MaskMisalignment, aberration: Zernike,
-                 camera: Camera | None) -> None:
+                 camera: Camera | None, device=None) -> None:
         nr, nc = optics.grid
         super().__init__(in_features=optics.image_shape[0] * optics.image_shape[1], out_features=channels * nr * nc)
         self.optics = optics
@@ -264,15 +276,14 @@ class Correlator4fTwin(Twin):
         self.misalignment = misalignment
         self.aberration = aberration
         self.camera = camera
-        self.register_buffer("pupil", None if aberration.is_zero else aberration.pupil(optics.grid))
+        device = torch.device("cpu") if device is None else devices.as_device(device)
+        pupil = None if aberration.is_zero else aberration.pupil(optics.grid, device="cpu").to(device)
+        self.register_buffer("pupil", pupil)  # made on the CPU: the same numbers as the plant's on any device
 
     def intensity(self, x: torch.Tensor, controls) -> torch.Tensor:
         """Noise-free camera-plane intensity (batch, C, Nr, Nc) before the camera's response."""
-        h, w = self.optics.image_shape
-        a = self.input_modulator.amplitude(x).reshape(x.shape[0], h, w)
-        t = _effective_transmission(self.optics, self.mask, self.mask_device, self.misalignment, self.pupil,
-                                    controls)
-        return self.optics.intensity(a, t)
+        return _camera_intensity(self.optics, self.mask, self.input_modulator, self.mask_device, self.misalignment,
+                                 self.pupil, x, controls)
 
     def forward(self, x, controls):
         i = self.intensity(x, controls).reshape(x.shape[0], -1).to(x.dtype)
@@ -349,6 +360,7 @@ class Correlator4f(Plant, Simulated):
         self._misalignment = misalignment
         self._aberration = aberration
         self._camera = camera
+        self._pupil = None if aberration.is_zero else aberration.pupil(self.optics.grid, device="cpu")  # moved by .to
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -375,26 +387,28 @@ class Correlator4f(Plant, Simulated):
         shape = (self.channels, *self.grid)
         out = {}
         if self.mask.amplitude:
-            out["amplitude"] = 0.1 + 0.8 * torch.rand(shape, generator=gen)
+            out["amplitude"] = 0.1 + 0.8 * devices.rand(shape, generator=gen, device=self.device)
         if self.mask.phase:
-            out["phase"] = TWO_PI * (0.1 + 0.8 * torch.rand(shape, generator=gen))
+            out["phase"] = TWO_PI * (0.1 + 0.8 * devices.rand(shape, generator=gen, device=self.device))
         return out
 
     def example_inputs(self, batch, generator=None):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        return torch.rand(batch, self.in_features, generator=gen)
+        return devices.rand((batch, self.in_features), generator=gen, device=self.device)
 
     def _twin(self, *, truth: bool) -> Correlator4fTwin:
         if truth:
             return Correlator4fTwin(optics=self.optics, channels=self.channels, mask=self.mask,
                                     input_modulator=self._input_modulator, mask_device=self._mask_device,
-                                    misalignment=self._misalignment, aberration=self._aberration, camera=self._camera)
+                                    misalignment=self._misalignment, aberration=self._aberration, camera=self._camera,
+                                    device=self.device)
         return Correlator4fTwin(optics=self.optics, channels=self.channels, mask=self.mask,
                                 input_modulator=AmplitudeModulator.ideal(), mask_device=MaskDevice.ideal(),
-                                misalignment=MaskMisalignment(), aberration=Zernike(), camera=None)
+                                misalignment=MaskMisalignment(), aberration=Zernike(), camera=None, device=self.device)
 
     def _measure(self, x, controls, generator):
-        intensity = self._twin(truth=True).intensity(x, controls).reshape(x.shape[0], -1)
+        intensity = _camera_intensity(self.optics, self.mask, self._input_modulator, self._mask_device,
+                                      self._misalignment, self._pupil, x, controls).reshape(x.shape[0], -1)
         return self._camera.measure(intensity, generator).to(x.dtype)
 
     def nominal_twin(self) -> Correlator4fTwin:

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -102,17 +103,17 @@ class Misalignment:
 
     def draw(self, n_layers: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(seed)
-        lateral = self.lateral_rms * torch.randn(n_layers, 2, generator=g, dtype=torch.float64)
-        axial = self.axial_rms * torch.randn(n_layers, generator=g, dtype=torch.float64)
+        lateral = self.lateral_rms * devices.randn((n_layers, 2), generator=g, device="cpu", dtype=torch.float64)
+        axial = self.axial_rms * devices.randn((n_layers,), generator=g, device="cpu", dtype=torch.float64)
         if self.lateral is not None:
             if len(self.lateral) != n_layers:
                 raise ValueError(f"Misalignment.lateral has {len(self.lateral)} pairs for {n_layers} masks; give "
                                  f"one (dy, dx) per mask.")
-            lateral = torch.tensor(self.lateral, dtype=torch.float64)
+            lateral = torch.tensor(self.lateral, dtype=torch.float64, device="cpu")
         if self.axial is not None:
             if len(self.axial) != n_layers:
                 raise ValueError(f"Misalignment.axial has {len(self.axial)} values for {n_layers} masks.")
-            axial = torch.tensor(self.axial, dtype=torch.float64)
+            axial = torch.tensor(self.axial, dtype=torch.float64, device="cpu")
         return lateral, axial
 
 
@@ -134,8 +135,8 @@ class FabricationError:
 
     def draw(self, n_layers: int, grid: int, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
-        noise = torch.randn(n_layers, grid, grid, generator=g, dtype=torch.float64)
-        f = torch.fft.fftfreq(grid, dtype=torch.float64)
+        noise = devices.randn((n_layers, grid, grid), generator=g, device="cpu", dtype=torch.float64)
+        f = torch.fft.fftfreq(grid, dtype=torch.float64, device="cpu")
         fy, fx = torch.meshgrid(f, f, indexing="ij")
         kernel = torch.exp(-2.0 * (math.pi * self.correlation_px) ** 2 * (fx ** 2 + fy ** 2))
         smooth = torch.fft.ifft2(torch.fft.fft2(noise) * kernel).real
@@ -201,8 +202,8 @@ class FieldMeasurement:
         if self.frames == 1:
             if not self.frame_noise:
                 return field
-            noise = torch.complex(torch.randn(field.shape, generator=generator, dtype=rms.dtype),
-                                  torch.randn(field.shape, generator=generator, dtype=rms.dtype))
+            noise = torch.complex(devices.randn(field.shape, generator=generator, device=field.device, dtype=rms.dtype),
+                                  devices.randn(field.shape, generator=generator, device=field.device, dtype=rms.dtype))
             return field + self.frame_noise * (r ** 2 + rms ** 2) / (2 * r) * noise.to(field.dtype)
         total = torch.zeros_like(field)
         mean_intensity = (r ** 2 + rms ** 2)
@@ -210,8 +211,8 @@ class FieldMeasurement:
             shift = complex(math.cos(k * math.pi / 2), math.sin(k * math.pi / 2))
             frame = (field + r * shift).abs().square()
             if self.frame_noise:
-                frame = frame + self.frame_noise * mean_intensity * torch.randn(frame.shape, generator=generator,
-                                                                                dtype=frame.dtype)
+                frame = frame + self.frame_noise * mean_intensity * devices.randn(
+                    frame.shape, generator=generator, device=frame.device, dtype=frame.dtype)
             total = total + frame.to(field.dtype) * shift
         return total / (4.0 * r)
 
@@ -227,7 +228,7 @@ def detector_masks(grid: int, n_classes: int, size: int) -> torch.Tensor:
     while sum(counts) > n_classes:
         counts[0] -= 1
     span = grid * 0.7
-    masks = torch.zeros(n_classes, grid, grid, dtype=torch.bool)
+    masks = torch.zeros(n_classes, grid, grid, dtype=torch.bool, device="cpu")
     k = 0
     for r, count in enumerate(counts):
         cy = grid / 2 + (r - (rows - 1) / 2) * span / rows
@@ -249,7 +250,14 @@ class DiffractiveOptics:
     """The free-space optics of one D2NN (no autograd boundary; used by the plant and by its twins):
     transfer functions between planes (forward and transposed), mask transmission, encoding, detection.
 
-    ``distances``: L + 1 distances (metres); ``shifts``: (L, 2) lateral mask displacements (metres)."""
+    ``distances``: L + 1 distances (metres); ``shifts``: (L, 2) lateral mask displacements (metres).
+
+    Devices: its tensors (detector regions, fabrication map) live on one device; :meth:`to` returns a
+    copy on another (the plant's :meth:`~pnnlab.Plant.to` and a twin's ``.to`` use it). The transfer
+    functions are computed on the device of the field they propagate and cached per (dtype, device),
+    in a cache the copies share (same geometry, same transfer functions)."""
+
+    _device_state = True
 
     def __init__(self, *, grid: int, pitch: float, wavelength: float, distances, shifts: torch.Tensor,
                  input_shape: tuple[int, int], upsample: int, regions: torch.Tensor,
@@ -264,21 +272,43 @@ class DiffractiveOptics:
         self.phase_scale = float(phase_scale)
         self.n_layers = len(self.distances) - 1
         self._cache: dict = {}
-        zero = torch.zeros(1, 2, dtype=torch.float64)
-        offsets = torch.cat([zero, self.shifts, zero], dim=0)  # planes 0 (input), 1..L, L+1 (detector)
+        zero = torch.zeros(1, 2, dtype=torch.float64, device=self.shifts.device)
+        offsets = torch.cat([zero, self.shifts, zero], dim=0).tolist()  # planes 0 (input), 1..L, L+1 (detector)
         self._props = [AngularSpectrum(shape=(grid, grid), pitch=pitch, wavelength=wavelength, distance=d)
                        for d in self.distances]
-        self._ramps = [offsets[i] - offsets[i + 1] for i in range(len(self.distances))]  # delta_{l-1} - delta_l
+        # delta_{l-1} - delta_l per gap, metres (Python floats: they only enter the phase ramps)
+        self._ramps = [(offsets[i][0] - offsets[i + 1][0], offsets[i][1] - offsets[i + 1][1])
+                       for i in range(len(self.distances))]
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the detector regions and the fabrication map."""
+        return self.regions.device
+
+    def to(self, device) -> "DiffractiveOptics":
+        """This optics with its tensors on ``device`` (``self`` if they are there already; else a copy
+        sharing the transfer-function cache, which is keyed on the device)."""
+        device = devices.as_device(device)
+        if device == self.device:
+            return self
+        out = object.__new__(DiffractiveOptics)
+        out.__dict__.update(self.__dict__)
+        out.shifts = self.shifts.to(device)
+        out.regions = self.regions.to(device)
+        out.fabrication_map = None if self.fabrication_map is None else self.fabrication_map.to(device)
+        return out
 
     def transfers(self, dtype: torch.dtype, device=None):
-        """Forward and transposed transfer functions (lists of L + 1, padded grid, FFT order)."""
-        key = (dtype, str(device))
+        """Forward and transposed transfer functions (lists of L + 1, padded grid, FFT order) on ``device``
+        (None: the CPU), cached per (dtype, device)."""
+        device = torch.device("cpu") if device is None else torch.device(device)
+        key = (dtype, device)
         if key not in self._cache:
             forward, transposed = [], []
             for prop, (dy, dx) in zip(self._props, self._ramps):
                 h = prop.transfer(torch.complex128, device)
                 if dy or dx:
-                    h = h * shift_ramp(prop, float(dy), float(dx), device)
+                    h = h * shift_ramp(prop, dy, dx, device)
                 # transpose of a convolution: the kernel reflected, i.e. the transfer function at -f
                 t = torch.roll(torch.flip(h, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
                 forward.append(h.to(dtype))
@@ -360,6 +390,15 @@ class DiffractiveTwin(Twin):
         super().__init__(in_features=in_features, out_features=out_features)
         self.optics = optics
         self.camera = camera
+
+    def _apply(self, fn, recurse=True):
+        """``twin.to(device)`` (and a model's ``.to`` through its PhysicalLayer) also moves the optics: a
+        copy on the new device, so the plant it came from keeps its own."""
+        super()._apply(fn, recurse)
+        device = fn(torch.empty(0, device=self.optics.device)).device
+        if device != self.optics.device:
+            self.optics = self.optics.to(device)
+        return self
 
     def forward(self, x, controls):
         dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
@@ -461,9 +500,10 @@ class DiffractiveNetwork(Plant, Simulated, ForwardSymmetric):
         if misalignment is not None:
             lateral, axial = misalignment.draw(n_layers, truth_seed)
         else:
-            lateral, axial = torch.zeros(n_layers, 2, dtype=torch.float64), torch.zeros(n_layers, dtype=torch.float64)
+            lateral = torch.zeros(n_layers, 2, dtype=torch.float64, device="cpu")
+            axial = torch.zeros(n_layers, dtype=torch.float64, device="cpu")
         self._lateral, self._axial = lateral, axial
-        z = torch.tensor([0.0, *distances], dtype=torch.float64).cumsum(0)  # planes 0..L+1
+        z = torch.tensor([0.0, *distances], dtype=torch.float64, device="cpu").cumsum(0)  # planes 0..L+1
         z_true = z.clone()
         z_true[1:n_layers + 1] += axial
         true_distances = tuple(float(d) for d in (z_true[1:] - z_true[:-1]))
@@ -476,7 +516,7 @@ class DiffractiveNetwork(Plant, Simulated, ForwardSymmetric):
                       upsample=upsample, regions=self._regions)
         self._true_optics = DiffractiveOptics(distances=true_distances, shifts=lateral, slm=slm,
                                               fabrication_map=self._fab_map, phase_scale=scale, **common)
-        self._nominal_optics = DiffractiveOptics(distances=distances, shifts=torch.zeros(n_layers, 2), slm=None,
+        self._nominal_optics = DiffractiveOptics(distances=distances, shifts=torch.zeros(n_layers, 2, device="cpu"), slm=None,
                                                  fabrication_map=None, phase_scale=1.0, **common)
 
     @classmethod
@@ -499,14 +539,14 @@ class DiffractiveNetwork(Plant, Simulated, ForwardSymmetric):
     def initial_controls(self, generator=None):
         gen = generator if generator is not None else self._generator
         shape = (self.n_layers, self.grid, self.grid)
-        out = {"phase": TWO_PI * torch.rand(shape, generator=gen)}
+        out = {"phase": TWO_PI * devices.rand(shape, generator=gen, device=self.device)}
         if self.complex_modulation:
-            out["amplitude"] = torch.full(shape, 0.9)
+            out["amplitude"] = torch.full(shape, 0.9, device=self.device)
         return out
 
     def example_inputs(self, batch, generator=None):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        return torch.rand(batch, self.in_features, generator=gen)
+        return devices.rand((batch, self.in_features), generator=gen, device=self.device)
 
     def _dtype(self, x):
         return torch.complex128 if x.dtype == torch.float64 else torch.complex64
@@ -571,7 +611,7 @@ class DiffractiveNetwork(Plant, Simulated, ForwardSymmetric):
         """``e = conj(dL/do*)`` on the output plane: ``dL/dy_c conj(o)`` inside detector region c (the
         detectors integrate ``|o|^2``, whose Wirtinger derivative is ``o``), zero elsewhere."""
         o = data.output_field
-        weights = grad_output.to(o.real.dtype) @ self._regions.to(o.real.dtype).flatten(1)  # (batch, N*N)
+        weights = grad_output.to(o.device, o.real.dtype) @ self._regions.to(o.device, o.real.dtype).flatten(1)
         return weights.reshape(o.shape).to(o.dtype) * o.conj()
 
     def input_gradient(self, x: torch.Tensor, error: PlaneFields) -> torch.Tensor:

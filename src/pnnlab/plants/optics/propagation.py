@@ -165,7 +165,9 @@ class Propagation:
         return (self.shape[0] + self.pad[0], self.shape[1] + self.pad[1])
 
     def frequencies(self, device=None):
-        """Frequency grids (fy, fx) of the padded FFT (cycles per metre, FFT order), float64."""
+        """Frequency grids (fy, fx) of the padded FFT (cycles per metre, FFT order), float64, on ``device``
+        (None: the CPU)."""
+        device = torch.device("cpu") if device is None else device
         hp, wp = self.padded_shape
         fy = torch.fft.fftfreq(hp, d=self.pitch, dtype=torch.float64, device=device)
         fx = torch.fft.fftfreq(wp, d=self.pitch, dtype=torch.float64, device=device)
@@ -183,8 +185,10 @@ class Propagation:
         raise NotImplementedError
 
     def transfer(self, dtype: torch.dtype = torch.complex64, device=None) -> torch.Tensor:
-        """The (cached) transfer function on the padded grid, FFT order, in ``dtype``."""
-        key = (dtype, str(device) if device is not None else "cpu")
+        """The (cached) transfer function on the padded grid, FFT order, in ``dtype``, on ``device`` (None:
+        the CPU). Cached per (dtype, device): computed once per device in float64 on that device."""
+        device = torch.device("cpu") if device is None else torch.device(device)
+        key = (dtype, device)
         cached = self._cache.get(key)
         if cached is None:
             fy, fx = self.frequencies(device)
