@@ -19,10 +19,8 @@ from pnnlab.testing import check_method_device, check_plant_device
 #: name when it passes: the tests are strict, so a name left here after its fix fails too)
 KNOWN_DEVICE_GAPS = {
     "plants": {"shg", "hopfield", "fibre",
-               "polariton_lattice", "quantum_circuit",
-               "stno_array"},
-    "methods": {"stno_sync_rule",
-                "parameter_shift"},
+               "polariton_lattice", "quantum_circuit"},
+    "methods": {"parameter_shift"},
 }
 
 

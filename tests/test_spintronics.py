@@ -279,3 +279,20 @@ def test_drives_outside_the_resolvable_band_are_refused():
     plant = STNOArray(n_oscillators=2, **FAST)
     with pytest.raises(ValueError, match="band"):
         plant(torch.full((1, 2), 0.9), plant.initial_controls())
+
+
+def test_device_clean_plants_rule_and_state_moves_with_the_plant():
+    """Under the CPU device audit (tensors made without device= land on "meta"), the array (with noise), the
+    reservoir and one sync-rule step compute on their data's device; Plant.to moves the design and hidden
+    values and the twins built afterwards."""
+    from pnnlab.methods.sync_rule import SynchronisationRule
+    from pnnlab.models.stno_classifier import conformance_sync_rule
+    from pnnlab.testing import check_method_device, check_plant_device
+    array = STNOArray(n_oscillators=2, mismatch=STNOMismatch.typical(), **FAST)
+    check_plant_device(array)
+    check_plant_device(STNOReservoir(n_inputs=3, n_virtual=4, node_ns=10.0, step_ns=5.0, mismatch=STNOMismatch.typical()))
+    check_method_device(SynchronisationRule(), *conformance_sync_rule())
+    array.to("meta")
+    assert array.device.type == "meta"
+    assert all(v.device.type == "meta" for v in (*array._design.values(), *array._truth.values()))
+    assert all(b.device.type == "meta" for b in (*array.nominal_twin().buffers(), *array.true_twin().buffers()))

@@ -45,6 +45,8 @@ import math
 
 import torch
 
+from ... import devices
+
 TWO_PI = 2.0 * math.pi
 
 
@@ -72,10 +74,13 @@ def _rk4_step(a, t, h, rhs):
     return a + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-def _noise(shape, *, strength: float, h: float, generator, dtype) -> torch.Tensor:
-    """Complex Wiener increment with <|dW|^2> = 2 D h."""
-    real = torch.randn(shape, generator=generator, dtype=dtype)
-    imag = torch.randn(shape, generator=generator, dtype=dtype)
+def _noise(shape, *, strength: float, h: float, generator, dtype, device) -> torch.Tensor:
+    """Complex Wiener increment with <|dW|^2> = 2 D h, drawn through pnnlab.devices (the same numbers on
+    every device for a given generator state)."""
+    if generator is None:
+        raise ValueError("thermal noise needs a generator (the plant passes its per-call or own generator).")
+    real = devices.randn(shape, generator=generator, device=device, dtype=dtype)
+    imag = devices.randn(shape, generator=generator, device=device, dtype=dtype)
     return math.sqrt(strength * h) * torch.complex(real, imag)
 
 
@@ -115,11 +120,12 @@ def simulate_array(drive_frequencies_ghz: torch.Tensor, current_mA: torch.Tensor
         force = torch.polar(amps.expand_as(detuning_drive), -detuning_drive * t).sum(dim=1, keepdim=True)
         return rate * a + a @ k_t + force
 
-    phase0 = TWO_PI * torch.arange(n, dtype=real) / n
+    device = drive_frequencies_ghz.device
+    phase0 = TWO_PI * torch.arange(n, dtype=real, device=device) / n
     a = torch.polar(p_start.sqrt().to(real), phase0).expand(batch, n).to(cdtype)
     n_transient = int(round(float(transient_ns) / h))
     n_window = int(round(float(window_ns) / h))
-    phase = torch.zeros(batch, n, dtype=real)
+    phase = torch.zeros(batch, n, dtype=real, device=device)
     t = 0.0
     for k in range(n_transient + n_window):
         k1 = rhs(a, t)
@@ -128,7 +134,7 @@ def simulate_array(drive_frequencies_ghz: torch.Tensor, current_mA: torch.Tensor
         k4 = rhs(e_full * a + h * e_half * k3, t + h)
         new = e_full * a + (h / 6.0) * (e_full * k1 + 2.0 * e_half * (k2 + k3) + k4)
         if noise:
-            new = new + _noise((batch, n), strength=noise, h=h, generator=generator, dtype=real)
+            new = new + _noise((batch, n), strength=noise, h=h, generator=generator, dtype=real, device=device)
         if k >= n_transient:
             phase = phase + torch.angle(new * a.conj())
         a, t = new, t + h
@@ -165,7 +171,8 @@ def simulate_reservoir(current_mA: torch.Tensor, *, omega0: float, shift: float,
         for _ in range(per_node):
             a = _rk4_step(a, t, h, rhs)
             if noise:
-                a = a + _noise((batch, 1), strength=noise, h=h, generator=generator, dtype=real)
+                a = a + _noise((batch, 1), strength=noise, h=h, generator=generator, dtype=real,
+                               device=current_mA.device)
             t += h
         out.append(a.real.square() + a.imag.square())
     return torch.cat(out, dim=1)

@@ -136,7 +136,8 @@ class STNOReservoir(Plant, Simulated):
 
     def initial_controls(self, generator=None):
         low, high = self.current_range_mA
-        return {"bias": torch.tensor([0.5 * (low + high)]), "scale": torch.tensor([0.5 * self.max_scale_mA])}
+        return {"bias": torch.tensor([0.5 * (low + high)], device=self.device),
+                "scale": torch.tensor([0.5 * self.max_scale_mA], device=self.device)}
 
     def _measure(self, x, controls, generator):
         return self._true.simulate(x, controls, noise=self._noise, generator=generator)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -253,7 +254,7 @@ class STNOArray(Plant, Simulated):
     def example_inputs(self, batch, generator=None):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         low, high = self.band_ghz
-        return low + (high - low) * torch.rand(batch, self.in_features, generator=gen)
+        return low + (high - low) * devices.rand((batch, self.in_features), generator=gen, device=self.device)
 
     def _measure(self, x, controls, generator):
         self._check_drives(x)
@@ -286,7 +287,8 @@ class STNOArray(Plant, Simulated):
     def design_frequency_ghz(self, current_mA: torch.Tensor) -> torch.Tensor:
         """Free-running frequency w0_i + N p0(I_i) of every oscillator from the design values (GHz)."""
         p0 = free_running_power(current_mA, threshold_mA=self.threshold_mA, nonlinear_damping=self.nonlinear_damping)
-        return torch.tensor(self.frequencies_ghz, dtype=current_mA.dtype) + self.nonlinear_shift_ghz * p0
+        w0 = torch.tensor(self.frequencies_ghz, dtype=current_mA.dtype, device=current_mA.device)
+        return w0 + self.nonlinear_shift_ghz * p0
 
     def tunability_ghz_per_mA(self, current_mA: torch.Tensor) -> torch.Tensor:
         """d f / d I of the design free-running frequency: N/2pi * I_th (1 + Q) / (I + Q I_th)^2."""
