@@ -202,3 +202,101 @@ def test_fast_path_and_monitored_column_path_agree_on_a_large_mesh():
             y_col, _ = eng.apply(x, T, psi, reverse=reverse, monitor=True)
             y = eng.apply(x, T, psi, reverse=reverse)
             assert float((y - y_col).abs().max()) < 2e-5 * float(y_col.abs().max())
+
+
+# ---- the traceable reference path (plain_ops) ----------------------------------------------------
+def _custom_functions(y):
+    """Names of the custom autograd Functions in y's graph (none on the plain path)."""
+    seen, stack, found = set(), [y.grad_fn], []
+    while stack:
+        fn = stack.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        if isinstance(fn, torch.autograd.function.BackwardCFunction):
+            found.append(type(fn).__name__)
+        stack.extend(f for f, _ in fn.next_functions)
+    return found
+
+
+@pytest.mark.parametrize("layout_cls", [Rectangular, Triangular])
+def test_plain_ops_path_equals_the_fast_path_values_and_gradients(layout_cls):
+    """plain_ops() (ordinary autograd ops: U built column by column, applied as one matmul; the path
+    tracers and torch.export record) against the fast path (diamonds, custom autograd Functions):
+    complex128 to 1e-12 and complex64 to 2e-5 relative, outputs, U and the gradients of theta, phi,
+    psi and the input, forward and reverse, batch 1 and 2N, N odd and even (48: merged diamonds)."""
+    from contextlib import nullcontext
+
+    from pnnlab.plants.photonics.mesh_engine import plain_ops, plain_ops_active
+
+    for dtype in (torch.complex64, torch.complex128):
+        for n in (2, 5, 8, 17, 48):
+            lay = layout_cls(n)
+            eng = MeshEngine(lay, dtype=dtype)
+            theta, phi, psi, errors, amplitude, g = _problem(lay, dtype, n)
+            for batch in (1, 2 * n):
+                x0 = torch.randn(batch, n, generator=g, dtype=torch.complex128).to(dtype)
+                w = torch.randn(batch, n, generator=g, dtype=torch.complex128).to(dtype)
+                for reverse in (False, True):
+                    def run(plain):
+                        params = [t.clone().requires_grad_(True) for t in (theta, phi, psi)]
+                        x = x0.clone().requires_grad_(True)
+                        with plain_ops() if plain else nullcontext():
+                            assert plain_ops_active() == plain
+                            T = mzi_transfer(params[0], params[1], coupler_errors=errors, amplitude=amplitude,
+                                             dtype=dtype)
+                            y = eng.apply(x, T, params[2], reverse=reverse)
+                            U = eng.matrix(T, params[2])
+                        assert bool(_custom_functions(y)) != plain  # the plain path has none; the fast one has
+                        loss = (w * y).real.sum() + y.abs().square().sum() + U.abs().square().sum()
+                        return y, U, torch.autograd.grad(loss, [*params, x])
+
+                    y, U, grads = run(False)
+                    y_p, U_p, grads_p = run(True)
+                    scale = max(float(y.detach().abs().max()), 1.0)
+                    assert float((y_p - y).detach().abs().max()) <= TOL[dtype] * scale, (dtype, n, batch, reverse)
+                    assert float((U_p - U).detach().abs().max()) <= TOL[dtype], (dtype, n, reverse)
+                    for name, a, b in zip(("theta", "phi", "psi", "x"), grads_p, grads):
+                        err = float((a - b).abs().max())
+                        assert err <= 10 * TOL[dtype] * max(float(b.abs().max()), 1.0), (dtype, n, batch, name, err)
+    assert not plain_ops_active()
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # the shape checks, constant under a trace
+def test_tracing_selects_the_plain_path_by_itself_and_the_trace_holds_at_every_batch_size():
+    """torch.jit.trace of a mesh (errors and loss) needs no flag: the engine sees the tracer and takes the
+    plain path (a trace of the fast path records its custom Functions as Python calls, which cannot be
+    saved), and the saved and reloaded trace recorded at one batch size equals the fast path at others."""
+    import io
+
+    lay = Rectangular(6)
+    eng = MeshEngine(lay)
+    theta, phi, psi, errors, amplitude, g = _problem(lay, torch.complex64, 3)
+
+    def mesh(x):
+        T = mzi_transfer(theta, phi, coupler_errors=errors, amplitude=amplitude)
+        return eng.apply(x, T, psi).abs().square()
+
+    x = torch.randn(20, 6, generator=g, dtype=torch.float64).to(torch.complex64)
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.trace(mesh, x[:4], check_trace=False), buffer)
+    buffer.seek(0)
+    traced = torch.jit.load(buffer)
+    for batch in (1, 4, 20):  # 20 >= 1.5 N: the fast path builds U there; for 1 and 4 it propagates the fields
+        assert torch.allclose(traced(x[:batch]), mesh(x[:batch]), atol=2e-6, rtol=1e-5), batch
+
+
+def test_diamond_plans_and_their_merge_chain_move_with_the_engine():
+    """Engine.to moves its index tensors and every plan (also one built later, and the merge chain of
+    a merged plan) and drops its field buffers."""
+    eng = MeshEngine(Rectangular(12))
+    plan = eng._plan((4, 2))  # merged: half-width 2 built, doubled to 4
+    assert plan.merges and plan.index.device.type == "cpu"
+    eng.to("meta")
+    late = eng._plan((2, 1))  # built after the move: on the engine's device
+    for p in (plan, late, *(m.child for m in plan.merges)):
+        assert p.index.device.type == "meta" and p.slot_of.device.type == "meta"
+    assert all(m.idx.device.type == "meta" for m in plan.merges + late.merges)
+    assert all(t.device.type == "meta" for t in (*eng._mzis_of, *eng._flat_of)) and not eng._cache
+    col, top = eng.positions("meta")
+    assert col.device.type == "meta" and torch.equal(eng.positions("cpu")[0], eng.layout.mzi_column)

@@ -185,3 +185,25 @@ def test_bank_weights_are_differentiable():
                  neighbour_resonances=True).sum().backward()
     assert torch.isfinite(heater.grad).all() and float(heater.grad.abs().sum()) > 0
 
+
+
+def test_bank_keeps_its_results_on_to_cpu_and_moves_every_tensor_with_to():
+    """plant.to("cpu") changes nothing (same generator, same noise; both twins); plant.to(device) moves
+    the fabrication offsets, and the twins it builds afterwards hold them on that device ("meta")."""
+    from photonic_devices import off_device
+
+    plant = MicroringWeightBank(in_features=4, out_features=3)
+    x, controls = plant.example_inputs(5), plant.initial_controls()
+
+    def results():
+        return [plant(x, controls, generator=torch.Generator().manual_seed(2)), plant.nominal_twin()(x, controls),
+                plant.true_twin()(x, controls)]
+
+    before = results()
+    plant._elapsed_s = 0.0  # the drift follows the chip clock: rewind it for the second round
+    assert plant.to("cpu") is plant
+    assert all(torch.equal(a, b) for a, b in zip(before, results()))
+    plant.to("meta")
+    for name, obj in (("plant", plant), ("nominal twin", plant.nominal_twin()), ("true twin", plant.true_twin())):
+        assert off_device(obj, "meta") == [], name
+    assert plant.true_twin().offsets_nm.device.type == "meta"

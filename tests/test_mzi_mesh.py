@@ -438,3 +438,42 @@ def test_svd_layer_realises_any_matrix_up_to_gain(complex_matrix):
 
 def test_svd_plant_conforms():
     check_plant(SVDMesh(n_ports=3))
+
+
+# ---- device placement ---------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: MZIMesh(n_ports=5, detection=CoherentDetection()),
+                                  lambda: MZIMesh(n_ports=20, layout=Triangular),
+                                  lambda: SVDMesh(n_ports=4)], ids=["mzi5_coherent", "mzi20_reck", "svd4"])
+def test_mesh_plants_keep_their_results_on_to_cpu_and_move_every_tensor_with_to(make):
+    """plant.to("cpu") changes nothing (queries with the same generator, the in-situ passes, both twins);
+    plant.to(device) moves every tensor the plant and its twins compute with: the chip's draws, the
+    engine's index tensors and diamond plans, the attenuators (checked by moving to "meta", where
+    every reachable tensor must land; the layout's integer geometry stays on the CPU by design)."""
+    from photonic_devices import off_device
+
+    from pnnlab.plants.capabilities import Reciprocal
+
+    plant = make()
+    x = plant.example_inputs(40)  # a batch >= 1.5 N: the U-build route (and its plan) is exercised too
+    controls = plant.initial_controls()
+
+    def results():
+        out = [plant(x, controls, generator=torch.Generator().manual_seed(3)), plant(x[:2], controls),
+               plant.nominal_twin()(x, controls), plant.true_twin()(x, controls)]
+        if isinstance(plant, Reciprocal):
+            fwd = plant.forward_pass(x[:3], controls, generator=torch.Generator().manual_seed(4))
+            adj = plant.adjoint_pass(fwd.port_field, controls, generator=torch.Generator().manual_seed(5))
+            out += [fwd.output, fwd.port_field, *fwd.intensities.values(), adj.port_field, *adj.intensities.values()]
+        return out
+
+    state = plant._generator.get_state()
+    before = results()
+    plant._generator.set_state(state)
+    assert plant.to("cpu") is plant and plant.device == torch.device("cpu")
+    after = results()
+    assert len(before) == len(after) and all(torch.equal(a, b) for a, b in zip(before, after))
+    assert off_device(plant.nominal_twin(), "cpu") == [] and off_device(plant.true_twin(), "cpu") == []
+    plant.to("meta")
+    assert plant.device == torch.device("meta")
+    for name, obj in (("plant", plant), ("nominal twin", plant.nominal_twin()), ("true twin", plant.true_twin())):
+        assert off_device(obj, "meta") == [], name

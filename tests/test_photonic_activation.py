@@ -200,3 +200,25 @@ def test_existing_methods_run_on_the_microring_bank_unchanged(method_name):
     model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), ChannelAffine(2))
     g = torch.Generator().manual_seed(0)
     check_method(METHODS.build(method_name), model, torch.rand(6, 3, generator=g), torch.randint(0, 2, (6,), generator=g))
+
+
+def test_activation_keeps_its_results_on_to_cpu_and_builds_its_twins_on_its_device():
+    """plant.to("cpu") changes nothing (same generator, same photodiode noise; both twins); after
+    plant.to(device) both twins' constants (design numbers included) are buffers on that device."""
+    from photonic_devices import off_device
+
+    plant = ElectroOpticActivationPlant(n_channels=3)
+    x, controls = plant.example_inputs(4), plant.initial_controls()
+
+    def results():
+        return [plant(x, controls, generator=torch.Generator().manual_seed(2)), plant.nominal_twin()(x, controls),
+                plant.true_twin()(x, controls)]
+
+    before = results()
+    assert plant.to("cpu") is plant
+    assert all(torch.equal(a, b) for a, b in zip(before, results()))
+    plant.to("meta")
+    assert plant.initial_controls()["bias_rad"].device.type == "meta"
+    for name, obj in (("plant", plant), ("nominal twin", plant.nominal_twin()), ("true twin", plant.true_twin())):
+        assert off_device(obj, "meta") == [], name
+    assert {t.device.type for t in plant.nominal_twin().buffers()} == {"meta"}

@@ -467,6 +467,7 @@ class MeshEngine:
         for plan in self._plans.values():
             plan.to(device)
         self._cache.clear()
+        self._positions.clear()
         return self
 
     def positions(self, device) -> tuple[torch.Tensor, torch.Tensor]:
