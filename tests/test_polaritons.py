@@ -279,3 +279,22 @@ def test_presets_and_tables_build_the_recipe_objects():
                           ({"evolution": {"length_ps": 3.0}}, "not valid Evolution"), ({"camera": 3}, "preset name")):
         with pytest.raises((ValueError, TypeError), match=match):
             PolaritonCondensate(in_features=2, lattice=(4,), **kwargs)
+
+
+def test_condensate_is_device_clean_with_every_non_ideality_and_its_constants_move():
+    """Under the device audit: the grids, spots, absorber, kinetic phase, blur filter and input mask built
+    without the data's device, or the seed field / reservoir / initial noise / camera noise drawn off it, fail
+    here; the twin's design constants are buffers that move with model.to."""
+    from torch import nn
+
+    from pnnlab import PhysicalLayer
+    from pnnlab.testing import check_plant_device
+    plant = PolaritonCondensate(in_features=3, lattice=PumpLattice(shape=(2, 2), grid_step_um=2.0),
+                                evolution=Evolution(duration_ps=3.0), encoding=MaskEncoding(),
+                                mismatch=PolaritonMismatch.typical(), camera=LAB_CAMERA)
+    check_plant_device(plant)
+    layer = PhysicalLayer(plant, twin=plant.nominal_twin())
+    nn.Sequential(layer).to("meta")
+    assert plant.device.type == "meta" and plant._potential.device.type == "meta"
+    assert all(t.device.type == "meta" for t in layer.twin.state_dict().values())
+    assert all(t.device.type == "meta" for t in plant._truth.state_dict().values())

@@ -236,3 +236,36 @@ def test_quantum_classifier_model_from_an_experiment_table():
         build_quantum_classifier(in_features=4, n_classes=5, n_qubits=4)
     with pytest.raises(ValueError, match="presets are"):
         build_quantum_classifier(in_features=4, n_classes=3, entangler="all_to_all")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"in_features": 1, "ansatz": Ansatz.mitarai2018(layers=1), "shots": 50},          # Ising unitary, gate noise
+    {"in_features": 3, "ansatz": Ansatz(n_qubits=3, layers=1, entangler=CNOTRing(), readout=(1, 0)), "shots": 20,
+     "errors": CircuitErrors(readout_p01=0.1)},                                          # statevector, CNOT, read-out
+])
+def test_circuit_and_parameter_shift_are_device_clean(kwargs):
+    """Under the device audit (tensors made without device= go to 'meta'; draws off their generator's device raise):
+    a tensor of the simulator, a channel, the cached CNOT/CZ tables, the Ising unitary or the shot sampling made
+    without the data's device fails here, and so does the parameter-shift gradient buffer."""
+    from torch import nn
+
+    from pnnlab import ChannelAffine, PhysicalLayer
+    from pnnlab.methods.parameter_shift import ParameterShiftRule
+    from pnnlab.testing import check_method_device, check_plant_device
+    plant = QuantumCircuitPlant(**kwargs)
+    check_plant_device(plant)
+    model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), ChannelAffine(plant.out_features))
+    y = torch.zeros(4, plant.out_features)
+    check_method_device(ParameterShiftRule(), model, plant.example_inputs(4), y, loss_fn=nn.functional.mse_loss)
+
+
+def test_twin_constants_move_with_the_model():
+    """The Ising unitary is a buffer of the twin (model.to moves it) and an attribute of the plant (Plant.to)."""
+    from torch import nn
+
+    from pnnlab import PhysicalLayer
+    plant = QuantumCircuitPlant(in_features=1, ansatz=Ansatz.mitarai2018(layers=1), shots=10)
+    layer = PhysicalLayer(plant, twin=plant.nominal_twin())
+    nn.Sequential(layer).to("meta")
+    assert plant.device.type == "meta" and plant._unitary.device.type == "meta"
+    assert layer.twin.entangler_unitary.device.type == "meta"

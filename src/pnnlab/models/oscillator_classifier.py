@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_int, check_positive
 from ..layers import ChannelAffine, PhysicalLayer
 from ..plants.mechanics.oscillators import CoupledOscillatorPlant, OscillatorMismatch
@@ -107,7 +108,7 @@ class RandomSineMap(nn.Module):
         self.n = check_int("n", n)
         self.t_end = check_positive("t_end", t_end)
         gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
-        c = (2 * torch.rand(n, n, generator=gen) - 1) / math.sqrt(n)
+        c = (2 * devices.rand((n, n), generator=gen, device="cpu") - 1) / math.sqrt(n)  # a buffer: moves with .to
         self.register_buffer("weight", 0.5 * (c + c.T))
 
     def forward(self, q0):

@@ -20,6 +20,7 @@ import math
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_finite_float, check_int
 from ..layers import ChannelAffine, PhysicalLayer
 from ..plants.quantum import AngleEncoding, Ansatz, CircuitErrors, CNOTRing, CZRing, IsingEvolution, QuantumCircuitPlant
@@ -70,6 +71,6 @@ def build_quantum_classifier(*, in_features: int, n_classes: int, seed: int = 0,
     plant = QuantumCircuitPlant(in_features=in_features, ansatz=ansatz, shots=shots,
                                 errors=CircuitErrors.ideal() if errors is None else errors, seed=seed)
     g = torch.Generator().manual_seed(2000 + seed)
-    theta = {"theta": 2 * math.pi * torch.rand(ansatz.theta_shape, generator=g)}
+    theta = {"theta": 2 * math.pi * devices.rand(ansatz.theta_shape, generator=g, device="cpu")}
     return nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin(), initial_controls=theta),
                          ChannelAffine(n_classes, scale=check_finite_float("logit_scale", logit_scale)))

@@ -33,6 +33,7 @@ import math
 import torch
 from torch import nn
 
+from .. import devices
 from .._validation import check_int, check_positive
 from ..layers import ChannelAffine, PhysicalLayer
 from ..plants.optics.shg import DetectorNoise, SHGMismatch, SHGPlant
@@ -106,7 +107,8 @@ class RandomQuadraticPower(nn.Module):
         self.out_features = check_int("out_features", out_features)
         gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
         shape = (out_features, in_features, in_features)
-        q = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+        q = torch.complex(devices.randn(shape, generator=gen, device="cpu"),  # a buffer: moves with .to
+                          devices.randn(shape, generator=gen, device="cpu"))
         q = 0.5 * (q + q.transpose(1, 2)) / (math.sqrt(2.0) * in_features)
         self.register_buffer("forms", q)
 

@@ -96,7 +96,7 @@ def relax_hopfield(x, W, b, *, force=None, clamp=None, init=None, tolerance=1e-7
     Stops when the fixed-point residual (:func:`fixed_point_residual`, checked after each sweep) is
     below ``tolerance``; warns (:class:`RelaxationNotConverged`) with the residual if ``max_sweeps``
     run out first."""
-    s = [torch.zeros(x.shape[0], w.shape[0], dtype=x.dtype) for w in W] if init is None else list(init)
+    s = [torch.zeros(x.shape[0], w.shape[0], dtype=x.dtype, device=x.device) for w in W] if init is None else list(init)
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
         s = _sweep(s, x, W, b, force, clamp)

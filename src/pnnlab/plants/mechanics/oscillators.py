@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -341,7 +342,7 @@ class CoupledOscillatorPlant(Plant, Simulated):
             extra = self._extra_coupling_f32 if x.dtype == torch.float32 else self._extra_coupling.to(x.dtype)
         q0 = x
         if self._input_noise_std:
-            q0 = torch.randn(x.shape, generator=generator, dtype=x.dtype).mul_(self._input_noise_std).add_(x)
+            q0 = devices.randn_like(x, generator=generator).mul_(self._input_noise_std).add_(x)
         return _integrate_lean(q0, _stiffness(coupling, extra).T, controls["drive"].to(x.dtype), t_end=self.t_end,
                                n_steps=self.n_steps, frequency_factor=self._frequency_factor)
 

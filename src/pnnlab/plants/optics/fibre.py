@@ -57,6 +57,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._validation import check_int, check_nonnegative, check_positive
+from ... import devices
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -161,10 +162,10 @@ class Camera:
 
     def measure(self, intensity: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         electrons = intensity * self.signal_electrons
-        if self.shot_noise:
-            electrons = torch.poisson(electrons, generator=generator)
+        if self.shot_noise:  # drawn on the generator's device (the same noise on CPU and CUDA)
+            electrons = devices.poisson(electrons, generator=generator)
         if self.read_noise_electrons:
-            electrons = electrons + self.read_noise_electrons * torch.randn(electrons.shape, generator=generator)
+            electrons = electrons + self.read_noise_electrons * devices.randn_like(electrons, generator=generator)
         return self._digitise(electrons)
 
     def response(self, intensity: torch.Tensor) -> torch.Tensor:
@@ -193,15 +194,18 @@ class TransmissionDrift:
         check_positive("TransmissionDrift.decorrelation_time_s", self.decorrelation_time_s)
 
 
-def _speckle_matrix(rows: int, cols: int, seed: int) -> torch.Tensor:
+def _speckle_matrix(rows: int, cols: int, seed: int, device=None) -> torch.Tensor:
+    """Circular complex Gaussian matrix drawn on the CPU from ``seed`` (the same medium on every device), on
+    ``device`` (default CPU)."""
+    device = torch.device("cpu") if device is None else device
     g = torch.Generator().manual_seed(seed)
-    re = torch.randn(rows, cols, generator=g)
-    im = torch.randn(rows, cols, generator=g)
+    re = devices.randn((rows, cols), generator=g, device=device)
+    im = devices.randn((rows, cols), generator=g, device=device)
     return torch.complex(re, im) / math.sqrt(2.0)
 
 
-def _random_unitary(n: int, seed: int) -> torch.Tensor:
-    q, r = torch.linalg.qr(_speckle_matrix(n, n, seed))
+def _random_unitary(n: int, seed: int, device=None) -> torch.Tensor:
+    q, r = torch.linalg.qr(_speckle_matrix(n, n, seed, device))
     d = torch.diagonal(r)
     return q * (d / d.abs()).unsqueeze(0)
 
@@ -320,7 +324,8 @@ class FibrePlant(Plant, Simulated):
         if k not in self._tm_cache:
             if len(self._tm_cache) > 4:
                 self._tm_cache.clear()
-            self._tm_cache[k] = _speckle_matrix(self.out_features, self.n_modes, self._tm_seed + 7919 * k)
+            self._tm_cache[k] = _speckle_matrix(self.out_features, self.n_modes, self._tm_seed + 7919 * k,
+                                                self.device)
         return self._tm_cache[k]
 
     def _tm_at(self, seconds: float) -> torch.Tensor:
@@ -365,7 +370,7 @@ class FibrePlant(Plant, Simulated):
     def nominal_twin(self) -> FibreTwin:
         """Crude twin: the TM measured once at t = 0 with relative error ``twin_tm_error``; no
         quantisation, crosstalk, Kerr phase, camera noise, saturation or drift."""
-        error = _speckle_matrix(self.out_features, self.n_modes, self._tm_seed + 17)
+        error = _speckle_matrix(self.out_features, self.n_modes, self._tm_seed + 17, self.device)
         tm = (self._tm_segment(0) + self.twin_tm_error * error) / math.sqrt(1.0 + self.twin_tm_error ** 2)
         return FibreTwin(tm=tm, in_features=self.in_features)
 

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ... import devices
 from ..._validation import check_finite_float, check_nonnegative, check_positive
 from ...metering import CostModel
 from ..base import ControlSpec, Plant
@@ -175,7 +176,7 @@ class DetectorNoise:
         if not self.active:
             return y
         var = self.read_noise ** 2 + self.shot_noise ** 2 * y.clamp_min(0.0)
-        return y + var.sqrt() * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+        return y + var.sqrt() * devices.randn_like(y, generator=generator)  # drawn on the generator's device
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ class SHGPlant(Plant, Simulated):
         self._noise = noise
         gains = None
         if mismatch.shaper.gain_error_std:
-            draw = torch.randn(n_pixels, generator=self._generator, dtype=torch.float64)
+            draw = devices.randn((n_pixels,), generator=self._generator, device="cpu", dtype=torch.float64)
             gains = (1.0 + mismatch.shaper.gain_error_std * draw).clamp_min(0.1)
         # the output normalisation P_ref is a design quantity: take it from the nominal physics
         reference = _SHGPhysics(**layout, dispersion=SpectralPhase(), gains=None, phase_scale=1.0,

@@ -68,8 +68,8 @@ def second_harmonic_field(field_spectrum: torch.Tensor) -> torch.Tensor:
 
 def _pixel_response(n_pixels: int, points_per_pixel: int, blur_pixels: float) -> torch.Tensor:
     """R[k, p]: response of grid point k to pixel p (rectangle convolved with a Gaussian), (K, P)."""
-    u = (torch.arange(n_pixels * points_per_pixel, dtype=torch.float64) + 0.5) / points_per_pixel
-    p = torch.arange(n_pixels, dtype=torch.float64)
+    u = (torch.arange(n_pixels * points_per_pixel, dtype=torch.float64, device=_CPU) + 0.5) / points_per_pixel
+    p = torch.arange(n_pixels, dtype=torch.float64, device=_CPU)
     d = u[:, None] - p[None, :]
     if blur_pixels == 0.0:
         return ((d >= 0) & (d < 1)).to(torch.float64)
@@ -77,8 +77,15 @@ def _pixel_response(n_pixels: int, points_per_pixel: int, blur_pixels: float) ->
     return 0.5 * (torch.erf(d / s) - torch.erf((d - 1.0) / s))
 
 
+_CPU = torch.device("cpu")
+
+
 class _SHGPhysics:
-    """Precomputed grids and the forward map for one set of physical constants (float64 inside)."""
+    """Precomputed grids and the forward map for one set of physical constants (float64 inside).
+
+    The grids are built on the CPU (design constants, the same numbers everywhere) and copied to the device
+    of the data on first use there (:meth:`_on`, one copy per device), so the plant, its twins and a model
+    moved with ``model.to(device)`` all compute where their inputs are."""
 
     def __init__(self, *, n_inputs: int, n_outputs: int, control_pixels_per_input: int,
                  points_per_pixel: int, shaper_bandwidth_THz: float, laser_fwhm_THz: float,
@@ -87,11 +94,11 @@ class _SHGPhysics:
                  saturation: DetectorSaturation | None, reference_power: float | None = None) -> None:
         r = control_pixels_per_input
         self.n_pixels = n_inputs * (1 + r)
-        index = torch.arange(self.n_pixels)
+        index = torch.arange(self.n_pixels, device=_CPU)
         self.input_pixels = index[index % (1 + r) == 0]
         self.control_pixels = index[index % (1 + r) != 0]
         k = self.n_pixels * points_per_pixel
-        nu = shaper_bandwidth_THz * 1e12 * ((torch.arange(k, dtype=torch.float64) + 0.5) / k - 0.5)  # Hz
+        nu = shaper_bandwidth_THz * 1e12 * ((torch.arange(k, dtype=torch.float64, device=_CPU) + 0.5) / k - 0.5)  # Hz
         omega = 2 * math.pi * nu  # rad/s
         envelope = torch.exp(-2 * math.log(2) * (nu / (laser_fwhm_THz * 1e12)) ** 2)
         phase = (0.5 * dispersion.group_delay_dispersion_fs2 * _FS ** 2 * omega ** 2
@@ -100,42 +107,53 @@ class _SHGPhysics:
         response = _pixel_response(self.n_pixels, points_per_pixel, blur)
         # (P, K) complex matrix: pixel pattern -> fundamental field on the grid
         self.transfer = (response * (envelope * torch.exp(1j * phase))[:, None]).T.to(torch.complex128)
-        self.gains = gains
+        self.gains = None if gains is None else gains.to(_CPU)
         self.phase_scale = phase_scale
         self.saturation = saturation
         # detector bins over the central fraction of the SH band (length 2K - 1, centre K - 1)
         n_sh = 2 * k - 1
         centre, half = k - 1, detector_span * (k - 1)
-        edges = torch.linspace(centre - half, centre + half, n_outputs + 1, dtype=torch.float64)
-        w = torch.arange(n_sh, dtype=torch.float64)
+        edges = torch.linspace(centre - half, centre + half, n_outputs + 1, dtype=torch.float64, device=_CPU)
+        w = torch.arange(n_sh, dtype=torch.float64, device=_CPU)
         # fractional overlap of the unit cell [w - 1/2, w + 1/2] with each bin
         lo = torch.maximum(w[:, None] - 0.5, edges[None, :-1])
         hi = torch.minimum(w[:, None] + 0.5, edges[None, 1:])
         self.bins = (hi - lo).clamp_min(0.0)  # (2K - 1, N)
+        self._copies: dict[torch.device, dict[str, torch.Tensor | None]] = {}
         if reference_power is None:
-            full = torch.ones(1, self.n_pixels, dtype=torch.complex128)
+            full = torch.ones(1, self.n_pixels, dtype=torch.complex128, device=_CPU)
             ideal = self.transfer_free(full)
             reference_power = float(self._bin_power(ideal).max())
         self.reference_power = reference_power
 
+    def _on(self, device: torch.device) -> dict[str, torch.Tensor | None]:
+        """The grids on ``device`` (the CPU originals, or a cached copy)."""
+        if device == _CPU:
+            return {"transfer": self.transfer, "bins": self.bins, "input_pixels": self.input_pixels,
+                    "control_pixels": self.control_pixels, "gains": self.gains}
+        if device not in self._copies:
+            self._copies[device] = {name: None if t is None else t.to(device) for name, t in self._on(_CPU).items()}
+        return self._copies[device]
+
     def transfer_free(self, pixels: torch.Tensor) -> torch.Tensor:
-        return pixels @ self.transfer
+        return pixels @ self._on(pixels.device)["transfer"]
 
     def _bin_power(self, field_spectrum: torch.Tensor) -> torch.Tensor:
         sh = second_harmonic_field(field_spectrum)
-        return (sh.real ** 2 + sh.imag ** 2) @ self.bins
+        return (sh.real ** 2 + sh.imag ** 2) @ self._on(field_spectrum.device)["bins"]
 
     def forward(self, x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """x (B, n_inputs) in [0, 1], amplitude (n_control,) in [0, 1], phase (P,) rad -> (B, N)."""
+        """x (B, n_inputs) in [0, 1], amplitude (n_control,) in [0, 1], phase (P,) rad -> (B, N), on x's device."""
         batch = x.shape[0]
-        a = torch.empty(batch, self.n_pixels, dtype=torch.float64)
-        a = a.index_copy(1, self.input_pixels, x.to(torch.float64))
-        a = a.index_copy(1, self.control_pixels, amplitude.to(torch.float64).expand(batch, -1))
-        if self.gains is not None:
-            a = (a * self.gains).clamp_max(1.0)  # passive pixels: transmission <= 1
+        grids = self._on(x.device)
+        a = torch.empty(batch, self.n_pixels, dtype=torch.float64, device=x.device)
+        a = a.index_copy(1, grids["input_pixels"], x.to(torch.float64))
+        a = a.index_copy(1, grids["control_pixels"], amplitude.to(torch.float64).expand(batch, -1))
+        if grids["gains"] is not None:
+            a = (a * grids["gains"]).clamp_max(1.0)  # passive pixels: transmission <= 1
         phi = self.phase_scale * phase.to(torch.float64)
         pixels = torch.polar(a, phi.expand(batch, -1))
-        y = self._bin_power(pixels @ self.transfer) / self.reference_power
+        y = self._bin_power(pixels @ grids["transfer"]) / self.reference_power
         if self.saturation is not None:
             y = self.saturation(y)
         return y.to(x.dtype)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ... import devices
 from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -112,16 +113,18 @@ class PumpLattice:
     def grid_shape(self) -> tuple[int, ...]:
         return tuple((n + 2 * self.margin_sites) * self.points_per_site for n in self.shape)
 
-    def _axis(self, n_cells: int) -> torch.Tensor:
+    def _axis(self, n_cells: int, device=None) -> torch.Tensor:
         """Grid-point positions (um) along one axis; cell i spans [i, i+1) * spacing, centre (i + 1/2) spacing."""
         points = n_cells * self.points_per_site
-        return (torch.arange(points, dtype=torch.float64) + 0.5) * self.grid_step_um
+        return (torch.arange(points, dtype=torch.float64, device=_cpu(device)) + 0.5) * self.grid_step_um
 
-    def spots(self) -> torch.Tensor:
-        """(n_sites, *grid) Gaussian spot profiles of peak 1, sites in row-major order."""
+    def spots(self, device=None) -> torch.Tensor:
+        """(n_sites, *grid) Gaussian spot profiles of peak 1, sites in row-major order (on ``device``, default
+        CPU)."""
         m = self.margin_sites
-        axes = [self._axis(n + 2 * m) for n in self.shape]
-        centres = [(torch.arange(n, dtype=torch.float64) + m + 0.5) * self.spacing_um for n in self.shape]
+        axes = [self._axis(n + 2 * m, device) for n in self.shape]
+        centres = [(torch.arange(n, dtype=torch.float64, device=_cpu(device)) + m + 0.5) * self.spacing_um
+                   for n in self.shape]
         c = -4.0 * math.log(2.0) / self.spot_fwhm_um ** 2
         profiles = [torch.exp(c * (a[None, :] - z[:, None]) ** 2) for a, z in zip(axes, centres)]  # (n_i, points_i)
         if len(profiles) == 1:
@@ -129,14 +132,14 @@ class PumpLattice:
         gy, gx = profiles
         return (gy[:, None, :, None] * gx[None, :, None, :]).reshape(self.n_sites, *self.grid_shape)
 
-    def absorber(self) -> torch.Tensor:
+    def absorber(self, device=None) -> torch.Tensor:
         """(*grid) absorbing rate (1/ps): 0 over the lattice, rising as sin^2 across the margin."""
-        out = torch.zeros(self.grid_shape, dtype=torch.float64)
+        out = torch.zeros(self.grid_shape, dtype=torch.float64, device=_cpu(device))
         if self.margin_sites == 0 or self.absorber_rate == 0.0:
             return out
         width = self.margin_sites * self.spacing_um
         for axis, n in enumerate(self.shape):
-            x = self._axis(n + 2 * self.margin_sites)
+            x = self._axis(n + 2 * self.margin_sites, device)
             total = x[-1] + 0.5 * self.grid_step_um
             depth = torch.clamp(torch.maximum(width - x, x - (total - width)) / width, 0.0, 1.0)
             ramp = self.absorber_rate * torch.sin(0.5 * math.pi * depth) ** 2
@@ -205,9 +208,12 @@ class MaskEncoding:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise TypeError(f"MaskEncoding.seed must be an int, got {self.seed!r}.")
 
-    def mask(self, n_sites: int, in_features: int) -> torch.Tensor:
+    def mask(self, n_sites: int, in_features: int, device=None) -> torch.Tensor:
+        """The (n_sites, in_features) mask, drawn on the CPU from ``seed`` (the same on every device), on
+        ``device`` (default CPU)."""
         g = torch.Generator().manual_seed(self.seed)
-        return torch.randn(n_sites, in_features, generator=g, dtype=torch.float64) / math.sqrt(in_features)
+        return devices.randn((n_sites, in_features), generator=g, device=_cpu(device),
+                             dtype=torch.float64) / math.sqrt(in_features)
 
 
 @dataclass(frozen=True)
@@ -294,9 +300,14 @@ def camera_from(value) -> Camera:
     return _from_preset("camera", value, CAMERA_PRESETS, Camera, "LAB_CAMERA or 'lab'")
 
 
-def _gaussian_filter(shape: tuple[int, ...], step_um: float, sigma_um: float) -> torch.Tensor:
+def _cpu(device) -> torch.device:
+    """``device``, or the CPU when None (design constants are built where they are asked for)."""
+    return torch.device("cpu") if device is None else torch.device(device)
+
+
+def _gaussian_filter(shape: tuple[int, ...], step_um: float, sigma_um: float, device=None) -> torch.Tensor:
     """FFT transfer function of a unit-area Gaussian blur of standard deviation sigma (periodic grid)."""
-    ks = [2 * math.pi * torch.fft.fftfreq(n, d=step_um, dtype=torch.float64) for n in shape]
+    ks = [2 * math.pi * torch.fft.fftfreq(n, d=step_um, dtype=torch.float64, device=_cpu(device)) for n in shape]
     k2 = ks[0] ** 2 if len(ks) == 1 else ks[0][:, None] ** 2 + ks[1][None, :] ** 2
     return torch.exp(-0.5 * sigma_um ** 2 * k2)
 
@@ -304,11 +315,13 @@ def _gaussian_filter(shape: tuple[int, ...], step_um: float, sigma_um: float) ->
 def disorder_potential(lattice: PumpLattice, rms_meV: float, correlation_um: float,
                        generator: torch.Generator) -> torch.Tensor:
     """Smooth random potential (meV) on the lattice's grid: white noise filtered by exp(-k^2 l^2 / 4)
-    (a Gaussian correlation exp(-r^2 / 2 l^2) of the potential), shifted to zero mean and scaled to rms."""
+    (a Gaussian correlation exp(-r^2 / 2 l^2) of the potential), shifted to zero mean and scaled to rms. Drawn
+    and returned on the generator's device (device state: the same sample on every device)."""
     shape = lattice.grid_shape
-    white = torch.randn(shape, generator=generator, dtype=torch.float64)
+    white = devices.randn(shape, generator=generator, device=generator.device, dtype=torch.float64)
     dims = tuple(range(len(shape)))
-    ks = [2 * math.pi * torch.fft.fftfreq(n, d=lattice.grid_step_um, dtype=torch.float64) for n in shape]
+    ks = [2 * math.pi * torch.fft.fftfreq(n, d=lattice.grid_step_um, dtype=torch.float64, device=generator.device)
+          for n in shape]
     k2 = ks[0] ** 2 if len(ks) == 1 else ks[0][:, None] ** 2 + ks[1][None, :] ** 2
     smooth = torch.fft.ifftn(torch.fft.fftn(white, dim=dims) * torch.exp(-0.25 * correlation_um ** 2 * k2),
                              dim=dims).real
@@ -324,21 +337,23 @@ class PolaritonTwin(Twin):
     def __init__(self, *, lattice: PumpLattice, evolution: Evolution, params: PolaritonParameters,
                  encoding: DirectEncoding | MaskEncoding, in_features: int,
                  potential_meV: torch.Tensor | None = None, pump_blur_um: float = 0.0, pump_scale: float = 1.0,
-                 camera: Camera | None = None) -> None:
+                 camera: Camera | None = None, device: torch.device | str | None = None) -> None:
         super().__init__(in_features=in_features, out_features=lattice.n_sites)
         self.lattice, self.evolution, self.params, self.encoding = lattice, evolution, params, encoding
         self.camera = camera
         self.pump_scale = float(pump_scale)
         self.dims = len(lattice.shape)
         self.reference_density = params.threshold / params.gamma_c
-        self.register_buffer("spots", lattice.spots())
-        self.register_buffer("loss", params.gamma_c + lattice.absorber())
+        # design constants as buffers, built on ``device`` (model.to(device) moves them with the twin)
+        device = _cpu(device)
+        self.register_buffer("spots", lattice.spots(device))
+        self.register_buffer("loss", params.gamma_c + lattice.absorber(device))
         self.register_buffer("kinetic", kinetic_phase(lattice.grid_shape, lattice.grid_step_um, params,
-                                                      evolution.dt_ps, dtype=torch.complex128))
-        self.register_buffer("potential", None if potential_meV is None else potential_meV.clone())
+                                                      evolution.dt_ps, dtype=torch.complex128, device=device))
+        self.register_buffer("potential", None if potential_meV is None else potential_meV.to(device).clone())
         self.register_buffer("blur", None if not pump_blur_um else
-                             _gaussian_filter(lattice.grid_shape, lattice.grid_step_um, pump_blur_um))
-        self.register_buffer("mask", encoding.mask(lattice.n_sites, in_features)
+                             _gaussian_filter(lattice.grid_shape, lattice.grid_step_um, pump_blur_um, device))
+        self.register_buffer("mask", encoding.mask(lattice.n_sites, in_features, device)
                              if isinstance(encoding, MaskEncoding) else None)
 
     def site_amplitudes(self, x: torch.Tensor, pump: torch.Tensor) -> torch.Tensor:
@@ -372,11 +387,11 @@ class PolaritonTwin(Twin):
         cdtype = torch.complex64 if x.dtype == torch.float32 else torch.complex128
         grid = (x.shape[0], *self.lattice.grid_shape)
         amplitude = math.sqrt(self.evolution.seed_density)
-        psi = torch.full(grid, amplitude, dtype=cdtype)
+        psi = torch.full(grid, amplitude, dtype=cdtype, device=x.device)
         if initial_noise:
-            noise = torch.randn(grid, generator=generator, dtype=cdtype)  # unit complex variance
+            noise = devices.randn(grid, generator=generator, device=x.device, dtype=cdtype)  # unit complex variance
             psi = psi + (initial_noise * amplitude) * noise
-        n_r = torch.zeros(grid, dtype=x.dtype)
+        n_r = torch.zeros(grid, dtype=x.dtype, device=x.device)
         potential = None if self.potential is None else self.potential.to(x.dtype)
         psi, _ = evolve(psi, n_r, pump=pump, params=self.params, kinetic=self.kinetic.to(cdtype),
                         dt_ps=self.evolution.dt_ps, steps=self.evolution.steps, potential_meV=potential,
@@ -470,7 +485,7 @@ class PolaritonCondensate(Plant, Simulated):
         return PolaritonTwin(lattice=self.lattice, evolution=self.evolution, params=self._true_params,
                              encoding=self.encoding, in_features=self.in_features, potential_meV=self._potential,
                              pump_blur_um=self.mismatch.pump_blur_um, pump_scale=1.0 + self.mismatch.pump_scale_error,
-                             camera=self.camera)
+                             camera=self.camera, device=self.device)
 
     # ---- plant interface ------------------------------------------------------------------
     def control_specs(self):
@@ -494,7 +509,7 @@ class PolaritonCondensate(Plant, Simulated):
     def nominal_twin(self) -> PolaritonTwin:
         """The design: no disorder, the pump as programmed, the design rates, no noise, a linear camera."""
         return PolaritonTwin(lattice=self.lattice, evolution=self.evolution, params=self.params,
-                             encoding=self.encoding, in_features=self.in_features)
+                             encoding=self.encoding, in_features=self.in_features, device=self.device)
 
     def true_twin(self) -> PolaritonTwin:
         """The hidden truth with the noise off: disorder, pump blur and scale, rate errors, and the camera's

@@ -98,9 +98,10 @@ class PolaritonParameters:
 
 
 def kinetic_phase(shape: tuple[int, ...], step_um: float, params: PolaritonParameters, dt_ps: float,
-                  dtype=torch.complex64) -> torch.Tensor:
-    """exp(-i hbar k^2 dt / 2m) on the FFT grid of ``shape`` (1D or 2D)."""
-    ks = [2 * math.pi * torch.fft.fftfreq(n, d=step_um, dtype=torch.float64) for n in shape]
+                  dtype=torch.complex64, device=None) -> torch.Tensor:
+    """exp(-i hbar k^2 dt / 2m) on the FFT grid of ``shape`` (1D or 2D), on ``device`` (default CPU)."""
+    device = torch.device("cpu") if device is None else device
+    ks = [2 * math.pi * torch.fft.fftfreq(n, d=step_um, dtype=torch.float64, device=device) for n in shape]
     if len(ks) == 1:
         k2 = ks[0] ** 2
     else:

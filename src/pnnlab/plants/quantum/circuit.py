@@ -154,26 +154,29 @@ class IsingEvolution:
         check_nonnegative("IsingEvolution.time", self.time)
         check_int("IsingEvolution.seed", self.seed, minimum=0)
 
-    def unitary(self, n: int, dtype: torch.dtype) -> torch.Tensor:
+    def unitary(self, n: int, dtype: torch.dtype, device=None) -> torch.Tensor:
+        """exp(-i H T) as a (2^n, 2^n) matrix: built on the CPU from the CPU generator seeded by ``seed`` (the
+        same couplings on every device), then moved to ``device`` (default CPU)."""
+        cpu = torch.device("cpu")
         g = torch.Generator().manual_seed(self.seed)
-        a = 2 * torch.rand(n, generator=g, dtype=torch.float64) - 1
-        couplings = 2 * torch.rand(n, n, generator=g, dtype=torch.float64) - 1
-        x = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.complex128)
-        z = torch.tensor([[1.0, 0.0], [0.0, -1.0]], dtype=torch.complex128)
-        eye = torch.eye(2, dtype=torch.complex128)
+        a = 2 * torch.rand(n, generator=g, dtype=torch.float64, device=cpu) - 1
+        couplings = 2 * torch.rand(n, n, generator=g, dtype=torch.float64, device=cpu) - 1
+        x = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.complex128, device=cpu)
+        z = torch.tensor([[1.0, 0.0], [0.0, -1.0]], dtype=torch.complex128, device=cpu)
+        eye = torch.eye(2, dtype=torch.complex128, device=cpu)
 
         def op(factors: dict) -> torch.Tensor:
-            out = torch.ones(1, 1, dtype=torch.complex128)
+            out = torch.ones(1, 1, dtype=torch.complex128, device=cpu)
             for q in range(n):
                 out = torch.kron(out, factors.get(q, eye))
             return out
 
-        h = torch.zeros(2 ** n, 2 ** n, dtype=torch.complex128)
+        h = torch.zeros(2 ** n, 2 ** n, dtype=torch.complex128, device=cpu)
         for j in range(n):
             h = h + a[j] * op({j: x})
             for k in range(j + 1, n):
                 h = h + couplings[j, k] * op({j: z, k: z})
-        return torch.linalg.matrix_exp(-1j * self.time * h).to(dtype)
+        return torch.linalg.matrix_exp(-1j * self.time * h).to(dtype).to(cpu if device is None else device)
 
 
 # ---- the circuit -----------------------------------------------------------------------------------
@@ -317,16 +320,17 @@ def dtype_from(value) -> torch.dtype:
 def run_circuit(ansatz: Ansatz, x: torch.Tensor, theta: torch.Tensor, errors: CircuitErrors | None,
                 dtype: torch.dtype, entangler_unitary: torch.Tensor | None) -> torch.Tensor:
     """Outcome probabilities of the measured qubits (batch, 2^r), read-out error included: differentiable in
-    ``x`` and ``theta``."""
+    ``x`` and ``theta``. Computes on ``x``'s device (``theta`` and ``entangler_unitary`` are expected there)."""
     e = errors if errors is not None else CircuitErrors()
     n = ansatz.n_qubits
-    reg = Register(n, x.shape[0], mixed=e.gate_noise, dtype=dtype)
+    device = x.device
+    reg = Register(n, x.shape[0], mixed=e.gate_noise, dtype=dtype, device=device)
     scale = 1.0 + e.over_rotation
     after_1q = after_2q = None  # the noise after every gate, as one superoperator per qubit
     if e.gate_noise:
-        damping = damping_channel(e.amplitude_damping, dtype)
-        after_1q = damping @ depolarising_channel(e.depolarising_1q, dtype)
-        after_2q = damping @ depolarising_channel(e.depolarising_2q, dtype)
+        damping = damping_channel(e.amplitude_damping, dtype, device)
+        after_1q = damping @ depolarising_channel(e.depolarising_1q, dtype, device)
+        after_2q = damping @ depolarising_channel(e.depolarising_2q, dtype, device)
 
     def noise_2q(qubits):
         if after_2q is not None:
@@ -369,7 +373,7 @@ class QuantumCircuitTwin(Twin):
     """Exact expectations <Z_i> of the circuit (differentiable), with the given errors (None: noiseless)."""
 
     def __init__(self, *, ansatz: Ansatz, in_features: int, errors: CircuitErrors | None = None,
-                 dtype: torch.dtype = torch.complex128) -> None:
+                 dtype: torch.dtype = torch.complex128, device: torch.device | str | None = None) -> None:
         if not isinstance(ansatz, Ansatz):
             raise TypeError(f"ansatz must be a pnnlab Ansatz(...), got {type(ansatz).__name__}.")
         if errors is not None and not isinstance(errors, CircuitErrors):
@@ -377,11 +381,13 @@ class QuantumCircuitTwin(Twin):
         super().__init__(in_features=in_features, out_features=len(ansatz.measured))
         self.ansatz, self.errors, self.dtype = ansatz, errors, dtype
         ent = ansatz.entangler
-        self._unitary = ent.unitary(ansatz.n_qubits, dtype) if isinstance(ent, IsingEvolution) else None
+        # a buffer, so that model.to(device) moves it with the twin
+        self.register_buffer("entangler_unitary", ent.unitary(ansatz.n_qubits, dtype, device)
+                             if isinstance(ent, IsingEvolution) else None)
 
     def forward(self, x, controls):
         self.ansatz.encoding.check_inputs(x.detach())
-        p = run_circuit(self.ansatz, x, controls["theta"], self.errors, self.dtype, self._unitary)
+        p = run_circuit(self.ansatz, x, controls["theta"], self.errors, self.dtype, self.entangler_unitary)
         return pauli_z_expectations(p.to(torch.float64), len(self.ansatz.measured)).to(x.dtype)
 
 
@@ -450,6 +456,7 @@ class QuantumCircuitPlant(Plant, Simulated, ParameterShift):
         self.shots_spent = 0
         self._errors = errors  # hidden truth: never read by training methods
         ent = ansatz.entangler
+        # design constant on the plant's device (Plant.to moves it)
         self._unitary = ent.unitary(ansatz.n_qubits, dtype) if isinstance(ent, IsingEvolution) else None
 
     # ---- plant interface -------------------------------------------------------------------------
@@ -481,13 +488,14 @@ class QuantumCircuitPlant(Plant, Simulated, ParameterShift):
 
     def nominal_twin(self) -> QuantumCircuitTwin:
         """The noiseless circuit with exact expectations (the design)."""
-        return QuantumCircuitTwin(ansatz=self.ansatz, in_features=self.in_features, dtype=self.dtype)
+        return QuantumCircuitTwin(ansatz=self.ansatz, in_features=self.in_features, dtype=self.dtype,
+                                  device=self.device)
 
     def true_twin(self) -> QuantumCircuitTwin:
         """The circuit with every hidden error (over-rotation, gate channels, read-out assignment) and exact
         expectations (shots off). Diagnostics and the ideal bound only."""
         return QuantumCircuitTwin(ansatz=self.ansatz, in_features=self.in_features, errors=self._errors,
-                                  dtype=self.dtype)
+                                  dtype=self.dtype, device=self.device)
 
     def describe(self):
         return (f"QuantumCircuitPlant(n_qubits={self.ansatz.n_qubits}, layers={self.ansatz.layers}, "

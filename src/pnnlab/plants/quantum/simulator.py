@@ -22,6 +22,10 @@ permutation and a sign. Channels (Nielsen & Chuang ch. 8):
 
 Everything is differentiable with respect to the rotation angles and the inputs (autograd through
 complex arithmetic), which the twins use; the plant calls the same code under ``torch.no_grad()``.
+
+Devices: every function that creates a tensor takes the ``device`` it is for (the device of the data);
+the cached index tables (:func:`cnot_permutation`, :func:`cz_signs`) are kept per device. Shot sampling
+draws through :mod:`pnnlab.devices`, so the counts are the same numbers on CPU and CUDA.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import functools
 import math
 
 import torch
+
+from ... import devices
 
 
 def rotation(axis: str, angle: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -62,36 +68,39 @@ def apply_1q(state: torch.Tensor, gate: torch.Tensor, qubit: int, n: int) -> tor
     return out.reshape(batch, 2 ** n)
 
 
-def _bits(n: int) -> torch.Tensor:
+def _bits(n: int, device=None) -> torch.Tensor:
     """(2^n, n) table of basis bits, qubit 0 most significant."""
-    k = torch.arange(2 ** n)
-    return ((k.unsqueeze(1) >> torch.arange(n - 1, -1, -1)) & 1)
+    device = torch.device("cpu") if device is None else device
+    k = torch.arange(2 ** n, device=device)
+    return ((k.unsqueeze(1) >> torch.arange(n - 1, -1, -1, device=device)) & 1)
 
 
-@functools.lru_cache(maxsize=256)
-def cnot_permutation(control: int, target: int, n: int) -> torch.Tensor:
-    """Index map of CNOT: ``new[k] = old[perm[k]]`` (an involution)."""
-    k = torch.arange(2 ** n)
+@functools.lru_cache(maxsize=512)
+def cnot_permutation(control: int, target: int, n: int, device: torch.device | None = None) -> torch.Tensor:
+    """Index map of CNOT: ``new[k] = old[perm[k]]`` (an involution), on ``device`` (default CPU)."""
+    k = torch.arange(2 ** n, device=torch.device("cpu") if device is None else device)
     flip = ((k >> (n - 1 - control)) & 1) << (n - 1 - target)
     return k ^ flip
 
 
-@functools.lru_cache(maxsize=256)
-def cz_signs(a: int, b: int, n: int) -> torch.Tensor:
-    """Diagonal of CZ: -1 where both qubits are 1."""
-    bits = _bits(n)
+@functools.lru_cache(maxsize=512)
+def cz_signs(a: int, b: int, n: int, device: torch.device | None = None) -> torch.Tensor:
+    """Diagonal of CZ: -1 where both qubits are 1, on ``device`` (default CPU)."""
+    bits = _bits(n, device)
     return 1.0 - 2.0 * (bits[:, a] * bits[:, b]).double()
 
 
-def z_signs(n: int) -> torch.Tensor:
+def z_signs(n: int, device=None) -> torch.Tensor:
     """(2^n, n): the eigenvalue of Z_q (+1 for bit 0, -1 for bit 1) in every basis state."""
-    return 1.0 - 2.0 * _bits(n).double()
+    return 1.0 - 2.0 * _bits(n, device).double()
 
 
-def pauli_matrices(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """I, X, Y, Z."""
-    return (torch.eye(2, dtype=dtype), torch.tensor([[0, 1], [1, 0]], dtype=dtype),
-            torch.tensor([[0, -1j], [1j, 0]], dtype=dtype), torch.tensor([[1, 0], [0, -1]], dtype=dtype))
+def pauli_matrices(dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """I, X, Y, Z (on ``device``, default CPU)."""
+    device = torch.device("cpu") if device is None else device
+    return (torch.eye(2, dtype=dtype, device=device), torch.tensor([[0, 1], [1, 0]], dtype=dtype, device=device),
+            torch.tensor([[0, -1j], [1j, 0]], dtype=dtype, device=device),
+            torch.tensor([[1, 0], [0, -1]], dtype=dtype, device=device))
 
 
 def superoperator(kraus: list[torch.Tensor], weights: list[float] | None = None) -> torch.Tensor:
@@ -105,16 +114,17 @@ def superoperator(kraus: list[torch.Tensor], weights: list[float] | None = None)
     return out
 
 
-def depolarising_channel(p: float, dtype: torch.dtype) -> torch.Tensor:
+def depolarising_channel(p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
     """``D_p(rho) = (1 - p) rho + p Tr(rho) I / 2`` = ``(1 - 3p/4) rho + (p/4) sum_P P rho P`` (4, 4)."""
-    eye, x, y, z = pauli_matrices(dtype)
+    eye, x, y, z = pauli_matrices(dtype, device)
     return superoperator([eye, x, y, z], [1 - 0.75 * p, p / 4, p / 4, p / 4])
 
 
-def damping_channel(gamma: float, dtype: torch.dtype) -> torch.Tensor:
+def damping_channel(gamma: float, dtype: torch.dtype, device=None) -> torch.Tensor:
     """Amplitude damping: ``K0 = [[1, 0], [0, sqrt(1 - gamma)]]``, ``K1 = [[0, sqrt(gamma)], [0, 0]]`` (4, 4)."""
-    k0 = torch.tensor([[1, 0], [0, math.sqrt(1 - gamma)]], dtype=dtype)
-    k1 = torch.tensor([[0, math.sqrt(gamma)], [0, 0]], dtype=dtype)
+    device = torch.device("cpu") if device is None else device
+    k0 = torch.tensor([[1, 0], [0, math.sqrt(1 - gamma)]], dtype=dtype, device=device)
+    k1 = torch.tensor([[0, math.sqrt(gamma)], [0, 0]], dtype=dtype, device=device)
     return superoperator([k0, k1])
 
 
@@ -126,10 +136,12 @@ class Register:
     touch the state: their 2x2 matrices (pure) or 4x4 superoperators (mixed) are multiplied and applied once,
     when a two-qubit gate, a full unitary or a read-out needs the qubit."""
 
-    def __init__(self, n: int, batch: int, *, mixed: bool, dtype: torch.dtype = torch.complex128) -> None:
+    def __init__(self, n: int, batch: int, *, mixed: bool, dtype: torch.dtype = torch.complex128,
+                 device: torch.device | str | None = None) -> None:
         self.n, self.mixed, self.dtype = n, mixed, dtype
+        self.device = torch.device("cpu") if device is None else torch.device(device)
         size = 4 ** n if mixed else 2 ** n
-        state = torch.zeros(batch, size, dtype=dtype)
+        state = torch.zeros(batch, size, dtype=dtype, device=self.device)
         state[:, 0] = 1.0
         self._state = state
         self._pending: dict[int, torch.Tensor] = {}
@@ -188,16 +200,16 @@ class Register:
         self._flush((control, target))
         if self.mixed:
             n2 = 2 * self.n
-            perm = cnot_permutation(control, target, n2)
-            perm = perm[cnot_permutation(self.n + control, self.n + target, n2)]
+            perm = cnot_permutation(control, target, n2, self.device)
+            perm = perm[cnot_permutation(self.n + control, self.n + target, n2, self.device)]
         else:
-            perm = cnot_permutation(control, target, self.n)
+            perm = cnot_permutation(control, target, self.n, self.device)
         self._state = self._state[:, perm]
         return self
 
     def cz(self, a: int, b: int) -> "Register":
         self._flush((a, b))
-        signs = cz_signs(a, b, self.n)
+        signs = cz_signs(a, b, self.n, self.device)
         if self.mixed:
             signs = (signs.unsqueeze(1) * signs.unsqueeze(0)).reshape(-1)
         self._state = self._state * signs.to(self.dtype)
@@ -216,11 +228,11 @@ class Register:
 
     def depolarise(self, p: float, qubit: int) -> "Register":
         """The depolarising channel D_p on ``qubit``."""
-        return self.channel(depolarising_channel(p, self.dtype), qubit) if p else self
+        return self.channel(depolarising_channel(p, self.dtype, self.device), qubit) if p else self
 
     def damp(self, gamma: float, qubit: int) -> "Register":
         """Amplitude damping with ``gamma`` on ``qubit``."""
-        return self.channel(damping_channel(gamma, self.dtype), qubit) if gamma else self
+        return self.channel(damping_channel(gamma, self.dtype, self.device), qubit) if gamma else self
 
     def _require_mixed(self, what: str) -> None:
         if not self.mixed:
@@ -258,7 +270,8 @@ def assignment_error(probabilities: torch.Tensor, p01: float, p10: float, r: int
     ``p01`` = P(read 1 | state 0), ``p10`` = P(read 0 | state 1)."""
     if not (p01 or p10):
         return probabilities
-    confusion = torch.tensor([[1 - p01, p10], [p01, 1 - p10]], dtype=probabilities.dtype)
+    confusion = torch.tensor([[1 - p01, p10], [p01, 1 - p10]], dtype=probabilities.dtype,
+                             device=probabilities.device)
     p = probabilities
     batch = p.shape[0]
     for q in range(r):
@@ -269,15 +282,16 @@ def assignment_error(probabilities: torch.Tensor, p01: float, p10: float, r: int
 
 def sample_counts(probabilities: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
     """Multinomial counts of ``shots`` measurements per row (batch, K), drawn as a chain of binomials
-    (exact multinomial law, any number of shots, vectorised over the batch)."""
+    (exact multinomial law, any number of shots, vectorised over the batch), through
+    :func:`pnnlab.devices.binomial` (drawn on the generator's device: the same counts on every device)."""
     p = probabilities.double().clamp_min(0.0)
     p = p / p.sum(1, keepdim=True)
-    remaining = torch.full((p.shape[0],), float(shots), dtype=torch.float64)
-    left = torch.ones(p.shape[0], dtype=torch.float64)
+    remaining = torch.full((p.shape[0],), float(shots), dtype=torch.float64, device=p.device)
+    left = torch.ones(p.shape[0], dtype=torch.float64, device=p.device)
     counts = torch.zeros_like(p)
     for k in range(p.shape[1] - 1):
         prob = (p[:, k] / left.clamp_min(1e-300)).clamp(0.0, 1.0)
-        c = torch.binomial(remaining, prob, generator=generator)
+        c = devices.binomial(remaining, prob, generator=generator)
         counts[:, k] = c
         remaining = remaining - c
         left = (left - p[:, k]).clamp_min(0.0)
@@ -287,4 +301,4 @@ def sample_counts(probabilities: torch.Tensor, shots: int, generator: torch.Gene
 
 def pauli_z_expectations(probabilities: torch.Tensor, r: int) -> torch.Tensor:
     """<Z_i> for each of the r qubits from outcome probabilities (or frequencies) (batch, 2^r)."""
-    return probabilities @ z_signs(r).to(probabilities.dtype)
+    return probabilities @ z_signs(r, probabilities.device).to(probabilities.dtype)

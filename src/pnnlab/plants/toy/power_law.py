@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ... import devices
 from ..._validation import check_finite_float, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
@@ -68,7 +69,7 @@ class PowerLawPlant(Plant, Simulated):
             raise ValueError("x must be positive for the power-law plant (x^theta); shift or rescale the inputs.")
         y = _power_law(x, self._coefficient, controls["exponent"])
         if self._noise_std:
-            y = y * (1 + self._noise_std * torch.randn(y.shape, generator=generator))
+            y = y * (1 + self._noise_std * devices.randn(y.shape, generator=generator, device=y.device))
         return y
 
     def nominal_twin(self):
