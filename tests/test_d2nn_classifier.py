@@ -40,3 +40,20 @@ def test_truth_scale_zero_is_the_aligned_design_and_bad_inputs_are_refused():
         build_d2nn_classifier(in_features=64 + 1, n_classes=10)
     with pytest.raises(ValueError, match="truth_scale"):
         build_d2nn_classifier(in_features=784, n_classes=10, truth_scale=-1.0)
+
+
+def test_model_to_moves_the_plant_and_its_twin_and_cpu_keeps_the_outputs():
+    import torch
+
+    from pnnlab.execution import OnTwin, executing
+
+    model = build_d2nn_classifier(in_features=16, n_classes=2, grid=28)
+    x = torch.rand(3, 16, generator=torch.Generator().manual_seed(0))
+    layer = model[0]
+    with torch.no_grad(), executing(OnTwin()):
+        before = model(x)
+        assert torch.equal(model.to("cpu")(x), before)
+    model.to("meta")
+    assert layer.plant.device.type == "meta" and all(p.device.type == "meta" for p in model.parameters())
+    assert layer.twin.optics.regions.device.type == "meta" and layer.twin.optics.shifts.device.type == "meta"
+    assert layer.true_twin().optics.fabrication_map.device.type == "meta"
