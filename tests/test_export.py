@@ -238,3 +238,44 @@ def test_edge_artefact_runs_without_pnnlab_and_reproduces_the_twin_predictions(t
     true = export_edge(folder, physics="true", out=tmp_path / "true_edge")
     assert not np.allclose(np.load(tmp_path / "true_edge" / "expected_logits.npy"), logits.numpy(), atol=1e-4)
     assert true["physics"] == "true"
+
+
+MESH2_SPEC = {"name": "mesh2", "seed": 3, "data": {"name": "iris"},
+              "model": {"name": "photonic_mesh", "layers": 2},  # two meshes, an on-chip EO activation between
+              "methods": [{"name": "adjoint"}], "train": {"epochs": 1, "batch_size": 32}}
+
+
+def test_edge_artefact_of_a_mesh_network_runs_without_pnnlab_and_reproduces_its_twin_predictions(tmp_path):
+    """An MZI-mesh network trained in situ (two meshes, an electro-optic activation plant between) exports
+    as a torch.export program: the mesh engine records its plain-ops path (its fast custom autograd
+    Functions cannot be exported), and in a fresh process without pnnlab the program's logits equal the
+    trained model's on its twin (computed here by the fast path) to float tolerance, and predict.py's
+    classes equal the model's."""
+    import subprocess
+    import sys
+
+    from pnnlab.execution import OnTwin, executing
+    from pnnlab.export import export_edge
+    from pnnlab.plants.photonics.mesh_engine import plain_ops_active
+
+    folder = run(MESH2_SPEC, out_dir=tmp_path / "runs", warm_up=False).folder
+    report = export_edge(folder)
+    edge = folder / "export" / "adjoint" / "edge"
+    assert report["network"] == "network.pt2" and report["format"] == "torch.export", report["format"]
+    assert not (edge / "network.ts").exists() and not plain_ops_active()
+    model, _, _, data = load_trained_model(folder, "adjoint")
+    layers = [m for m in model.modules() if isinstance(m, PhysicalLayer)]
+    assert [type(layer.plant).__name__ for layer in layers] == ["MZIMesh", "ElectroOpticActivationPlant", "MZIMesh"]
+    with torch.no_grad(), executing(OnTwin()):
+        logits = model(data.x_test)  # the fast path (outside any tracer)
+    assert np.allclose(np.load(edge / "expected_logits.npy"), logits.numpy(), atol=1e-6)
+    code = ("import runpy, sys; sys.modules['pnnlab'] = None; sys.argv = ['predict.py', 'inputs.npy']; "
+            "runpy.run_path('predict.py', run_name='__main__'); import numpy as np, torch; "
+            "net = torch.export.load('network.pt2').module(); "
+            f"np.save({str(tmp_path / 'fresh.npy')!r}, net(torch.from_numpy(np.load('inputs.npy')).float()).detach().numpy())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=edge, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [int(k) for k in done.stdout.split()] == logits.argmax(dim=1).tolist()
+    fresh = torch.from_numpy(np.load(tmp_path / "fresh.npy"))
+    assert fresh.shape == logits.shape and torch.allclose(fresh, logits, atol=1e-5, rtol=1e-5)
+    assert len(report["per_inference"]["physical_part"]["layers"]) == 3

@@ -477,3 +477,19 @@ def test_mesh_plants_keep_their_results_on_to_cpu_and_move_every_tensor_with_to(
     assert plant.device == torch.device("meta")
     for name, obj in (("plant", plant), ("nominal twin", plant.nominal_twin()), ("true twin", plant.true_twin())):
         assert off_device(obj, "meta") == [], name
+
+
+def test_a_mesh_pickles_after_in_situ_passes_and_the_copy_answers_alike():
+    """The monitored passes leave reusable field buffers (with weak references to autograd leases) in
+    the engine; checkpoints pickle the plant and its twins, so the engine drops them when pickled."""
+    import pickle
+
+    plant = MZIMesh(n_ports=4)
+    x, controls = plant.example_inputs(3), plant.initial_controls()
+    plant.forward_pass(x, controls)
+    assert plant.engine._cache  # the column path's workspace is in use
+    copy = pickle.loads(pickle.dumps(plant))
+    twin = pickle.loads(pickle.dumps(plant.true_twin()))
+    assert torch.equal(copy(x, controls, generator=torch.Generator().manual_seed(1)),
+                       plant(x, controls, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(twin(x, controls), plant.true_twin()(x, controls))

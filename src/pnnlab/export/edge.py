@@ -39,6 +39,7 @@ import torch
 from ..energy import H100_BF16_PEAK, HOROWITZ_FP32_45NM
 from ..execution import Execution, OnTrueTwin, OnTwin, executing
 from ..layers import PhysicalLayer
+from ..plants.photonics.mesh_engine import plain_ops
 from .hardware import ExportError, export_run, load_trained_model
 
 __all__ = ["export_edge"]
@@ -188,23 +189,27 @@ def export_edge(run_dir: str | Path, *, method: str | None = None, out: str | Pa
 
 def _export_or_trace(wrapped: torch.nn.Module, example: torch.Tensor, folder: Path):
     """``torch.export`` with a dynamic batch (saved as ``network.pt2``); where the physics cannot be
-    exported (data-dependent control flow, custom autograd functions), a TorchScript trace
-    (``network.ts``). Returns the callable, its file name and why export failed (or None)."""
+    exported (data-dependent control flow), a TorchScript trace (``network.ts``). Returns the callable,
+    its file name and why export failed (or None). Both record the physics under ``plain_ops()``: the
+    MZI mesh engine then runs its reference path of ordinary torch operations instead of its fast
+    custom autograd Functions, which neither tracer can record (the engine also selects it by itself
+    when it sees a tracer; the flag makes it independent of the torch version's tracer flags)."""
     import warnings
 
-    try:
-        batch = torch.export.Dim("batch", min=1, max=1 << 20)
-        program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: batch}})
-        torch.export.save(program, str(folder / "network.pt2"))
-        return program.module(), "network.pt2", None
-    except Exception as error:  # fall back to a trace, checked like the export
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer warnings: the trace is checked below
-        with torch.no_grad():
-            traced = torch.jit.trace(wrapped, example, check_trace=False)
-        traced = torch.jit.freeze(traced.eval())
-        torch.jit.save(traced, str(folder / "network.ts"))
+    with plain_ops():
+        try:
+            batch = torch.export.Dim("batch", min=1, max=1 << 20)
+            program = torch.export.export(wrapped, (example,), dynamic_shapes={"x": {0: batch}})
+            torch.export.save(program, str(folder / "network.pt2"))
+            return program.module(), "network.pt2", None
+        except Exception as error:  # fall back to a trace, checked like the export
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation and tracer warnings: the trace is checked below
+            with torch.no_grad():
+                traced = torch.jit.trace(wrapped, example, check_trace=False)
+            traced = torch.jit.freeze(traced.eval())
+            torch.jit.save(traced, str(folder / "network.ts"))
     return traced, "network.ts", reason
 
 

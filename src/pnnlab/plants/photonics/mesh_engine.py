@@ -470,6 +470,14 @@ class MeshEngine:
         self._positions.clear()
         return self
 
+    def __getstate__(self) -> dict:
+        """Pickled (checkpoints, copies) without the reusable field buffers: they hold weak references
+        to autograd leases and are rebuilt on the next call."""
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        state["_positions"] = {}
+        return state
+
     def positions(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layout.mzi_column, layout.mzi_top)`` on ``device`` (cached per device), for indexing
         monitored fields."""
