@@ -269,3 +269,41 @@ def test_twin_constants_move_with_the_model():
     nn.Sequential(layer).to("meta")
     assert plant.device.type == "meta" and plant._unitary.device.type == "meta"
     assert layer.twin.entangler_unitary.device.type == "meta"
+
+
+def test_mitarai_circuit_agrees_with_pennylane():
+    """Optional: Mitarai et al.'s circuit (arcsin/arccos encoding, exp(-iHT) of the fully connected transverse
+    Ising model, R_X R_Z R_X layers) built independently in PennyLane (its Hamiltonian from qml operators, the
+    evolution by scipy's expm) gives the same <Z_0>: checks the encoding, the Hamiltonian's terms and qubit order."""
+    qml = pytest.importorskip("pennylane")
+    import numpy as np
+    from scipy.linalg import expm
+    n, layers, time = 3, 2, 10.0
+    ansatz = Ansatz.mitarai2018(n_qubits=n, layers=layers, time=time, seed=0)
+    plant = QuantumCircuitPlant(in_features=1, ansatz=ansatz, shots=None, errors=IDEAL)
+    g = torch.Generator().manual_seed(0)  # the design couplings, drawn as IsingEvolution documents
+    a = (2 * torch.rand(n, generator=g, dtype=torch.float64) - 1).numpy()
+    j = (2 * torch.rand(n, n, generator=g, dtype=torch.float64) - 1).numpy()
+    terms = [float(a[q]) * qml.PauliX(q) for q in range(n)]
+    terms += [float(j[p, q]) * qml.PauliZ(p) @ qml.PauliZ(q) for p in range(n) for q in range(p + 1, n)]
+    u = expm(-1j * time * qml.matrix(qml.sum(*terms), wire_order=range(n)))
+    theta = torch.rand(ansatz.theta_shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 6
+    dev = qml.device("default.qubit", wires=n)
+
+    @qml.qnode(dev)
+    def circuit(x):
+        for q in range(n):
+            qml.RY(np.arcsin(x), wires=q)
+            qml.RZ(np.arccos(x ** 2), wires=q)
+        for layer in range(layers):
+            qml.QubitUnitary(u, wires=range(n))
+            for q in range(n):
+                qml.RX(float(theta[layer, q, 0]), wires=q)
+                qml.RZ(float(theta[layer, q, 1]), wires=q)
+                qml.RX(float(theta[layer, q, 2]), wires=q)
+        return qml.expval(qml.PauliZ(0))
+
+    xs = torch.tensor([[-0.8], [-0.1], [0.35], [0.9]], dtype=torch.float64)
+    ours = plant(xs, {"theta": theta}).numpy()[:, 0]
+    theirs = np.array([float(circuit(float(v))) for v in xs[:, 0]])
+    np.testing.assert_allclose(ours, theirs, atol=1e-9)
