@@ -99,7 +99,7 @@ class EnergyScenario:
     def pulse_energy(self, plant) -> float:
         if self.pulse_energy_J is not None:
             return self.pulse_energy_J
-        device = getattr(plant, "device", None)
+        device = getattr(plant, "device_model", None)  # the memristor model (plant.device: torch)
         return 0.0 if device is None else device.pulse_energy_J
 
 
@@ -339,7 +339,7 @@ def measure_energy(model: nn.Module, method, x: torch.Tensor, y: torch.Tensor, *
         assumptions.append(f"{type(plant).__name__}: settling to tolerance_V={plant.tolerance_V:g} from a "
                            f"{plant.read_range_V:g} V step = {plant._n_tau:.1f} RC time constants; node "
                            f"capacitance = c_dev x attached devices + c_wire")
-        device = getattr(plant, "device", None)
+        device = getattr(plant, "device_model", None)
         if device is not None:
             assumptions.append(f"device {device.name}: preset {device.pulse_energy_J:.3g} J per pulse, "
                                f"{device.pulse_duration_s:.3g} s ({device.source})")

@@ -228,7 +228,7 @@ def export_run(run_dir: str | Path, *, method: str | None = None, out: str | Pat
         np.savez(here / "controls.npz", **values)
         if {"theta", "phi"} <= set(values) and hasattr(plant, "layout"):
             entry["tables"] = _mesh_table(here, plant, values)
-        elif {"g_plus", "g_minus"} <= set(values) and hasattr(plant, "device"):
+        elif {"g_plus", "g_minus"} <= set(values) and hasattr(plant, "device_model"):
             entry["tables"] = _crossbar_tables(here, plant, values)
         manifest["layers"].append(entry)
         physical_params |= {id(p) for p in layer.parameters()}
