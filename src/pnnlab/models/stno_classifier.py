@@ -191,38 +191,64 @@ def _assign(locks: np.ndarray, y: np.ndarray, n_classes: int):
 
 
 def design_codebook(plant: STNOArray, drives_train: torch.Tensor, y_train: torch.Tensor, n_classes: int, *,
-                    grid_points: int = 19, sweeps: int = 3, return_frequencies: bool = False):
+                    grid_points: int = 19, sweeps: int = 3, twin_grid_points: int = 13, twin_sweeps: int = 2,
+                    margin_fraction: float = 0.1, return_frequencies: bool = False):
     """Target patterns (n_classes, N, D), one distinct realisable pattern per class, chosen on the training
-    split with the design physics only: each oscillator locks to a source within its design locking
-    half-width (``STNOArray.design_locking_half_width_ghz`` at mid current). The oscillators' frequencies are
-    placed on a grid of ``grid_points`` per sub-band (coordinate search, ``sweeps`` passes) to maximise the
-    number of training samples whose design pattern is their class's pattern (Hungarian assignment of
-    patterns to classes). Only the patterns are kept: training starts from the mid-range currents and has to
-    find frequencies that realise them on the device (``return_frequencies=True`` also returns the design
-    placement, GHz, for diagnostics)."""
+    split with the design physics only (the experimenter's design, before any query of the device).
+
+    Step 1 (analytic): each oscillator locks to a source within its design locking half-width
+    (``STNOArray.design_locking_half_width_ghz`` at the current that gives its frequency); the oscillators'
+    frequencies are placed on a grid of ``grid_points`` over their tuning ranges, less ``margin_fraction`` of
+    the current range at both ends (room for training to correct the device spread; coordinate search, ``sweeps``
+    passes) to maximise the number of training samples whose design pattern is their class's pattern (Hungarian
+    assignment of patterns to classes). Step 2 (nominal twin): the same search from that placement with the
+    patterns measured on the nominal twin (``twin_grid_points``, ``twin_sweeps``; 0 skips it), which includes
+    what the analytic band misses (mutual pulling of close oscillators, the second source, the amplitude
+    response at low currents). Only the patterns are used for training; ``return_frequencies=True`` also
+    returns the placement (GHz), which ``build_stno_classifier(start_from_design=True)`` turns into currents."""
+    from ..plants.spintronics.stno_array import synchronisation_pattern
     check_int("n_classes", n_classes, minimum=2)
-    drives = drives_train.detach().double().cpu().numpy()
+    drives64 = drives_train.detach().double().cpu()
+    drives = drives64.numpy()
     y = y_train.detach().cpu().numpy().astype(np.int64)
     low, high = plant.current_range_mA
+    margin = margin_fraction * (high - low)      # room left at both ends for training to correct device spread
     n = plant.n_oscillators
-    ends = [plant.design_frequency_ghz(torch.full((n,), c, dtype=torch.float64)).numpy() for c in (low, high)]
-    grids = [np.linspace(ends[0][i], ends[1][i], grid_points) for i in range(n)]   # reachable frequencies
-    freq = np.array([float(f) for f in tuning_centres_ghz(plant)])
+    ends = [plant.design_frequency_ghz(torch.full((n,), c, dtype=torch.float64)).numpy()
+            for c in (low + margin, high - margin)]
 
-    def evaluate(f):
+    def analytic(f):
         half = plant.design_locking_half_width_ghz(plant.design_current_mA(torch.as_tensor(f))).numpy()
         locks = np.abs(drives[:, None, :] - f[None, :, None]) < half[None, :, None]   # (n, N, D)
         return _assign(locks, y, n_classes)
 
-    best, patterns = evaluate(freq)
-    for _ in range(sweeps):
-        for i in range(n):
-            for value in grids[i]:
-                trial = freq.copy()
-                trial[i] = value
-                score, pats = evaluate(trial)
-                if score > best:
-                    best, patterns, freq = score, pats, trial
+    twin = plant.nominal_twin().to("cpu")
+
+    def simulated(f):
+        current = plant.design_current_mA(torch.as_tensor(f))
+        with torch.no_grad():
+            measured = twin(drives64, {"current": current})
+        return _assign(synchronisation_pattern(measured, drives64).numpy(), y, n_classes)
+
+    def search(evaluate, freq, points, passes):
+        best, patterns = evaluate(freq)
+        grids = [np.linspace(ends[0][i], ends[1][i], points) for i in range(n)]      # reachable frequencies
+        for _ in range(passes):
+            for i in range(n):
+                for value in grids[i]:
+                    trial = freq.copy()
+                    trial[i] = value
+                    score, pats = evaluate(trial)
+                    if score > best:
+                        best, patterns, freq = score, pats, trial
+        return best, patterns, freq
+
+    freq = np.array([float(f) for f in tuning_centres_ghz(plant)])
+    _, patterns, freq = search(analytic, freq, grid_points, sweeps)
+    if twin_sweeps > 0:
+        _, twin_patterns, twin_freq = search(simulated, freq, twin_grid_points, twin_sweeps)
+        if twin_patterns is not None:
+            patterns, freq = twin_patterns, twin_freq
     if patterns is None:
         realisable = realisable_patterns(plant)
         if len(realisable) < n_classes:
