@@ -384,7 +384,7 @@ class RemotePlant(Plant):
         # the base class passes its own generator when the call gave none: then the server's plant uses its own
         return {} if generator is None or generator is self._generator else {"generator": generator.get_state()}
 
-    def _device(self, method: str, header: dict, tensors: dict, generator) -> tuple[dict, dict]:
+    def _device_call(self, method: str, header: dict, tensors: dict, generator) -> tuple[dict, dict]:
         tensors = dict(tensors) | self._generator_tensors(generator)
         try:
             reply, out = self._connection.call(method, header, tensors, device=True)
@@ -443,7 +443,7 @@ class RemotePlant(Plant):
         tensors = {"x": x} | {f"control/{k}": v for k, v in controls.items()}
 
         def attempt():
-            reply, out = self._device("Query", {}, tensors, generator)
+            reply, out = self._device_call("Query", {}, tensors, generator)
             y = out.get("y")
             return reply, y, y
         return self._with_policy("query", attempt)
@@ -451,13 +451,13 @@ class RemotePlant(Plant):
     def initial_controls(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The served plant's ``initial_controls`` (drawn on the server, from its own generator unless
         ``generator`` is given)."""
-        reply, out = self._device("InitialControls", {}, {}, generator)
+        reply, out = self._device_call("InitialControls", {}, {}, generator)
         self._mirror(reply["meter"], base_records=False)
         return {k.removeprefix("control/"): v for k, v in out.items()}
 
     def example_inputs(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """The served plant's ``example_inputs``."""
-        reply, out = self._device("ExampleInputs", {"batch": check_int("batch", batch)}, {}, generator)
+        reply, out = self._device_call("ExampleInputs", {"batch": check_int("batch", batch)}, {}, generator)
         self._mirror(reply["meter"], base_records=False)
         return out["x"]
 
@@ -481,7 +481,7 @@ class RemoteEnergyBasedPlant(RemotePlant, EnergyBased):
             tensors["nudge"] = nudge.value.detach()
 
         def attempt():
-            reply, out = self._device("Relax", header, tensors, generator)
+            reply, out = self._device_call("Relax", header, tensors, generator)
             if reply.get("reading_error") is not None:
                 return reply, None, None
             present = set(reply["nodes"])
@@ -504,6 +504,6 @@ class RemoteEnergyBasedPlant(RemotePlant, EnergyBased):
 
     def energy_gradients(self, state: Equilibrium) -> dict[str, torch.Tensor]:
         """dE/d(control) measured on the server for ``state`` (a state this plant's ``relax`` returned)."""
-        reply, out = self._device("EnergyGradients", {"state": self._state_id(state)}, {}, None)
+        reply, out = self._device_call("EnergyGradients", {"state": self._state_id(state)}, {}, None)
         self._mirror(reply["meter"], base_records=False)
         return {k.removeprefix("gradient/"): v for k, v in out.items()}
