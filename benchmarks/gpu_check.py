@@ -255,7 +255,7 @@ def run_checks(target: torch.device, repeats: int, rows: list, second_step: bool
     print(f"\n1-2. CPU vs {target}: largest |{target} - CPU| / max |CPU| over the compared quantities "
           f"(tolerance 1e-3 float32, 1e-6 float64)")
     print(f"{'name':<26}{'kind':<8}{'result':<8}{'max rel diff':>14}{'max abs diff':>14}{'CPU ms':>10}"
-          f"{'dev ms':>10}  compared / notes")
+          f"{target.type + ' ms':>10}  compared / notes")
     for kind, entries, check in (("plant", PLANTS.entries(), check_plant), ("method", METHODS.entries(), check_method)):
         for entry in entries:
             try:
@@ -288,6 +288,24 @@ def _fit(rows, floor):
     return float(slope)
 
 
+def ep_agreement(target: torch.device, hidden: int) -> dict:
+    """One centred-EP step of the scale benchmark's network (784-H-10) on the CPU and on ``target`` from
+    the same state: the relative difference of the gradients it writes (large matrices: the
+    floating-point sums of the GPU kernels differ from the CPU's in order)."""
+    from bench_scale import build
+
+    out = []
+    for device in (torch.device("cpu"), target):
+        model, method, params, x, y = build("ep", hidden)
+        model.to(device)
+        method.step(model, x.to(device), y.to(device), nn.functional.cross_entropy)
+        out.append([p.grad for p in model.parameters()])
+    cmp = Comparison()
+    cmp.add("EP gradients", out[0], out[1])
+    return {"hidden": hidden, "params": params, "passed": cmp.passed, "max_rel": cmp.worst_rel,
+            "max_abs": cmp.worst_abs}
+
+
 def run_scale(target: torch.device, repeats: int, ladder, deadline: float, rows: list) -> dict:
     from bench_scale import run_one
 
@@ -296,6 +314,9 @@ def run_scale(target: torch.device, repeats: int, ladder, deadline: float, rows:
     print(f"\n3. Scale on {target}: centred EP (beta 1e-3, Adam lr 1e-3), resistive network 784-H-10, batch 32; "
           f"median of {repeats} steps after a warm-up{' (synchronised)' if cuda else ''}; peak MiB = "
           f"{'torch.cuda.max_memory_allocated' if cuda else 'process peak resident memory (not per size)'}")
+    agree = ep_agreement(target, 512 if len(ladder) > 3 else ladder[0])
+    print(f"EP step at H = {agree['hidden']} ({agree['params']:,} conductances), CPU vs {target}: gradients differ by "
+          f"{agree['max_rel']:.2e} relative ({'pass' if agree['passed'] else 'FAIL'}, tolerance 1e-3)")
     print(f"{'H':>8}{'conductances':>16}{'EP s/step':>11}{'peak MiB':>10}{'build s':>9}{'MLP s/step':>12}"
           f"{'MLP MiB':>9}{'EP/MLP':>8}")
     stop = "ladder exhausted"
@@ -325,7 +346,7 @@ def run_scale(target: torch.device, repeats: int, ladder, deadline: float, rows:
                 stop = f"next size H = {ladder[i + 1]} predicted to need {ratio * ep['peak_MiB']:.0f} MiB > 85 % of the GPU"
                 break
     print(f"stopped: {stop}")
-    summary = {"stopped": stop}
+    summary = {"stopped": stop, "ep_agreement": agree}
     if rows:
         for floor in (1e5, 1e7):
             b = _fit(rows, floor)
