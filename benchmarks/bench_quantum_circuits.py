@@ -1,14 +1,25 @@
 """Quantum circuits trained on a simulated noisy processor: parameter shift vs SPSA vs PAT, against shots spent.
 
-(a) Quantum circuit learning of a 1-D function (Mitarai, Negoro, Kitagawa & Fujii, Phys. Rev. A 98, 032309
-    (2018), doi:10.1103/PhysRevA.98.032309): their circuit as ``Ansatz.mitarai2018()``, 3 qubits, depth 6
-    (54 angles), inputs by R_Z(arccos x^2) R_Y(arcsin x) on every qubit, layers of a fixed transverse-field
-    Ising evolution exp(-iHT) (a_j, J_jk uniform in [-1, 1], T = 10) then R_X R_Z R_X per qubit, output a <Z_0>
-    + b (a, b trainable; the paper multiplies <Z> by a constant). Target y = x^2 on [-1, 1] (one of the paper's
-    four functions). The paper fits exact expectations with a quasi-Newton optimiser; here every method
-    runs on the processor with finite shots and Adam. Training points: ``N_POINTS`` drawn uniformly at random
-    per seed (seed = the draw); test: 41 points on a grid. Reported: test MSE of the deployed circuit, as
-    measured (the plant, its shots) and as its exact expectation (the plant's true physics: a diagnostic).
+(a) Quantum circuit learning of 1-D functions (Mitarai, Negoro, Kitagawa & Fujii, Phys. Rev. A 98, 032309
+    (2018), doi:10.1103/PhysRevA.98.032309, their Sec. "numerical simulations" and Fig. 3): their circuit as
+    ``Ansatz.mitarai2018()``, 3 qubits, depth 6 (54 angles), inputs by R_Z(arccos x^2) R_Y(arcsin x) on every
+    qubit, layers of a fixed fully connected transverse-field Ising evolution exp(-iHT) (a_j, J_jk uniform in
+    [-1, 1], T = 10) then R_X R_Z R_X per qubit, output a <Z_0> + b; their four targets x^2, e^x, sin(pi x),
+    |x| on [-1, 1]; ``N_POINTS`` = 100 training points drawn uniformly at random per seed (seed = the draw);
+    test: 41 points on a grid.
+    (a0) the paper's setting: the noiseless circuit with exact expectations. Differences from the paper,
+         stated: Adam (``PAPER_STEPS`` steps, lr ``PAPER_LR``, fixed a priori, not tuned) on exact autograd
+         gradients instead of their quasi-Newton optimiser; the output scale a and an offset b are trained
+         (the paper multiplies <Z> by a constant); the random Ising couplings are our draw (seed 0), not
+         theirs. Steps and lr were set before any run and looked at once on seed 0 (x^2, e^x), not changed.
+         The paper shows its fits as figures, not as numbers, so no numerical comparison is claimed.
+         The full text could not be opened from this workplace; the settings above are those the paper is
+         known for (N = 3, D = 6, T = 10, couplings in [-1, 1], R_X R_Z R_X), the 100 training points as
+         recalled from it (unverified here).
+    (a) the same circuit and targets on the simulated noisy processor below with 1000 shots per circuit:
+         parameter shift, SPSA (same queries), PAT and the ideal bound, 20 Adam steps (PS's budget).
+    Reported: test MSE of the deployed circuit, as measured (the plant, its shots) and as its exact
+    expectation (the plant's true physics: a diagnostic).
 (b) Classification of iris (4 features) and wine (13 features -> 4 by PCA fitted on the training split only)
     with 4 qubits: features (z-scored) angle-encoded by R_Y on qubit j, re-uploaded before each of 2
     trainable layers (Pérez-Salinas et al., Quantum 4, 226 (2020)) of R_Y R_Z per qubit and a CZ ring; <Z> of
@@ -32,7 +43,8 @@ only (iris; the same rates are used for wine and for (a), where they were not re
 seeds 1, 2, 3, each its own data split. Test accuracy at the epoch selected on validation and at the final
 epoch are both printed; test accuracy is never used for a choice.
 
-    python benchmarks/bench_quantum_circuits.py [--seeds 1 2 3] [--tune] [--smoke]
+    python benchmarks/bench_quantum_circuits.py [--seeds 1 2 3] [--tune] [--smoke] [--part a0|a|b|all]
+                                                [--targets x^2 e^x 'sin(pi x)' '|x|']
 """
 
 from __future__ import annotations
@@ -67,13 +79,21 @@ from _pat_common import compare, print_table, sklearn_ceilings  # noqa: E402
 LR_GRID = (0.05, 0.1, 0.2)
 #: chosen by --tune on seed 0's iris validation split (see the module docstring)
 LEARNING_RATES = {"parameter_shift": 0.1, "spsa": 0.1, "pat": 0.2, "ideal": 0.2, "mlp": 0.1}
-N_POINTS = 20
+#: training points per target (Mitarai et al. 2018 fit 100 points; see the module docstring)
+N_POINTS = 100
 
 
-# ---- (a) quantum circuit learning of y = x^2 ----------------------------------------------------------
-def qcl_plant(shots, seed):
+# ---- (a) quantum circuit learning of 1-D functions ---------------------------------------------------
+#: Mitarai et al. (2018)'s four target functions on [-1, 1]
+TARGETS = {"x^2": lambda x: x ** 2, "e^x": torch.exp, "sin(pi x)": lambda x: torch.sin(math.pi * x),
+           "|x|": torch.abs}
+#: (a0) the paper's setting: exact noiseless expectations; steps and lr fixed a priori (not tuned)
+PAPER_STEPS, PAPER_LR = 300, 0.05
+
+
+def qcl_plant(shots, seed, errors=None):
     return QuantumCircuitPlant(in_features=1, ansatz=Ansatz.mitarai2018(), shots=shots,
-                               errors=CircuitErrors.nisq(), seed=seed)
+                               errors=CircuitErrors.nisq() if errors is None else errors, seed=seed)
 
 
 def qcl_model(plant, seed):
@@ -82,8 +102,17 @@ def qcl_model(plant, seed):
     return nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin(), initial_controls=theta), ChannelAffine(1))
 
 
-def qcl_run(method, *, shots, seed, steps, x, y, x_test, y_test, lr, eval_every):
-    plant = qcl_plant(shots, seed)
+def qcl_data(target, seed, n_points, n_test):
+    """``n_points`` training inputs uniform in [-1, 1] drawn from ``seed``; a test grid of ``n_test`` points."""
+    g = torch.Generator().manual_seed(seed)
+    x = 2 * torch.rand(n_points, 1, generator=g) - 1
+    x_test = torch.linspace(-1, 1, n_test).unsqueeze(1)
+    f = TARGETS[target]
+    return x, f(x), x_test, f(x_test)
+
+
+def qcl_run(method, *, shots, seed, steps, x, y, x_test, y_test, lr, eval_every, errors=None):
+    plant = qcl_plant(shots, seed, errors)
     model = qcl_model(plant, seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     curve, spent, start = [], 0, time.perf_counter()
@@ -126,52 +155,80 @@ def qcl_mlp(seed, x, y, x_test, y_test, steps, params):
         return float(nn.functional.mse_loss(model(x_test), y_test)), trainable_parameter_count(model)
 
 
-def part_a(seeds, smoke):
-    print("(a) quantum circuit learning of y = x^2 (Mitarai et al. 2018 circuit: 3 qubits, depth 6, 54 angles)")
+def part_a0(seeds, smoke, targets):
+    """The paper's setting: the noiseless circuit with exact expectations, every target function."""
+    steps, n_points, n_test = (5, 10, 11) if smoke else (PAPER_STEPS, N_POINTS, 41)
+    print(f"(a0) Mitarai et al. (2018) setting: noiseless circuit, exact expectations (no shots), {n_points} random "
+          f"training points per seed, {steps} Adam steps (lr {PAPER_LR}, fixed a priori, not tuned); backpropagation "
+          f"through the exact circuit stands in for the paper's quasi-Newton optimiser (it needs gradients the "
+          f"parameter-shift rule gives exactly for exact expectations)")
+    print(f"{'target':<10} {'Var(y) test':>11} {'initial MSE':>17} {'trained MSE (circuit)':>22} "
+          f"{'matched MLP MSE':>17} {'params circuit/MLP':>18}")
+    for target in targets:
+        initial, trained, mlp, var = [], [], [], 0.0
+        for seed in seeds:
+            x, y, x_test, y_test = qcl_data(target, seed, n_points, n_test)
+            var = float(y_test.var(unbiased=False))
+            model = qcl_model(qcl_plant(None, seed, CircuitErrors.ideal()), seed)
+            with torch.no_grad(), executing(OnTrueTwin()):
+                initial.append(float(nn.functional.mse_loss(model(x_test), y_test)))
+            r = qcl_run(IdealBackprop(), shots=None, seed=seed, steps=steps, x=x, y=y, x_test=x_test,
+                        y_test=y_test, lr=PAPER_LR, eval_every=steps, errors=CircuitErrors.ideal())
+            trained.append(r["curve"][-1][2])
+            m, p_mlp = qcl_mlp(seed, x, y, x_test, y_test, 50 if smoke else 2000, r["params"])
+            mlp.append(m)
+        print(f"{target:<10} {var:>11.4f} {_ms(initial):>17} {_ms(trained):>22} {_ms(mlp):>17} "
+              f"{r['params']:>10}/{p_mlp:<7}", flush=True)
+    print(f"test: {n_test} points on a grid of [-1, 1]; seeds {list(seeds)} (each its own draw of training points "
+          f"and initial angles).")
+
+
+def part_a(seeds, smoke, targets):
+    print("\n(a) the same circuit on the noisy processor (CircuitErrors.nisq(), 1000 shots per circuit), every target")
     ps_steps = 2 if smoke else 20
     n_params = 54
     spsa_steps = ps_steps * (1 + 2 * n_params) // 2
-    settings = [("parameter_shift, 100 shots", ParameterShiftRule(), 100, ps_steps),
-                ("parameter_shift, 1000 shots", ParameterShiftRule(), 1000, ps_steps),
+    settings = [("parameter_shift, 1000 shots", ParameterShiftRule(), 1000, ps_steps),
                 ("spsa, 1000 shots, same queries as PS", SPSA(epsilon=0.1, seed=0), 1000, spsa_steps),
                 ("pat (nominal twin backward), 1000 shots", PhysicsAwareTraining(), 1000, ps_steps),
                 ("ideal (UB): true circuit, exact expectations", IdealBackprop(), 1000, ps_steps)]
-    x_test = torch.linspace(-1, 1, 11 if smoke else 41).unsqueeze(1)
-    y_test = x_test ** 2
-    rows = {}
-    for seed in seeds:
-        g = torch.Generator().manual_seed(seed)
-        x = 2 * torch.rand(6 if smoke else N_POINTS, 1, generator=g) - 1
-        y = x ** 2
-        for name, method, shots, steps in settings:
-            if isinstance(method, SPSA):
-                method = SPSA(epsilon=0.1, seed=seed)
-            lr = LEARNING_RATES[method.name]
-            r = qcl_run(method, shots=shots, seed=seed, steps=steps, x=x, y=y, x_test=x_test, y_test=y_test,
-                        lr=lr, eval_every=max(1, steps // 3))
-            rows.setdefault(name, []).append(r)
-        mse, p = qcl_mlp(seed, x, y, x_test, y_test, 50 if smoke else 2000, n_params + 2)
-        rows.setdefault("matched MLP 1-h-1 (digital, exact targets)", []).append(
-            {"curve": [(0, mse, mse)], "params": p, "wall": 0.0, "queries": 0})
-        print(f"  seed {seed} done", flush=True)
-    print(f"\n{'method':<48} {'params':>6} {'train queries':>13} {'train shots':>12} "
-          f"{'test MSE measured':>18} {'test MSE exact':>15} {'wall s':>7}")
-    for name, results in rows.items():
-        measured = [r["curve"][-1][1] for r in results]
-        exact = [r["curve"][-1][2] for r in results]
-        meas = "-" if measured[0] is None else f"{_ms(measured)}"
-        print(f"{name:<48} {results[0]['params']:>6} {statistics.fmean(r['queries'] for r in results):>13.0f} "
-              f"{statistics.fmean(r['curve'][-1][0] for r in results):>12.3g} {meas:>18} {_ms(exact):>15} "
-              f"{statistics.fmean(r['wall'] for r in results):>7.1f}")
-    print("test MSE against training shots spent (mean over seeds; exact expectation of the deployed circuit):")
-    for name, results in rows.items():
-        if results[0]["queries"]:
-            points = zip(*[r["curve"] for r in results])
-            print(f"  {name}: " + ", ".join(f"{statistics.fmean(p[0] for p in pt):.2g} shots -> "
-                                             f"{statistics.fmean(p[2] for p in pt):.4f}" for pt in points))
-    print(f"MSE 'measured' = on the processor with its shots (variance (1 - <Z>^2)/S adds to it); 'exact' = the "
-          f"same circuit's exact expectation (true physics, diagnostic). Var(y) on the test grid = "
-          f"{float(y_test.var(unbiased=False)):.4f}; {len(x_test)} test points.")
+    n_points, n_test = (6, 11) if smoke else (N_POINTS, 41)
+    for target in targets:
+        rows = {}
+        for seed in seeds:
+            x, y, x_test, y_test = qcl_data(target, seed, n_points, n_test)
+            for name, method, shots, steps in settings:
+                if isinstance(method, SPSA):
+                    method = SPSA(epsilon=0.1, seed=seed)
+                lr = LEARNING_RATES[method.name]
+                r = qcl_run(method, shots=shots, seed=seed, steps=steps, x=x, y=y, x_test=x_test, y_test=y_test,
+                            lr=lr, eval_every=max(1, steps // 3))
+                rows.setdefault(name, []).append(r)
+            mse, p = qcl_mlp(seed, x, y, x_test, y_test, 50 if smoke else 2000, n_params + 2)
+            rows.setdefault("matched MLP 1-h-1 (digital, exact targets)", []).append(
+                {"curve": [(0, mse, mse)], "params": p, "wall": 0.0, "queries": 0})
+        print(f"\n  target y = {target}: {n_points} random training points per seed, {ps_steps} Adam steps for PS, "
+              f"PAT and ideal, SPSA {spsa_steps} steps (same queries); Var(y) on the test grid = "
+              f"{float(y_test.var(unbiased=False)):.4f}, {n_test} test points")
+        print(f"  {'method':<48} {'params':>6} {'train queries':>13} {'train shots':>12} "
+              f"{'test MSE measured':>18} {'test MSE exact':>15} {'wall s':>7}")
+        for name, results in rows.items():
+            measured = [r["curve"][-1][1] for r in results]
+            exact = [r["curve"][-1][2] for r in results]
+            meas = "-" if measured[0] is None else f"{_ms(measured)}"
+            print(f"  {name:<48} {results[0]['params']:>6} "
+                  f"{statistics.fmean(r['queries'] for r in results):>13.0f} "
+                  f"{statistics.fmean(r['curve'][-1][0] for r in results):>12.3g} {meas:>18} {_ms(exact):>15} "
+                  f"{statistics.fmean(r['wall'] for r in results):>7.1f}")
+        print("  test MSE (exact expectation of the deployed circuit) against training shots spent, mean over seeds:")
+        for name, results in rows.items():
+            if results[0]["queries"]:
+                points = zip(*[r["curve"] for r in results])
+                print(f"    {name}: " + ", ".join(f"{statistics.fmean(p[0] for p in pt):.2g} shots -> "
+                                                 f"{statistics.fmean(p[2] for p in pt):.4f}" for pt in points))
+        print("", flush=True)
+    print("MSE 'measured' = on the processor with its shots (variance (1 - <Z>^2)/S adds to it); 'exact' = the "
+          "same circuit's exact expectation (true physics, diagnostic).")
 
 
 def _ms(values):
@@ -301,7 +358,10 @@ def main(argv=None):
     parser.add_argument("--tune", action="store_true",
                         help="first choose learning rates on seed 0's iris validation split, then use them")
     parser.add_argument("--smoke", action="store_true", help="tiny settings (seconds), same table shape")
-    parser.add_argument("--part", choices=("a", "b", "both"), default="both")
+    parser.add_argument("--part", choices=("a0", "a", "b", "all"), default="all",
+                        help="a0: the paper's noiseless setting; a: the noisy processor; b: classification")
+    parser.add_argument("--targets", nargs="+", choices=tuple(TARGETS), default=list(TARGETS),
+                        help="target functions of (a0) and (a)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = args.seeds[:1] if args.smoke else args.seeds
@@ -311,9 +371,12 @@ def main(argv=None):
           f"(from --tune on seed 0 iris validation)")
     if args.tune:  # choose the rates on seed 0 (iris validation), then report seeds 1.. with them
         LEARNING_RATES.update(tune(args.smoke))
-    if args.part in ("a", "both"):
-        part_a(seeds, args.smoke)
-    if args.part in ("b", "both"):
+    targets = args.targets[:1] if args.smoke else args.targets
+    if args.part in ("a0", "all"):
+        part_a0(seeds, args.smoke, targets)
+    if args.part in ("a", "all"):
+        part_a(seeds, args.smoke, targets)
+    if args.part in ("b", "all"):
         part_b(seeds, args.smoke)
     print(f"\ntotal wall time {time.perf_counter() - start:.0f} s")
 
