@@ -113,7 +113,7 @@ def test_factor_one_on_the_trained_chip_is_the_trained_accuracy(mesh_run, tmp_pa
     assert (tmp_path / "fabrication.png").stat().st_size > 0
 
 
-def test_factor_one_for_a_method_evaluated_on_the_plant(mesh_run, tmp_path):
+def test_factor_one_for_a_pat_run_on_the_true_twin_and_on_the_plant(mesh_run, tmp_path):
     model, _, _, data = load_trained_model(mesh_run, "pat")
     x, y = data.split("test")
     trained = evaluate(model, x, y, execution=OnTrueTwin())["accuracy"]
@@ -121,6 +121,12 @@ def test_factor_one_for_a_method_evaluated_on_the_plant(mesh_run, tmp_path):
                                    out=tmp_path)
     assert result.rows[0]["accuracy_trained_chip"] == trained
     assert math.isnan(result.rows[0]["accuracy_mean"]) and result.rows[0]["draws"] == 0
+    model, _, _, _ = load_trained_model(mesh_run, "pat")
+    measured = evaluate(model, x, y, generator=torch.Generator().manual_seed(0))["accuracy"]  # on the plant, noisy
+    on_plant = fabrication_tolerance(mesh_run, method="pat", factors=(1.0,), draws=0, on="plant", out=tmp_path)
+    assert {r["accuracy_trained_chip"] for r in on_plant.rows} == {measured}
+    # on the plant the noise knob is among the defaults (on the true twin it is not: test above)
+    assert "mzi_mesh.detection.detector.thermal_noise_photons" in {r["knob"] for r in on_plant.rows}
 
 
 def test_every_knob_at_zero_is_the_design_chip(mesh_run, tmp_path):
@@ -185,6 +191,25 @@ def test_a_plant_whose_seed_draws_its_design_refuses_fresh_chips(tmp_path):
         fabrication_tolerance(folder, factors=(1.0,), draws=1)
     result = fabrication_tolerance(folder, factors=(0.0, 1.0), draws=0)  # the trained chip, knobs scaled
     assert [r["knob"] for r in result.rows] == ["fibre.slm.crosstalk"] * 2
+
+
+_BUILDS = [0]
+
+
+def _a_new_chip_every_build(*, in_features: int, n_classes: int, seed: int = 0) -> nn.Sequential:
+    _BUILDS[0] += 1  # the chip's errors depend on how often the model was built, not on the spec
+    return _test_mesh(in_features=in_features, n_classes=n_classes, seed=seed + 10 * _BUILDS[0], phase_offset=1.0)
+
+
+register("model", "test_fabrication_unreproducible", _a_new_chip_every_build, replace=True)
+
+
+def test_a_rebuild_that_does_not_reproduce_the_trained_chip_is_refused(tmp_path):
+    spec = {"name": "drifting", "seed": 0, "data": {"name": "iris"}, "model": {"name": "test_fabrication_unreproducible"},
+            "methods": [{"name": "ideal"}], "train": {"epochs": 2, "batch_size": 32, "lr": 0.1}}
+    folder = run(spec, out_dir=tmp_path, warm_up=False).folder
+    with pytest.raises(RuntimeError, match="does not reproduce the trained network"):
+        fabrication_tolerance(folder, factors=(1.0,), draws=0)
 
 
 def test_cli_fabrication_option(mesh_run):

@@ -171,8 +171,9 @@ def sweep_command(spec: str, out_dir: str, address: str | None, resume: bool, se
               help="With --fabrication: which knobs (comma-separated; full names, a unique ending such as "
                    "coupler_error_std_rad, or 'all' = every knob together). Default: every knob and 'all'; an "
                    "unknown name lists the run's knobs.")
-@click.option("--draws", default=5, show_default=True, type=click.IntRange(min=1),
-              help="Monte Carlo draws per size (--tolerance) / fresh fabrication draws per factor (--fabrication).")
+@click.option("--draws", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Monte Carlo draws per size (--tolerance, >= 1) / fresh fabrication draws per factor "
+                   "(--fabrication; 0 = the trained chip only).")
 @click.option("--on", "on", default="true_twin", show_default=True, type=click.Choice(["true_twin", "plant"]),
               help="Where --tolerance and --fabrication measure: the hidden physics with noise off, or the "
                    "simulated plant (noise included).")

@@ -79,7 +79,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..execution import OnPlant, OnTrueTwin, OnTwin
+from ..execution import OnPlant, OnTrueTwin, OnTwin, executing
 from ..plants.base import Plant
 from ..plants.capabilities import Simulated
 from ..train import evaluate
@@ -153,7 +153,9 @@ class _Call:
 def _intercept(change: Callable[[type, dict], dict] | None = None) -> Iterator[list[_Call]]:
     """Record every plant constructed inside the block (class and bound constructor arguments);
     ``change(cls, arguments)`` may return changed arguments, which the constructor then receives. Only
-    the outermost ``__init__`` of each object is intercepted (a subclass's ``super().__init__`` is not)."""
+    outermost constructions are intercepted: neither a subclass's ``super().__init__`` nor a plant built
+    inside another plant's constructor (a part of it, which receives its arguments from the outer one).
+    One analysis at a time per process (plants other threads build meanwhile are intercepted too)."""
     calls: list[_Call] = []
     active: set[int] = set()
     patched: list[tuple[type, Callable]] = []
@@ -163,7 +165,7 @@ def _intercept(change: Callable[[type, dict], dict] | None = None) -> Iterator[l
 
         @functools.wraps(original)
         def init(self, *args, **kwargs):
-            if id(self) in active:
+            if active:  # inside another plant's constructor (or this one's super().__init__)
                 return original(self, *args, **kwargs)
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
@@ -469,13 +471,23 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
                 cache[key] = (math.nan, f"plant not buildable: {error}")
         return cache[key]
 
-    trained = measure(reference_model)
-    rebuilt, _ = accuracy({}, 0)
-    if rebuilt != trained:
-        raise RuntimeError(f"rebuilding run {str(run_dir)!r} from its spec gives {rebuilt:.6f} test accuracy on the "
-                           f"{on}, not the trained {trained:.6f}: its plants' truth depends on more than their "
-                           f"constructor arguments (device state written in training?), so the fabrication "
-                           f"tolerance cannot be measured this way.")
+    def logits(model) -> torch.Tensor:
+        execution = (OnTrueTwin() if on == "true_twin" else OnPlant()).with_generator(torch.Generator().manual_seed(seed))
+        with torch.no_grad(), executing(execution):
+            return model(x)
+
+    # both models fresh (a plant's device state, e.g. drift, advances with every query)
+    expected = logits(reference_model)
+    with _intercept():
+        rebuilt_model = make_model()
+    rebuilt_model.load_state_dict(state)
+    rebuilt_model.eval()
+    if not torch.equal(logits(rebuilt_model), expected):
+        raise RuntimeError(f"rebuilding run {str(run_dir)!r} from its spec does not reproduce the trained network's "
+                           f"outputs on the {on}: its plants' truth depends on more than their constructor arguments "
+                           f"(device state written in training? a model builder that draws its own randomness?), so "
+                           f"the fabrication tolerance cannot be measured this way.")
+    trained, _ = accuracy({}, 0)  # a fresh rebuild, measured like every row
     _check_fresh_designs(make_model, state, reference_model, range(1, draws + 1), run_dir)
     reference = {"trained_accuracy": trained, "on": on, "test_samples": len(y), "method": method,
                  "nominal_twin_accuracy": None}
