@@ -11,21 +11,22 @@ constructed is intercepted and its constructor arguments (defaults included) are
 float field of a dataclass passed to a plant's constructor (nested dataclasses included, e.g.
 ``detection.detector``) such that
 
-1. if the dataclass has an ``ideal()`` (class or instance method, e.g. ``MeshFabrication.ideal()``,
-   ``MemristorDevice.ideal()``, ``CrossbarPeriphery.ideal()``): ``ideal()`` sets that field to 0 --
-   it is an error magnitude whose absence is the design, and fields ``ideal()`` keeps (heater power
-   per pi, pulse energies, bounds set to infinity) are not knobs;
-2. otherwise (``Misalignment``, ``FabricationError``, ``ResistiveMismatch``, ...): the dataclass accepts
-   0 for that field (fields its validation requires to be positive -- correlation lengths, photon
-   numbers, wavelengths, encoding scales -- are design values, not knobs);
+1. its value in the run is finite and not 0, and the dataclass's own validation accepts 0 for it
+   (fields that must stay positive -- correlation lengths, photon numbers, heater power per pi,
+   encoding scales -- are design values);
+2. setting it to 0 in a plant built standalone with the run's arguments (same seed) leaves the plant's
+   **nominal twin** unchanged (otherwise it is a design value: the polariton lattice's interaction
+   constants, say) and changes its **true twin** (kind ``"hidden truth"``) or, failing that, its
+   measured output under a fixed generator (kind ``"measured only"``: noise, or an effect the true twin
+   does not model). Fields that change nothing (cost-model figures) are not knobs. Both twins and the
+   measurement are compared bit for bit on 8 example inputs at the plant's initial controls.
 
-and its value in the run is finite and not 0 (nothing to scale otherwise). Integer fields (bit depths,
-DAC resolutions), booleans, plain float constructor arguments and ``None``-valued arguments are not
-knobs. The knob ``<plant>.<argument>.<field>`` (``<plant>`` the registered plant name, else the class
-name) scales that field in *every* plant of that class in the model (all meshes of a network come from
-one fabrication process). The pseudo-knob ``all`` scales every knob together. A knob that only sets
-measurement noise (e.g. ``...detector.thermal_noise_photons``) has no effect on the true twin (noise off):
-its curve is flat there by construction; use ``on="plant"`` for those.
+Integer fields (bit depths, DAC resolutions), booleans, plain float constructor arguments and
+``None``-valued arguments are not knobs. The knob ``<plant>.<argument>.<field>`` (``<plant>`` the
+registered plant name, else the class name) scales that field in *every* plant of that class in the
+model (all meshes of a network come from one fabrication process). The pseudo-knob ``all`` scales every
+knob together. By default every hidden-truth knob is analysed on the true twin (a measured-only knob
+gives a flat curve there by construction) and every knob on the plant, plus ``all``.
 
 **Monte Carlo: what is paired and what is re-drawn.** Each plant draws its hidden errors from its own
 ``seed`` constructor argument. For every knob and factor:
@@ -33,9 +34,10 @@ its curve is flat there by construction; use ``on="plant"`` for those.
 - the *trained chip* (``accuracy_trained_chip``): every plant keeps the seed it was trained with, so
   it is the very realisation the network was trained on with that knob's magnitude scaled (for the
   Gaussian errors of the built-in plants, the same standard-normal draw times the scaled std). At
-  factor 1 this is exactly the trained model; the analysis checks that it reproduces the trained
-  accuracy bit for bit and raises otherwise (a plant whose truth depends on more than its constructor
-  arguments, e.g. a device state written during training, cannot be analysed this way);
+  factor 1 this is exactly the trained model: the analysis checks that the rebuilt network's test
+  outputs equal the trained one's bit for bit and raises otherwise (a plant whose truth depends on
+  more than its constructor arguments, e.g. a device state written during training, or a builder that
+  draws its own randomness, cannot be analysed this way);
 - ``draws`` *fresh chips* (``accuracy_mean``, ``accuracy_std``: mean and sample std over them): fresh
   chip d (1..draws) gives every plant whose ``seed`` is an int the seed ``seed + 1000 * d``; the same
   fresh seeds are used at every factor and for every knob, so the curves are paired across factors
@@ -56,9 +58,8 @@ crosstalk of 0.2 or more) or whose plant cannot be built gives a row with NaN ac
 in ``note``. Writes ``fabrication.csv`` and ``fabrication.png`` (one curve per knob: fresh-chip mean
 with sample-std error bars, the trained chip dashed) into ``out`` (default ``RUN_DIR/export/<method>``).
 
-Simplifications: only the plants' constructor arguments are varied (what is not reachable through
-them, e.g. a model-level scale applied before the plant is built, is varied through the plant
-arguments it produces); device state written during training (programmed conductances, drift) is
+Simplifications: only the plants' constructor arguments are varied (a model-level setting such as
+the D2NN model's ``truth_scale`` is reached through the plant arguments it produces); device state written during training (programmed conductances, drift) is
 not restored, as in :func:`~pnnlab.export.hardware.load_trained_model`.
 """
 
