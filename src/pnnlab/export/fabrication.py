@@ -170,24 +170,19 @@ def _intercept(change: Callable[[type, dict], dict] | None = None) -> Iterator[l
                 return original(self, *args, **kwargs)
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+            arguments = {}
+            for name, value in list(bound.arguments.items())[1:]:
+                if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments.update(value)  # extra keyword arguments passed on (e.g. to a parent class)
+                else:
+                    arguments[name] = value
             if change is not None:
                 arguments = change(type(self), dict(arguments))
             call = _Call(type(self), arguments, {k: v.get_state() for k, v in arguments.items()
                                                  if isinstance(v, torch.Generator)})
             active.add(id(self))
             try:
-                positional = [v for k, v in bound.arguments.items()
-                              if signature.parameters[k].kind is inspect.Parameter.POSITIONAL_ONLY and k != "self"]
-                named = {k: v for k, v in arguments.items()
-                         if signature.parameters[k].kind is not inspect.Parameter.POSITIONAL_ONLY}
-                var_kw = [k for k, p in signature.parameters.items() if p.kind is inspect.Parameter.VAR_KEYWORD]
-                var_pos = [k for k, p in signature.parameters.items() if p.kind is inspect.Parameter.VAR_POSITIONAL]
-                for k in var_kw:
-                    named.update(named.pop(k, {}))
-                for k in var_pos:
-                    positional += list(named.pop(k, ()))
-                original(self, *positional, **named)
+                original(self, **arguments)
             finally:
                 active.discard(id(self))
             calls.append(call)
@@ -199,6 +194,9 @@ def _intercept(change: Callable[[type, dict], dict] | None = None) -> Iterator[l
     try:
         for cls in _plant_classes():
             original = vars(cls)["__init__"]
+            kinds = {p.kind for p in inspect.signature(original).parameters.values()}
+            if kinds & {inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL}:
+                continue  # only keyword-callable constructors (pnnlab's style) are intercepted
             patched.append((cls, original))
             cls.__init__ = wrap(original)
         yield calls
