@@ -216,7 +216,7 @@ def test_cli_fabrication_option(mesh_run):
     out = CliRunner().invoke(main, ["export", str(mesh_run), "--method", "ideal", "--fabrication", "0,1",
                                     "--knobs", "insertion_loss_db,all", "--draws", "1"])
     assert out.exit_code == 0, out.output
-    assert "mzi_mesh.fabrication.insertion_loss_db" in out.output and "fresh chips" in out.output
+    assert "mzi_mesh.fabrication.insertion_loss_db" in out.output and "1 fresh chip(s)" in out.output
     assert (mesh_run / "export" / "ideal" / "fabrication.csv").is_file()
     bad = CliRunner().invoke(main, ["export", str(mesh_run), "--fabrication", "0,1", "--knobs", "nope"])
     assert bad.exit_code != 0 and "not a knob" in bad.output

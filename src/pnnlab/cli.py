@@ -220,10 +220,10 @@ def export_command(run_dir: str, method: str | None, out_dir: str | None, slm_bi
                        f"{100 * ref['trained_accuracy']:.1f} %"
                        + ("" if nominal is None else f", nominal twin (design chip) {100 * nominal:.1f} %") + ":")
             click.echo(f"  {'knob':<52} {'factor':>6} {'value':>10} {'trained chip':>12} "
-                       f"{f'{draws} fresh chips':>16}")
+                       f"{f'{draws} fresh chip(s)':>16}")
             for r in fab.rows:
-                fresh = ("n/a" if math.isnan(r["accuracy_mean"]) else
-                         f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}")
+                fresh = ("n/a" if math.isnan(r["accuracy_mean"]) else f"{100 * r['accuracy_mean']:.1f}"
+                         + ("" if math.isnan(r["accuracy_std"]) else f" ± {100 * r['accuracy_std']:.1f}"))
                 chip = "n/a" if math.isnan(r["accuracy_trained_chip"]) else f"{100 * r['accuracy_trained_chip']:.1f}"
                 value = "" if math.isnan(r["value"]) else f"{r['value']:.4g}"
                 click.echo(f"  {r['knob']:<52} {r['factor']:>6g} {value:>10} {chip:>12} {fresh:>16}"

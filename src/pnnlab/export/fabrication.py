@@ -520,7 +520,7 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
                          "trained_value": math.nan if name == "all" else by_name[name].value,
                          "accuracy_trained_chip": chip,
                          "accuracy_mean": float(a.mean()) if len(a) else math.nan,
-                         "accuracy_std": float(a.std(ddof=1)) if len(a) > 1 else (0.0 if len(a) else math.nan),
+                         "accuracy_std": float(a.std(ddof=1)) if len(a) > 1 else math.nan,  # none from 1 chip
                          "draws": len(a), "test_samples": len(y), "on": on, "note": note})
     folder = Path(out) if out is not None else Path(run_dir) / "export" / method
     folder.mkdir(parents=True, exist_ok=True)
