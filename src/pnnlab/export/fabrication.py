@@ -559,14 +559,14 @@ def _plot(path: Path, rows: list[dict], reference: dict, draws: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(9.0, 4.4))
     knobs = list(dict.fromkeys(r["knob"] for r in rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, knob in enumerate(knobs):
         mine = [r for r in rows if r["knob"] == knob]
         f = np.array([r["factor"] for r in mine])
         c = colours[i % len(colours)]
-        label = knob.split(".", 1)[1] if knob.count(".") >= 2 else knob
+        label = knob
         if draws:
             m = 100 * np.array([r["accuracy_mean"] for r in mine])
             e = 100 * np.array([r["accuracy_std"] for r in mine])
@@ -585,7 +585,7 @@ def _plot(path: Path, rows: list[dict], reference: dict, draws: int) -> None:
     ax.set_title(f"{reference['method']}: " + (f"mean ± std over {draws} fresh chips (dashed: the trained chip)"
                                               if draws else "the trained chip, errors scaled"), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
