@@ -561,3 +561,39 @@ def test_a_bad_relaxation_reading_follows_the_policy_too(served):
     grads, local_grads = remote.energy_gradients(state), local.energy_gradients(expected)
     assert grads.keys() == local_grads.keys() and all(torch.equal(grads[k], local_grads[k]) for k in grads)
     assert remote.meter.queries == plant.meter.queries == 2
+
+
+# ---- a served reciprocal chip: the in-situ adjoint method over the network -----------------------------
+def test_in_situ_adjoint_training_on_a_served_mzi_mesh_matches_local(served):
+    from pnnlab import AdjointInSitu
+    from pnnlab.plants.light_passes import Reciprocal
+    from pnnlab.plants.photonics.mzi_mesh import MZIMesh
+    from pnnlab.remote import RemoteReciprocalPlant
+
+    def plant():  # typical fabrication errors and detector noise: the passes are noisy and non-ideal
+        return MZIMesh(n_ports=4, seed=3)
+
+    def model(p):
+        return nn.Sequential(PhysicalLayer(p, initial_controls=plant().initial_controls()), ChannelAffine(4, scale=5.0))
+    handle = served(plant())
+    remote_plant = _client(handle)
+    assert isinstance(remote_plant, RemoteReciprocalPlant) and isinstance(remote_plant, Reciprocal)
+    assert (remote_plant.n_input_ports, remote_plant.n_output_ports) == (4, 4)
+    assert "Reciprocal" in remote_plant.server_info["served_capabilities"]
+    local, remote = model(plant()), model(remote_plant)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, 4, generator=g), torch.randint(0, 4, (8,), generator=g)
+    for passes in (3, 4):  # forward, adjoint, interference (and the extra pass of the 4-pass scheme)
+        method = AdjointInSitu(passes=passes)
+        losses = [method.step(net, x, y, nn.functional.cross_entropy) for net in (local, remote)]
+        assert losses[0] == losses[1]
+        for (name, a), (_, b) in zip(local.named_parameters(), remote.named_parameters()):
+            assert a.grad is not None and torch.equal(a.grad, b.grad), (passes, name)
+            a.grad = b.grad = None
+    # every pass was one metered query on the server, mirrored by the client
+    assert remote_plant.meter.queries == local[0].plant.meter.queries == remote_plant.remote_meter()["queries"] > 0
+    # an optical pass from another plant is refused by name
+    other = local[0].plant.forward_pass(x, {k: v.detach() for k, v in local[0].control_values().items()})
+    with pytest.raises(TypeError, match="FieldPass was not returned by this remote plant"):
+        remote_plant.adjoint_source(other, torch.zeros(8, 4))
+    remote_plant.close()

@@ -12,7 +12,7 @@ except ImportError as error:  # pragma: no cover - exercised only without grpcio
     raise ImportError('pnnlab.remote needs the gRPC runtime: pip install "pnnlab[remote]" (or pip install grpcio).'
                       ) from error
 
-from .client import RemoteEnergyBasedPlant, RemotePlant
+from .client import RemoteEnergyBasedPlant, RemotePlant, RemoteReciprocalPlant
 from .errors import (AuthenticationError, BadReading, BatchDropped, ControlRefused, DeviceBusy, DeviceUnavailable,
                      RemoteError, RemotePlantError, StateExpired)
 from .policy import ControlLimit, DropBadBatches, DropBatch, ReadingCheck, ReadingPolicy, Retry, RetryPolicy, Stop
@@ -22,6 +22,6 @@ from .server import PlantService, ServerHandle, serve
 __all__ = [
     "AuthenticationError", "BadReading", "BatchDropped", "ControlLimit", "ControlRefused", "DeviceBusy",
     "DeviceUnavailable", "DropBadBatches", "DropBatch", "PlantService", "ReadingCheck", "ReadingPolicy",
-    "RemoteEnergyBasedPlant", "RemoteError", "RemotePlant", "RemotePlantError", "Retry", "RetryPolicy",
+    "RemoteEnergyBasedPlant", "RemoteError", "RemotePlant", "RemoteReciprocalPlant", "RemotePlantError", "Retry", "RetryPolicy",
     "SCHEMA_VERSION", "SERVICE", "ServerHandle", "StateExpired", "Stop", "serve",
 ]

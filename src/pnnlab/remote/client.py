@@ -36,6 +36,7 @@ from .._validation import check_int, check_nonnegative, check_positive
 from ..metering import CostModel
 from ..plants.base import ControlSpec, Plant
 from ..plants.capabilities import EnergyBased, Equilibrium, OutputClamp, OutputForce
+from ..plants.light_passes import FieldPass, Reciprocal
 from . import schema
 from .errors import (AuthenticationError, BadReading, BatchDropped, ControlRefused, DeviceBusy, DeviceUnavailable,
                      RemoteError, StateExpired)
@@ -270,6 +271,8 @@ class RemotePlant(Plant):
         target = cls
         if cls is RemotePlant and "EnergyBased" in info["served_capabilities"]:
             target = RemoteEnergyBasedPlant
+        elif cls is RemotePlant and "Reciprocal" in info["served_capabilities"]:
+            target = RemoteReciprocalPlant
         self = super().__new__(target)
         self._boot = (connection, info)
         return self
@@ -380,6 +383,17 @@ class RemotePlant(Plant):
                         "state_dict() instead.")
 
     # ---- queries -------------------------------------------------------------------------------
+    def _state_id(self, state) -> str:
+        """The server's id of a state (an Equilibrium or a FieldPass) this plant returned."""
+        private = getattr(state, "private", None)
+        kind = type(state).__name__
+        if not isinstance(private, _RemoteState):
+            raise TypeError(f"this {kind} was not returned by this remote plant; pass the state it returned.")
+        if private.instance != self._connection.instance:
+            raise StateExpired(f"this {kind} was measured on an earlier instance of the server at {self.address} "
+                               f"(it restarted since); relax or measure again.")
+        return private.state_id
+
     def _generator_tensors(self, generator) -> dict:
         # the base class passes its own generator when the call gave none: then the server's plant uses its own
         return {} if generator is None or generator is self._generator else {"generator": generator.get_state()}
@@ -418,7 +432,8 @@ class RemotePlant(Plant):
         while True:
             reply, result, output = attempt()
             problem = reply.get("reading_error")
-            if problem is None and self.reading_check is not None:
+            if problem is None and self.reading_check is not None and output is not None:
+                # the check reads outputs; an adjoint or interference pass has only monitor powers
                 problem = self.reading_check.problem(output)
             if problem is None:
                 self._mirror(reply["meter"], base_records=True)
@@ -492,18 +507,61 @@ class RemoteEnergyBasedPlant(RemotePlant, EnergyBased):
             return reply, state, state.output
         return self._with_policy("relax", attempt)
 
-    def _state_id(self, state) -> str:
-        private = getattr(state, "private", None)
-        if not isinstance(private, _RemoteState):
-            raise TypeError("this Equilibrium was not returned by this remote plant's relax(); pass the state it "
-                            "returned.")
-        if private.instance != self._connection.instance:
-            raise StateExpired(f"this equilibrium was relaxed on an earlier instance of the server at {self.address} "
-                               f"(it restarted since); relax again.")
-        return private.state_id
-
     def energy_gradients(self, state: Equilibrium) -> dict[str, torch.Tensor]:
         """dE/d(control) measured on the server for ``state`` (a state this plant's ``relax`` returned)."""
         reply, out = self._device_call("EnergyGradients", {"state": self._state_id(state)}, {}, None)
         self._mirror(reply["meter"], base_records=False)
         return {k.removeprefix("gradient/"): v for k, v in out.items()}
+
+
+class RemoteReciprocalPlant(RemotePlant, Reciprocal):
+    """A remote plant whose served plant is :class:`~pnnlab.plants.light_passes.Reciprocal` (an MZI mesh, a
+    microring bank...): the forward, adjoint and interference passes run on the server, each one metered
+    query, which keeps every pass (with its private data) under an opaque state id; the plant's
+    controller-side arithmetic (``adjoint_source``, ``input_gradient``) runs there too, on the pass it
+    names, without a query. So :class:`~pnnlab.methods.adjoint.AdjointInSitu` trains a served chip exactly
+    as a local one."""
+
+    def __init__(self, address: str, **kwargs) -> None:
+        super().__init__(address, **kwargs)
+        ports = self.server_info["ports"]
+        self.n_input_ports, self.n_output_ports = int(ports["input"]), int(ports["output"])
+
+    def _pass(self, kind: str, method: str, tensors: dict, generator) -> FieldPass:
+        def attempt():
+            reply, out = self._device_call(method, {}, tensors, generator)
+            if reply.get("reading_error") is not None:
+                return reply, None, None
+            result = FieldPass(intensities={k.removeprefix("intensity/"): v for k, v in out.items()
+                                            if k.startswith("intensity/")},
+                               output=out.get("output"), port_field=out.get("port_field"),
+                               private=_RemoteState(self._connection.instance, reply["state"]))
+            return reply, result, result.output
+        return self._with_policy(kind, attempt)
+
+    def _forward_pass(self, x, controls, generator) -> FieldPass:
+        return self._pass("forward pass", "ForwardPass", {"x": x} | _controls(controls), generator)
+
+    def _adjoint_pass(self, adjoint, controls, generator) -> FieldPass:
+        return self._pass("adjoint pass", "AdjointPass", {"adjoint": adjoint} | _controls(controls), generator)
+
+    def _interference_pass(self, x, injected, controls, generator) -> FieldPass:
+        return self._pass("interference pass", "InterferencePass",
+                          {"x": x, "injected": injected} | _controls(controls), generator)
+
+    def adjoint_source(self, forward: FieldPass, grad_output: torch.Tensor) -> torch.Tensor:
+        """The served plant's ``adjoint_source`` for a forward pass this plant returned (no query)."""
+        reply, out = self._device_call("AdjointSource", {"state": self._state_id(forward)},
+                                       {"grad_output": grad_output.detach()}, None)
+        self._mirror(reply["meter"], base_records=False)
+        return out["source"].to(grad_output.device)
+
+    def input_gradient(self, x: torch.Tensor, adjoint: FieldPass) -> torch.Tensor:
+        """The served plant's ``input_gradient`` for an adjoint pass this plant returned (no query)."""
+        reply, out = self._device_call("InputGradient", {"state": self._state_id(adjoint)}, {"x": x.detach()}, None)
+        self._mirror(reply["meter"], base_records=False)
+        return out["grad"].to(x.device)
+
+
+def _controls(controls: dict) -> dict:
+    return {f"control/{k}": v for k, v in controls.items()}

@@ -36,7 +36,7 @@ _MAX_HEADER_BYTES = 1024 * 1024
 
 _DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float16, torch.bfloat16, torch.float32,
                                                        torch.float64, torch.int64, torch.int32, torch.uint8,
-                                                       torch.bool)}
+                                                       torch.bool, torch.complex64, torch.complex128)}
 
 if sys.byteorder != "little":  # pragma: no cover - every supported host is little-endian
     raise ImportError("pnnlab.remote sends raw little-endian tensor bytes and needs a little-endian host.")

@@ -34,6 +34,7 @@ import torch
 from .._validation import check_batch, check_int, check_positive
 from ..plants.base import Plant
 from ..plants.capabilities import Capability, EnergyBased, OutputClamp, OutputForce
+from ..plants.light_passes import FieldPass, Reciprocal
 from . import schema
 from .policy import ControlLimit
 
@@ -43,9 +44,9 @@ TOKEN_HEADER = "x-pnnlab-token"
 METER_TRAILER = "x-pnnlab-meter"
 #: RPC names of the service (``/pnnlab.remote.v1.PlantService/<name>``)
 METHODS = ("Describe", "Meter", "Acquire", "Release", "Query", "Relax", "EnergyGradients", "InitialControls",
-           "ExampleInputs")
+           "ExampleInputs", "ForwardPass", "AdjointPass", "InterferencePass", "AdjointSource", "InputGradient")
 #: capabilities a remote plant can serve (the others are not declared by the client)
-SERVED_CAPABILITIES = (EnergyBased,)
+SERVED_CAPABILITIES = (EnergyBased, Reciprocal)
 
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", schema.MAX_MESSAGE_BYTES),
                  ("grpc.max_send_message_length", schema.MAX_MESSAGE_BYTES)]
@@ -177,6 +178,8 @@ class PlantService:
                            "instance": self.instance, "started": self.started}}
         if isinstance(plant, EnergyBased):
             info["force_unit"] = float(plant.force_unit)
+        if isinstance(plant, Reciprocal):
+            info["ports"] = {"input": int(plant.n_input_ports), "output": int(plant.n_output_ports)}
         return info
 
     def report(self) -> dict:
@@ -325,11 +328,7 @@ class PlantService:
             controls = self._controls(tensors)
             self._applied(controls)
             state = plant.relax(x, controls, nudge=nudge, initial=initial, generator=generator)
-            self._state_counter += 1
-            state_id = f"{self.instance[:12]}-{self._state_counter}"
-            self._states[state_id] = state
-            while len(self._states) > self.state_size:
-                self._states.popitem(last=False)
+            state_id = self._hold(state)
             out = {"output": state.output}
             nodes = []
             for i, node in enumerate(state.nodes):
@@ -346,8 +345,8 @@ class PlantService:
         state = self._states.get(state_id) if isinstance(state_id, str) else None
         if state is None:
             raise _Abort(grpc.StatusCode.NOT_FOUND,
-                         f"equilibrium state {state_id!r} is not held by this server (it keeps the last "
-                         f"{self.state_size}; or the server restarted); relax again.")
+                         f"state {state_id!r} (an equilibrium or an optical pass) is not held by this server (it "
+                         f"keeps the last {self.state_size}; or the server restarted); relax or measure again.")
         return state
 
     def _rpc_EnergyGradients(self, request, header, tensors) -> bytes:
@@ -357,6 +356,81 @@ class PlantService:
         def run(generator):
             grads = self.plant.energy_gradients(self._state(header.get("state")))
             return {}, {f"gradient/{k}": v for k, v in grads.items()}
+        return self._device(request, header, tensors, run)
+
+    # ---- reciprocal passes (in-situ adjoint gradients, pnnlab.methods.adjoint) ------------------------
+    def _reciprocal(self) -> Reciprocal:
+        if not isinstance(self.plant, Reciprocal):
+            raise _Abort(grpc.StatusCode.UNIMPLEMENTED, f"{type(self.plant).__name__} is not Reciprocal: it cannot "
+                                                        f"send light backwards.")
+        return self.plant
+
+    def _hold(self, state) -> str:
+        """Keep ``state`` (an equilibrium or a field pass, whose private data stays here) under a new id."""
+        self._state_counter += 1
+        state_id = f"{self.instance[:12]}-{self._state_counter}"
+        self._states[state_id] = state
+        while len(self._states) > self.state_size:
+            self._states.popitem(last=False)
+        return state_id
+
+    def _field_pass_reply(self, result: FieldPass) -> tuple[dict, dict]:
+        out = {f"intensity/{k}": v for k, v in result.intensities.items()}
+        if result.output is not None:
+            out["output"] = result.output
+        if result.port_field is not None:
+            out["port_field"] = result.port_field
+        return {"state": self._hold(result)}, out
+
+    def _field_pass(self, state_id) -> FieldPass:
+        state = self._state(state_id)
+        if not isinstance(state, FieldPass):
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"state {state_id!r} is not an optical pass.")
+        return state
+
+    def _rpc_ForwardPass(self, request, header, tensors) -> bytes:
+        plant = self._reciprocal()
+
+        def run(generator):
+            controls = self._controls(tensors)
+            self._applied(controls)
+            return self._field_pass_reply(plant.forward_pass(_tensor(tensors, "x"), controls, generator=generator))
+        return self._device(request, header, tensors, run)
+
+    def _rpc_AdjointPass(self, request, header, tensors) -> bytes:
+        plant = self._reciprocal()
+
+        def run(generator):
+            controls = self._controls(tensors)
+            self._applied(controls)
+            return self._field_pass_reply(plant.adjoint_pass(_tensor(tensors, "adjoint"), controls,
+                                                             generator=generator))
+        return self._device(request, header, tensors, run)
+
+    def _rpc_InterferencePass(self, request, header, tensors) -> bytes:
+        plant = self._reciprocal()
+
+        def run(generator):
+            controls = self._controls(tensors)
+            self._applied(controls)
+            return self._field_pass_reply(plant.interference_pass(_tensor(tensors, "x"), _tensor(tensors, "injected"),
+                                                                  controls, generator=generator))
+        return self._device(request, header, tensors, run)
+
+    def _rpc_AdjointSource(self, request, header, tensors) -> bytes:
+        plant = self._reciprocal()
+
+        def run(generator):  # controller-side arithmetic of the plant: no query
+            source = plant.adjoint_source(self._field_pass(header.get("state")), _tensor(tensors, "grad_output"))
+            return {}, {"source": source}
+        return self._device(request, header, tensors, run)
+
+    def _rpc_InputGradient(self, request, header, tensors) -> bytes:
+        plant = self._reciprocal()
+
+        def run(generator):  # controller-side arithmetic of the plant: no query
+            grad = plant.input_gradient(_tensor(tensors, "x"), self._field_pass(header.get("state")))
+            return {}, {"grad": grad}
         return self._device(request, header, tensors, run)
 
     def _rpc_InitialControls(self, request, header, tensors) -> bytes:
@@ -436,7 +510,7 @@ def serve(plant: Plant, *, token: str, port: int = 0, host: str = "127.0.0.1", a
     through an SSH tunnel or a trusted network). ``limits``: device limits per control name
     (:class:`~pnnlab.remote.policy.ControlLimit`). ``lease_s``: a trainer's lease lasts this long after
     its last call. ``log_size``: replies kept for idempotent retries; ``state_size``: equilibrium states
-    kept for warm starts and energy gradients. ``interceptors``: gRPC server interceptors (logging, or
+    (warm starts, energy gradients) and optical passes (adjoint sources, input gradients) kept. ``interceptors``: gRPC server interceptors (logging, or
     fault injection in tests).
     """
     if not isinstance(host, str) or not host:
