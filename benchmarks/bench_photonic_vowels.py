@@ -41,8 +41,8 @@ and 5 (44 / 45 / 47 samples; seeds 4 and 5 are never reported, and seed 0 alone 
 ideal method, validation accuracy at the validation-selected epoch, mean of the three: this
 configuration (power read-out, scale 50, lr 0.02, 60 epochs) 95.6 % (100 / 93.3 / 93.6); lr 0.01
 94.9 %; 150 epochs 95.6 % (the same epochs selected); a coherent read-out of the last mesh
-(``FieldReadout``, a Re y + b |y|^2 + c) with initial scales 20 / 100: 94.8 % (60 epochs; 150 epochs:
-see docs/methods/adjoint.md), 50 / 250: 94.8 %; 16-port meshes 92.0 %. None is better by even one
+(``FieldReadout``, a Re y + b |y|^2 + c) with initial scales 20 / 100: 94.8 % (60 and 150 epochs),
+50 / 250: 94.8 %; 16-port meshes 92.0 %. None is better by even one
 validation sample on the mean, so nothing was changed. The logistic-regression ceiling on the same
 validation splits: 100 / 95.6 / 100 %. The initial phases cannot be chosen usefully on these chips:
 ``MeshFabrication.typical()`` adds an unknown static offset of std pi to every phase shifter, so the
