@@ -236,6 +236,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tune", action="store_true", help="learning-rate grid on seed 0's validation split")
     parser.add_argument("--then-run", action="store_true", help="with --tune: run the seeds with the tuned rates")
+    parser.add_argument("--quick-tune", action="store_true", help="with --tune: in-silico and ideal take PAT's rate")
     parser.add_argument("--smoke", action="store_true", help="tiny settings for the smoke test")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -246,7 +247,10 @@ def main(argv=None):
         global TUNE_NOTE
         data = load_vowels(seed=0)
         notes = []
+        shared = ("in-silico", "ideal") if args.quick_tune else ()
         for name in TRAINED:
+            if name in shared:
+                continue
             best = None
             scores = []
             for lr in (SYNC_LR_GRID if name == "sync rule" else LR_GRID):
@@ -258,6 +262,9 @@ def main(argv=None):
                     best = (r["val"], lr)
             TUNED_LR[name] = best[1]
             notes.append(f"{name} " + " / ".join(scores))
+        for name in shared:
+            TUNED_LR[name] = TUNED_LR["PAT"]
+            notes.append(f"{name}: PAT's rate (same model and Adam; not tuned separately, --quick-tune)")
         TUNE_NOTE = "tuned now on seed 0's validation (val % at the selected epoch per lr): " + "; ".join(notes)
         print(f"tuned learning rates: {TUNED_LR}", flush=True)
         if not args.then_run:
