@@ -164,7 +164,7 @@ def main(argv=None) -> None:
         taps, seeds = (10,), (1, 2)
     else:
         cfg = dict(n=400, length=1000, washout=100, n_train=3)
-        grid = {"eta": (0.4, 0.6, 0.8, 0.95), "gamma": (0.001, 0.005, 0.05), "bias": (0.01, 0.05)}
+        grid = {"eta": (0.4, 0.6, 0.8, 0.95, 1.1), "gamma": (0.001, 0.005, 0.05, 0.2), "bias": (0.01, 0.05)}
         esn_grid = {"sr": (0.8, 0.95), "lr": (0.5, 1.0), "scale": (0.2, 1.0)}
         taps, seeds = (10, 20, 50, 100, 400), (1, 2, 3)
     zero_bias_grid = {**grid, "bias": (0.0,)}
