@@ -44,6 +44,17 @@ parities column by column (none built in) also take the column path.
 
 Reciprocity: light sent backwards from the outputs sees the transpose U^T (``reverse=True``): the
 screen first, then the columns in reverse order, each with its 2x2 matrix transposed.
+
+Tracing and export. The custom Functions above cannot be recorded by ``torch.jit.trace`` or
+``torch.export``. Inside :func:`plain_ops` (and automatically while a tracer, ``torch.export`` or
+``torch.compile`` runs) the engine takes a reference path of ordinary differentiable operations: the
+MZI matrices by plain autograd, U built column by column from the identity (one batched 2x2 product per
+column) and applied as one matmul, with no branch on the batch size. It equals the fast path to float
+rounding (tests/test_mesh_engine_fast.py) and is what :mod:`pnnlab.export.edge` records.
+
+Devices. The engine computes on the device of the MZI matrices and fields it is given; its index
+tensors and diamond plans move with :meth:`MeshEngine.to` (called by the plant's ``to``), the layout's
+integer geometry stays on the CPU.
 """
 
 from __future__ import annotations

@@ -97,22 +97,24 @@ def local_correction(layout: MeshLayout, theta, phi, psi, coupler_errors, *, ste
     since the external phase acts on the top input. The imperfect MZI's phases are fitted to
     T(theta, phi - P_m + P_m+1) up to free output phases alpha (the fit minimises
     sum_rows |row|^2 + |target row|^2 - 2 |<target row, row>|), and Q = e^{i(alpha + P_m+1)}. At the
-    end psi' = psi - P."""
+    end psi' = psi - P. Runs on the device of ``theta`` (a tensor; the CPU for other inputs)."""
     n_m = layout.n_mzis
-    theta = torch.as_tensor(theta, dtype=torch.float64)
-    phi = torch.as_tensor(phi, dtype=torch.float64)
-    psi = torch.as_tensor(psi, dtype=torch.float64)
-    errors = torch.as_tensor(coupler_errors, dtype=torch.float64)
+    device = theta.device if isinstance(theta, torch.Tensor) else torch.device("cpu")
+    theta = torch.as_tensor(theta, dtype=torch.float64, device=device)
+    phi = torch.as_tensor(phi, dtype=torch.float64, device=device)
+    psi = torch.as_tensor(psi, dtype=torch.float64, device=device)
+    errors = torch.as_tensor(coupler_errors, dtype=torch.float64, device=device)
     if theta.shape != (n_m,) or phi.shape != (n_m,) or psi.shape != (layout.n_ports,) or errors.shape != (n_m, 2):
         raise ValueError(f"theta, phi must be ({n_m},), psi ({layout.n_ports},) and coupler_errors ({n_m}, 2) for "
                          f"{layout!r}, got {tuple(theta.shape)}, {tuple(phi.shape)}, {tuple(psi.shape)}, "
                          f"{tuple(errors.shape)}.")
     steps = check_int("steps", steps)
-    pending = torch.zeros(layout.n_ports, dtype=torch.float64)
+    pending = torch.zeros(layout.n_ports, dtype=torch.float64, device=device)
     new_theta, new_phi = theta.clone(), phi.clone()
     for column in range(layout.n_columns):
         idx = torch.nonzero(layout.mzi_column == column).flatten()
-        top = layout.mzi_top[idx]
+        top = layout.mzi_top[idx].to(device)
+        idx = idx.to(device)
         target_phi = phi[idx] - pending[top] + pending[top + 1]
         target = mzi_transfer(theta[idx], target_phi, dtype=torch.complex128)
         err = errors[idx]
