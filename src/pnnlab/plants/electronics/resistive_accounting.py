@@ -16,12 +16,12 @@ def node_degrees(shapes, design):
     L = len(shapes) - 1
     deg = []
     for l, (rows, cols) in enumerate(shapes):
-        d = torch.full((rows,), float(cols), dtype=torch.float64)
+        d = torch.full((rows,), float(cols), dtype=torch.float64, device="cpu")  # moved with the plant
         if l < L:
             d = d + shapes[l + 1][0]
             d = d + (design.diode_low_V is not None) + (design.diode_high_V is not None)
         deg.append(d)
-    lines = torch.full((shapes[0][1],), float(shapes[0][0]), dtype=torch.float64)
+    lines = torch.full((shapes[0][1],), float(shapes[0][0]), dtype=torch.float64, device="cpu")
     return deg, lines
 
 

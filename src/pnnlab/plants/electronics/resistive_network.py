@@ -221,18 +221,21 @@ class ResistiveNetworkPlant(Plant, Simulated, EnergyBased):
         self._mismatch = m
         g = self._generator
         self._shapes = self.design.shapes()
+
+        def normal(shape):  # fabrication draws, made where the generator is (the CPU); moved with to()
+            return devices.randn(shape, generator=g, device=g.device, dtype=dtype)
+
         if device is None:
-            self._gain = [(1 + m.conductance_variation * torch.randn(s, generator=g, dtype=dtype)).clamp_min(0.05)
-                          for s in self._shapes]
+            self._gain = [(1 + m.conductance_variation * normal(s)).clamp_min(0.05) for s in self._shapes]
             self._arrays = None
         else:
             self._gain = None
             self._arrays = [MemristorArray(s, device, generator=g, dtype=dtype) for s in self._shapes]
         diodes = []
         for n in hidden:
-            low = None if diode_low_V is None else diode_low_V + m.diode_threshold_spread_V * torch.randn(n, generator=g, dtype=dtype)
-            high = None if diode_high_V is None else diode_high_V + m.diode_threshold_spread_V * torch.randn(n, generator=g, dtype=dtype)
-            cond = diode_on_conductance_S * torch.exp(m.diode_conductance_spread * torch.randn(n, generator=g, dtype=dtype))
+            low = None if diode_low_V is None else diode_low_V + m.diode_threshold_spread_V * normal(n)
+            high = None if diode_high_V is None else diode_high_V + m.diode_threshold_spread_V * normal(n)
+            cond = diode_on_conductance_S * torch.exp(m.diode_conductance_spread * normal(n))
             diodes.append(DiodeLayer(low, high, cond))
         self._diodes = diodes
         self._degrees = node_degrees(self._shapes, self.design)
