@@ -49,6 +49,9 @@ method, never on test (val accuracy at the validation-selected epoch):
   form, 2 x 64 ports, coherent read-out, 40 epochs): relay gain 1: 86.2 %, relay gain 4.5 (the 13 dB
   of mesh 1 compensated): 90.3 %, with activation gain 20 rad: 87.4 %; not better than one mesh
   (92.9 %) at twice the cost per step, so one mesh is kept;
+* initial phases (60 epochs): uniform command 92.9 %, identity-like command (theta = pi, bar state)
+  92.2 %: the chip's unknown offsets of std pi randomise the effective phases whatever is commanded;
+  (diagnostic, a calibrated chip with no phase offsets: uniform 89.6 %, identity-like 78.4 %);
 * budget: 60 epochs (the ideal method still rises between 30 and 60 epochs on validation; a 120-epoch
   run selects epoch 100 at 94.4 %, within the noise of its 91-94 % plateau: ``--epochs 100`` rows in
   docs/methods/adjoint.md).
