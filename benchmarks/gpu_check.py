@@ -249,13 +249,17 @@ def check_method(entry, target: torch.device, repeats: int, second_step: bool = 
     return row
 
 
+def _loss_cell(row) -> str:
+    return f"{row['loss_diff']:.2e}" if "loss_diff" in row else "-"
+
+
 def run_checks(target: torch.device, repeats: int, rows: list, second_step: bool = True) -> None:
     from pnnlab.registry import METHODS, PLANTS
 
     print(f"\n1-2. CPU vs {target}: largest |{target} - CPU| / max |CPU| over the compared quantities "
           f"(tolerance 1e-3 float32, 1e-6 float64)")
-    print(f"{'name':<26}{'kind':<8}{'result':<8}{'max rel diff':>14}{'max abs diff':>14}{'CPU ms':>10}"
-          f"{target.type + ' ms':>10}  compared / notes")
+    print(f"{'name':<26}{'kind':<8}{'result':<8}{'max rel diff':>14}{'max abs diff':>14}{'loss diff':>11}{'CPU ms':>10}"
+          f"{(target.type if target.type != 'cpu' else 'moved') + ' ms':>10}  compared / notes")
     for kind, entries, check in (("plant", PLANTS.entries(), check_plant), ("method", METHODS.entries(), check_method)):
         for entry in entries:
             try:
@@ -272,7 +276,7 @@ def run_checks(target: torch.device, repeats: int, rows: list, second_step: bool
             else:
                 note = "query" + (", nominal/true twin fwd+bwd" if row.get("twins") else "")
             print(f"{row['name']:<26}{kind:<8}{'pass' if row['passed'] else 'FAIL':<8}{row['max_rel']:>14.2e}"
-                  f"{row['max_abs']:>14.2e}{row.get('cpu_ms', math.nan):>10.2f}{row.get('device_ms', math.nan):>10.2f}"
+                  f"{row['max_abs']:>14.2e}{_loss_cell(row):>11}{row.get('cpu_ms', math.nan):>10.2f}{row.get('device_ms', math.nan):>10.2f}"
                   f"  {note}", flush=True)
     good = sum(r["passed"] for r in rows)
     print(f"{good} of {len(rows)} plants and methods agree within tolerance")
