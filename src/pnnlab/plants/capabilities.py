@@ -115,7 +115,7 @@ class EnergyBased(Capability):
               generator: torch.Generator | None = None) -> Equilibrium:
         """Settle to equilibrium (one metered query); see the class docstring."""
         from .._validation import check_batch, check_generator
-        x = check_batch("x", x, self.in_features).detach()
+        x = check_batch("x", x, self.in_features).detach().to(self.device)
         controls = self.validate_controls(controls)
         if nudge is not None:
             if not isinstance(nudge, (OutputForce, OutputClamp)):
@@ -128,6 +128,8 @@ class EnergyBased(Capability):
                                  f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}.")
             if not bool(torch.isfinite(value).all()):
                 raise ValueError("the nudge contains NaN or infinite values; check beta and the loss.")
+            if value.device != self.device:
+                nudge = type(nudge)(value.detach().to(self.device))
         if initial is not None and not isinstance(initial, Equilibrium):
             raise TypeError(f"initial must be an Equilibrium returned by relax(), got {type(initial).__name__}.")
         gen = check_generator("generator", generator) or self._generator
@@ -267,7 +269,7 @@ class Dynamical(Capability):
         import dataclasses
 
         from .._validation import check_generator
-        u = _check_series(u, self.input_dim)
+        u = _check_series(u, self.input_dim).to(self.device)
         controls = self.validate_controls(controls)
         gen = check_generator("generator", generator) or self._generator
         batch, length = u.shape[0], u.shape[1]
