@@ -55,8 +55,8 @@ def build_quantum_classifier(*, in_features: int, n_classes: int, seed: int = 0,
     Trainable: ``layers * n_qubits * 2`` rotation angles (initialised uniform in [0, 2 pi) from ``seed``) and
     ``2 * n_classes`` digital scale/offset parameters (scale initialised to ``logit_scale``). The read-out
     qubits are 0..n_classes-1, so ``n_classes <= n_qubits``. ``errors``: the processor's hidden truth
-    (``"nisq"``: :meth:`CircuitErrors.nisq`, assumed round numbers; ``"ideal"``; or a :class:`CircuitErrors`);
-    ``None`` means ``"ideal"`` here (no hidden error)."""
+    (``"nisq"``: :meth:`CircuitErrors.nisq`, assumed round numbers; ``"ideal"``; or a :class:`CircuitErrors`;
+    ``None`` is the plant's default, ``"nisq"``)."""
     in_features = check_int("in_features", in_features)
     n_classes = check_int("n_classes", n_classes, minimum=2)
     n_qubits = check_int("n_qubits", n_qubits)
@@ -69,7 +69,7 @@ def build_quantum_classifier(*, in_features: int, n_classes: int, seed: int = 0,
                     entangler=entangler_from(entangler), rotations=("Y", "Z"), reupload=reupload,
                     readout=tuple(range(n_classes)))
     plant = QuantumCircuitPlant(in_features=in_features, ansatz=ansatz, shots=shots,
-                                errors=CircuitErrors.ideal() if errors is None else errors, seed=seed)
+                                errors=errors, seed=seed)
     g = torch.Generator().manual_seed(2000 + seed)
     theta = {"theta": 2 * math.pi * devices.rand(ansatz.theta_shape, generator=g, device="cpu")}
     return nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin(), initial_controls=theta),
