@@ -28,7 +28,8 @@ def _test_mesh(*, in_features: int, n_classes: int, seed: int = 0, phase_offset:
     (a power read-out cannot tell the sign of standardised iris features); hidden truth from float kwargs
     (continuous heaters without crosstalk and a detector without ADC, so that every error of the chip is a
     knob)."""
-    mesh = MZIMesh(n_ports=4, in_features=in_features, detection=CoherentDetection(detector=Detector(bit_depth=None), ports=n_classes),
+    detection = CoherentDetection(detector=Detector(bit_depth=None), ports=n_classes)
+    mesh = MZIMesh(n_ports=4, in_features=in_features, detection=detection,
                    fabrication=MeshFabrication(coupler_error_std_rad=coupler, phase_offset_std_rad=phase_offset,
                                                insertion_loss_db=loss_db), heaters=Heaters(), seed=seed)
     layer = PhysicalLayer(mesh, twin=mesh.nominal_twin(),
@@ -170,7 +171,8 @@ def test_a_factor_the_error_model_refuses_gives_a_row_with_the_reason(mesh_run, 
 
 
 def test_bad_knob_names_and_arguments(mesh_run):
-    with pytest.raises(ValueError, match=r"'coupler' is not a knob.*Knobs of this run: .*mzi_mesh\.fabrication\.coupler_error_std_rad"):
+    listed = r"'coupler' is not a knob.*Knobs of this run: .*mzi_mesh\.fabrication\.coupler_error_std_rad"
+    with pytest.raises(ValueError, match=listed):
         fabrication_tolerance(mesh_run, knobs="coupler", draws=0)
     with pytest.raises(ValueError, match=r"'copler_error_std_rad'.*did you mean.*coupler_error_std_rad"):
         fabrication_tolerance(mesh_run, knobs=["copler_error_std_rad"], draws=0)
@@ -205,7 +207,8 @@ register("model", "test_fabrication_unreproducible", _a_new_chip_every_build, re
 
 
 def test_a_rebuild_that_does_not_reproduce_the_trained_chip_is_refused(tmp_path):
-    spec = {"name": "drifting", "seed": 0, "data": {"name": "iris"}, "model": {"name": "test_fabrication_unreproducible"},
+    spec = {"name": "drifting", "seed": 0, "data": {"name": "iris"},
+            "model": {"name": "test_fabrication_unreproducible"},
             "methods": [{"name": "ideal"}], "train": {"epochs": 2, "batch_size": 32, "lr": 0.1}}
     folder = run(spec, out_dir=tmp_path, warm_up=False).folder
     with pytest.raises(RuntimeError, match="does not reproduce the trained network"):

@@ -59,7 +59,8 @@ in ``note``. Writes ``fabrication.csv`` and ``fabrication.png`` (one curve per k
 with sample-std error bars, the trained chip dashed) into ``out`` (default ``RUN_DIR/export/<method>``).
 
 Simplifications: only the plants' constructor arguments are varied (a model-level setting such as
-the D2NN model's ``truth_scale`` is reached through the plant arguments it produces); device state written during training (programmed conductances, drift) is
+the D2NN model's ``truth_scale`` is reached through the plant arguments it produces); device state
+written during training (programmed conductances, drift) is
 not restored, as in :func:`~pnnlab.export.hardware.load_trained_model`.
 """
 
@@ -422,7 +423,8 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
     try:
         factors = tuple(float(f) for f in factors)
     except (TypeError, ValueError):
-        raise ValueError(f"factors must be numbers (multiples of each knob's value in the run), got {factors!r}.") from None
+        raise ValueError(f"factors must be numbers (multiples of each knob's value in the run), got "
+                         f"{factors!r}.") from None
     if not factors or any(not math.isfinite(f) or f < 0 for f in factors):
         raise ValueError(f"factors must be finite numbers >= 0 (0 = that error off, 1 = as trained), got {factors!r}.")
     reference_model, method, resolved, data = load_trained_model(run_dir, method)
@@ -450,7 +452,8 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
         raise _no_knobs(calls, f"run {str(run_dir)!r}")
     chosen = _select(found, knobs, on)
     by_name = {k.name: k for k in found}
-    seeded = [c for c in calls if isinstance(c.arguments.get("seed"), int) and not isinstance(c.arguments.get("seed"), bool)]
+    seeded = [c for c in calls
+              if isinstance(c.arguments.get("seed"), int) and not isinstance(c.arguments.get("seed"), bool)]
     if draws and not seeded:
         raise ValueError(f"run {str(run_dir)!r}: none of its plants takes an integer seed, so its hidden truth cannot "
                          f"be re-drawn; pass draws=0 (the trained chip only).")
@@ -458,7 +461,8 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
     cache: dict = {}
 
     def accuracy(scale: dict, draw: int) -> tuple[float, str]:
-        key = (tuple(sorted(((f"{c.__module__}.{c.__qualname__}", p), f) for (c, p), f in scale.items() if f != 1.0)), draw)
+        key = (tuple(sorted(((f"{cls.__module__}.{cls.__qualname__}", path), factor)
+                            for (cls, path), factor in scale.items() if factor != 1.0)), draw)
         if key not in cache:
             try:
                 with _intercept(_changer({k: f for k, f in scale.items() if f != 1.0}, draw)):
@@ -471,7 +475,8 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
         return cache[key]
 
     def logits(model) -> torch.Tensor:
-        execution = (OnTrueTwin() if on == "true_twin" else OnPlant()).with_generator(torch.Generator().manual_seed(seed))
+        execution = OnTrueTwin() if on == "true_twin" else OnPlant()
+        execution = execution.with_generator(torch.Generator().manual_seed(seed))
         with torch.no_grad(), executing(execution):
             return model(x)
 
@@ -548,9 +553,9 @@ def _check_fresh_designs(make_model, state, reference_model, draws, run_dir) -> 
                 a, b = ref.twin(x, ref.control_values()), layer.twin(x, layer.control_values())
             if not torch.allclose(a, b, rtol=1e-5, atol=1e-6):
                 raise ValueError(f"run {str(run_dir)!r}: a fresh fabrication draw (plant seed + {SEED_STRIDE * d}) of "
-                                 f"layer {name} ({layer.plant.describe()}) changes its nominal twin, i.e. its seed draws "
-                                 f"part of its design, not only its hidden errors, so a fresh draw is a different device; "
-                                 f"pass draws=0 (the trained chip, knobs scaled) instead.")
+                                 f"layer {name} ({layer.plant.describe()}) changes its nominal twin, i.e. its seed "
+                                 f"draws part of its design, not only its hidden errors, so a fresh draw is a different "
+                                 f"device; pass draws=0 (the trained chip, knobs scaled) instead.")
 
 
 def _plot(path: Path, rows: list[dict], reference: dict, draws: int) -> None:
