@@ -44,7 +44,8 @@ method, never on test (val accuracy at the validation-selected epoch):
 * initial read-out scales, z-scored, 30 epochs: a = 20 (b = 5 a = 100): 92.9 %; a = 50: 85.9 %;
   a = 100: 85.5 %; 60 epochs: a = 10: 92.6 %, a = 5: 91.4 %, a = 20 with b = 20 (not 5 a): 92.2 %;
 * learning rate (a = 50, 30 epochs): 0.01: 91.1 %, 0.03: 85.9 %, 0.1: 69.5 %; (a = 20, 60 epochs)
-  0.01: 91.4 %, 0.03: 92.9 %, 0.05: 87.7 %; batch 16 / 64 (a = 20, 60 epochs): 90.0 / 91.8 % against 32: 92.9 %;
+  0.01: 91.4 %, 0.03: 92.9 %, 0.05: 87.7 %; decaying (x 0.85 every 5 epochs from 0.03 / x 0.8 from
+  0.05): 92.6 / 92.2 %; batch 16 / 64 (a = 20, 60 epochs): 90.0 / 91.8 % against 32: 92.9 %;
 * architecture: mesh -> on-chip electro-optic activation -> |field| relay -> mesh (Pai 2023's layered
   form, 2 x 64 ports, coherent read-out, 40 epochs): relay gain 1: 86.2 %, relay gain 4.5 (the 13 dB
   of mesh 1 compensated): 90.3 %, with activation gain 20 rad: 87.4 %; not better than one mesh
