@@ -69,9 +69,13 @@ from pnnlab.plants.spintronics import STNOArray, STNOMismatch, STNOReservoir, sy
 LR_GRID = (0.01, 0.03, 0.1)
 #: the sync rule's own step (fraction of the frequency error corrected per batch), tuned the same way
 SYNC_LR_GRID = (0.1, 0.3, 1.0)
-#: chosen by ``--tune`` on seed 0's validation split (TUNE_NOTE below has its output)
-TUNED_LR = {"sync rule": 0.3, "PAT": 0.03, "in-silico": 0.03, "ideal": 0.03, "prototype": 0.03}
-TUNE_NOTE = "not yet tuned"
+#: chosen by ``--tune`` on seed 0's validation split (20 epochs, batch 32; 44 validation vowels, 1 = 2.3 %; ties go
+#: to the smallest lr); TUNE_NOTE is its output. The sync rule's best is the top of its grid (a step of 1 moves the
+#: design frequency onto the source; 3.0 tried by hand on seeds 2-3 changed nothing beyond one test sample).
+TUNED_LR = {"sync rule": 1.0, "PAT": 0.01, "in-silico": 0.01, "ideal": 0.01, "prototype": 0.01}
+TUNE_NOTE = ("tuned on seed 0's validation (val % at the selected epoch per lr): sync rule 0.1: 79.5 / 0.3: 81.8 / 1: "
+             "84.1; PAT 0.01: 81.8 / 0.03: 79.5 / 0.1: 79.5; in-silico 0.01: 72.7 / 0.03: 72.7 / 0.1: 70.5; ideal 0.01: "
+             "77.3 / 0.03: 77.3 / 0.1: 77.3; prototype 0.01: 45.5 / 0.03: 43.2 / 0.1: 43.2")
 PLANT = {"transient_ns": 100.0, "window_ns": 200.0, "step_ns": 2.0}
 ROMERA = ("Romera et al., Nature 563, 230 (2018), doi:10.1038/s41586-018-0632-y: 88 % test (89 % train), 4 experimental "
           "vortex STNOs, 7 vowels (F1, F2)")
