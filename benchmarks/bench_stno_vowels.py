@@ -42,7 +42,8 @@ Tuning: learning rates (``--tune``: grid LR_GRID, highest validation accuracy at
 validation split only; the table reports seeds 1-3 (other speakers in every split, other device draws). The
 epoch reported is ``history.selected`` (chosen on validation); the final epoch is printed beside it.
 
-    python benchmarks/bench_stno_vowels.py [--seeds 1 2 3] [--epochs 20] [--tune] [--smoke]
+    python benchmarks/bench_stno_vowels.py [--seeds 1 2 3] [--epochs 20] [--tune [--then-run] [--quick-tune]]
+                                           [--digital-only] [--smoke]
 
 Results of the full run (seeds 1-3): docs/substrates/spintronic_oscillators.md, section "Benchmark".
 """
