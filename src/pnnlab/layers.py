@@ -194,7 +194,7 @@ class PhysicalLayer(nn.Module):
         """``model.to(device)`` (and ``.cuda()``, ``.cpu()``) also moves the plant and the twin, which live
         outside the module tree; a dtype change (``.double()``) applies to the twin as to the controls."""
         super()._apply(fn, recurse)
-        probe = fn(torch.empty(0))
+        probe = fn(torch.empty(0, device=self.plant.device))  # a dtype-only change keeps the device
         if probe.device != self.plant.device:
             self.plant.to(probe.device)
         if self._twin is not None:
