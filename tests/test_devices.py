@@ -203,3 +203,13 @@ def test_spec_refuses_a_device_that_is_not_one():
             "train": {"device": "gpu0"}}
     with pytest.raises(SpecError, match="device"):
         resolve_spec(spec)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_asking_for_cuda_without_one_says_so_before_training():
+    from pnnlab.experiments.spec import SpecError, resolve_spec
+
+    spec = {"data": {"name": "iris"}, "model": {"name": "shg_classifier"}, "methods": [{"name": "pat"}],
+            "train": {"device": "cuda"}}
+    with pytest.raises(SpecError, match="no usable CUDA device"):
+        resolve_spec(spec)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["as_device", "model_device", "randn", "rand", "randint", "randperm", "normal", "poisson", "bernoulli", "binomial",
+__all__ = ["as_device", "check_available", "model_device", "randn", "rand", "randint", "randperm", "normal", "poisson", "bernoulli", "binomial",
            "multinomial", "randn_like", "rand_like", "move", "device_audit", "DeviceAuditError"]
 
 
@@ -55,6 +55,15 @@ def as_device(device: Any, name: str = "device") -> torch.device:
                              f"'cuda:<index>'.") from None
     raise TypeError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got "
                     f"{type(device).__name__}.")
+
+
+def check_available(device: torch.device, name: str = "device") -> torch.device:
+    """``device`` itself, or an error naming ``name`` when this machine cannot compute there (no CUDA)."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={str(device)!r} but this machine has no usable CUDA device (torch "
+                         f"{torch.__version__}, CUDA build: {torch.version.cuda is not None}); use 'cpu', or install "
+                         f"a CUDA build of torch on a machine with a GPU.")
+    return device
 
 
 def model_device(model: nn.Module) -> torch.device:

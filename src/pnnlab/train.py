@@ -183,7 +183,7 @@ def train(model: nn.Module, method: Method, data: TaskData, *, epochs: int = 10,
     batch_size = check_int("batch_size", batch_size)
     evaluate_every = check_int("evaluate_every", evaluate_every)
     if device is not None:
-        model.to(devices.as_device(device))
+        model.to(devices.check_available(devices.as_device(device)))
     device = devices.model_device(model)
     method.check(model)
     if optimizer is None and not method.updates_parameters:
