@@ -207,9 +207,14 @@ def test_spec_refuses_a_device_that_is_not_one():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_asking_for_cuda_without_one_says_so_before_training():
-    from pnnlab.experiments.spec import SpecError, resolve_spec
+    from pnnlab.data.base import TaskData
+    from pnnlab.methods.physics_aware import PhysicsAwareTraining
+    from pnnlab.train import train
 
-    spec = {"data": {"name": "iris"}, "model": {"name": "shg_classifier"}, "methods": [{"name": "pat"}],
-            "train": {"device": "cuda"}}
-    with pytest.raises(SpecError, match="no usable CUDA device"):
-        resolve_spec(spec)
+    plant = PowerLawPlant(features=3)
+    model = nn.Sequential(PhysicalLayer(plant, twin=plant.nominal_twin()), nn.Linear(3, 2))
+    x = torch.rand(12, 3) + 0.1
+    data = TaskData(x_train=x[:4], y_train=torch.tensor([0, 1, 0, 1]), x_val=x[4:8], y_val=torch.tensor([0, 1, 0, 1]),
+                    x_test=x[8:], y_test=torch.tensor([0, 1, 0, 1]), name="toy", n_classes=2)
+    with pytest.raises(ValueError, match="no usable CUDA device"):
+        train(model, PhysicsAwareTraining(), data, epochs=1, device="cuda")

@@ -109,9 +109,9 @@ def resolve_spec(spec: dict) -> dict:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise SpecError(f"[train] lr must be a positive number, got {lr!r}.")
     if "device" in resolved_train:  # torch device of the model, its plants and the batches
-        from ..devices import as_device, check_available
-        try:
-            check_available(as_device(resolved_train["device"], "[train] device"), "[train] device")
+        from ..devices import as_device  # availability is checked where the run trains (a sweep's head
+        try:                             # node may have no GPU while its workers do)
+            as_device(resolved_train["device"], "[train] device")
         except (TypeError, ValueError) as error:
             raise SpecError(str(error)) from None
     seed = spec.get("seed", 0)
