@@ -218,3 +218,9 @@ def test_asking_for_cuda_without_one_says_so_before_training():
                     x_test=x[8:], y_test=torch.tensor([0, 1, 0, 1]), name="toy", n_classes=2)
     with pytest.raises(ValueError, match="no usable CUDA device"):
         train(model, PhysicsAwareTraining(), data, epochs=1, device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_moving_a_plant_to_cuda_without_one_names_the_argument():
+    with pytest.raises(ValueError, match="device='cuda' but this machine has no usable CUDA device"):
+        PowerLawPlant(features=2).to("cuda")

@@ -150,7 +150,7 @@ class Plant(abc.ABC):
         device (see :mod:`pnnlab.devices`). A :class:`~pnnlab.PhysicalLayer` moves its plant with
         ``model.to(device)``. Subclasses holding state the generic move cannot see (caches keyed on
         the device) extend :meth:`_moved_to`."""
-        device = _devices.as_device(device)
+        device = _devices.check_available(_devices.as_device(device))
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         _devices.move(self, device, exclude=_NOT_MOVED)
