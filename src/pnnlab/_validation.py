@@ -118,3 +118,29 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, a torch.Generator or None, got {_show(seed)}.")
     return torch.Generator().manual_seed(seed)
+
+
+def from_preset(name: str, value: Any, presets: dict, kind: type | tuple, example: str, *,
+                tables: bool = False) -> Any:
+    """An experiment file's way of naming an object: ``value`` as given if it is a ``kind`` (a class or a
+    tuple of classes), the preset's object (``presets[value]()``) for a preset name, and, with
+    ``tables=True``, ``kind(**value)`` for a table of keyword arguments (a TOML table). Errors name
+    ``name``, list the presets and show ``example``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    what = " / ".join(f"{k.__name__}(...)" for k in kinds)
+    if isinstance(value, kinds):
+        return value
+    if isinstance(value, str):
+        if value not in presets:
+            extra = " or a table of its arguments" if tables else ""
+            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass a "
+                             f"{what} object{extra}).")
+        return presets[value]()
+    if tables and isinstance(value, dict):
+        try:
+            return kinds[0](**value)
+        except TypeError as error:
+            raise TypeError(f"{name}: the table {value!r} is not valid {kinds[0].__name__} arguments ({error}).") from None
+    extra = " or a table of its arguments" if tables else ""
+    raise TypeError(f"{name} must be a {what}, a preset name {sorted(presets)}{extra}, got "
+                    f"{type(value).__name__}; write {name}={example}.")

@@ -66,7 +66,6 @@ not restored, as in :func:`~pnnlab.export.hardware.load_trained_model`.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import difflib
 import functools
@@ -86,6 +85,7 @@ from ..plants.base import Plant
 from ..plants.capabilities import Simulated
 from ..train import evaluate
 from .hardware import _physical_layers, load_trained_model
+from .tolerance import write_rows
 
 __all__ = ["Knob", "FabricationResult", "discover_knobs", "fabrication_tolerance"]
 
@@ -527,12 +527,7 @@ def fabrication_tolerance(run_dir: str | Path, *, method: str | None = None,
                          "accuracy_mean": float(a.mean()) if len(a) else math.nan,
                          "accuracy_std": float(a.std(ddof=1)) if len(a) > 1 else math.nan,  # none from 1 chip
                          "draws": len(a), "test_samples": len(y), "on": on, "note": note})
-    folder = Path(out) if out is not None else Path(run_dir) / "export" / method
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "fabrication.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    folder = write_rows(run_dir, method, out, "fabrication.csv", rows)
     _plot(folder / "fabrication.png", rows, reference, draws)
     return FabricationResult(rows=rows, knobs=[by_name[n] for n in chosen if n != "all"], reference=reference,
                              folder=folder)

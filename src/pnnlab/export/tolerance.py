@@ -106,14 +106,21 @@ def tolerance_analysis(run_dir: str | Path, *, method: str | None = None,
         a = np.asarray(accuracies)
         rows.append({"size": size, "draws": len(a), "accuracy_mean": float(a.mean()),
                      "accuracy_std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "test_samples": len(y)})
+    folder = write_rows(run_dir, method, out, "tolerance.csv", rows)
+    _plot(folder / "tolerance.png", rows, method, on)
+    return rows
+
+
+def write_rows(run_dir, method: str, out, filename: str, rows: list[dict]) -> Path:
+    """Write ``rows`` (dicts with the same keys) as CSV ``filename`` into ``out`` (default
+    ``RUN_DIR/export/<method>``, created); returns the folder."""
     folder = Path(out) if out is not None else Path(run_dir) / "export" / method
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "tolerance.csv").open("w", newline="") as f:
+    with (folder / filename).open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    _plot(folder / "tolerance.png", rows, method, on)
-    return rows
+    return folder
 
 
 def _plot(path: Path, rows: list[dict], method: str, on: str) -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .. import devices
-from .._validation import check_finite_float, check_int
+from .._validation import check_finite_float, check_int, from_preset
 from ..layers import ChannelAffine, PhysicalLayer
 from ..plants.quantum import AngleEncoding, Ansatz, CircuitErrors, CNOTRing, CZRing, IsingEvolution, QuantumCircuitPlant
 from ..plants.quantum.circuit import ERROR_PRESETS
@@ -34,15 +34,9 @@ ENTANGLER_PRESETS = {"cz_ring": CZRing, "cnot_ring": CNOTRing, "ising": IsingEvo
 
 def entangler_from(value):
     """A CZRing / CNOTRing / IsingEvolution object or None as given, or a name of :data:`ENTANGLER_PRESETS`."""
-    if value is None or isinstance(value, (CZRing, CNOTRing, IsingEvolution)):
-        return value
-    if isinstance(value, str):
-        if value not in ENTANGLER_PRESETS:
-            raise ValueError(f"entangler={value!r} is not a preset; the presets are {sorted(ENTANGLER_PRESETS)} (or "
-                             f"pass CZRing(), CNOTRing(), IsingEvolution(...) or None).")
-        return ENTANGLER_PRESETS[value]()
-    raise TypeError(f"entangler must be CZRing(), CNOTRing(), IsingEvolution(...), None or a preset name "
-                    f"{sorted(ENTANGLER_PRESETS)}, got {type(value).__name__}; write entangler='cz_ring'.")
+    if value is None:
+        return None
+    return from_preset("entangler", value, ENTANGLER_PRESETS, (CZRing, CNOTRing, IsingEvolution), "'cz_ring'")
 
 
 def build_quantum_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_qubits: int = 4,

@@ -157,29 +157,42 @@ def _check_field(name: str, value, ports: int) -> torch.Tensor:
     return value.detach()
 
 
+def _check_per_control(owner: str, specs: dict, reported: dict, batch: int, *, what: str, key: str,
+                       complex_: bool) -> None:
+    """One finite tensor of shape (batch, *control_shape) for every control (``what``: the error's words for
+    the quantity, ``key``: the attribute name shown, ``complex_``: whether it must be a complex field)."""
+    if set(reported) != set(specs):
+        raise ValueError(f"{owner} must report {what} every control {sorted(specs)}, got {sorted(reported)}.")
+    for name, spec in specs.items():
+        value = reported[name]
+        shape = (batch, *spec.shape)
+        if not isinstance(value, torch.Tensor) or (complex_ and not torch.is_complex(value)) \
+                or tuple(value.shape) != shape:
+            kind = "a complex tensor of shape " if complex_ else ""
+            raise ValueError(f"{owner} reported {key}[{name!r}] of shape {tuple(getattr(value, 'shape', ()))}, "
+                             f"expected {kind}{shape}.")
+        if not bool(torch.isfinite(torch.view_as_real(value) if complex_ else value).all()):
+            raise FloatingPointError(f"{owner} returned NaN or infinite {key} for {name!r}.")
+
+
+def _check_measured_field(owner: str, value, shape: tuple, what: str) -> None:
+    """A finite complex tensor of ``shape`` (a coherently measured field)."""
+    if not isinstance(value, torch.Tensor) or not torch.is_complex(value) or tuple(value.shape) != shape:
+        raise ValueError(f"{owner} must return the measured complex {what} of shape {shape}.")
+    if not bool(torch.isfinite(torch.view_as_real(value)).all()):
+        raise FloatingPointError(f"{owner} returned a NaN or infinite {what}.")
+
+
 def _check_field_pass(plant, result, batch: int, call: str, ports: int | None) -> None:
     """The boundary check of a reciprocal pass: every control monitored, finite powers of shape
     (batch, *control_shape), and (where the pass measures one) a finite complex field."""
     owner = f"{type(plant).__name__}.{call}"
     if not isinstance(result, FieldPass):
         raise TypeError(f"{owner} returned {type(result).__name__}, not a FieldPass.")
-    specs = plant.control_specs()
-    if set(result.intensities) != set(specs):
-        raise ValueError(f"{owner} must report a monitor power for every control {sorted(specs)}, got "
-                         f"{sorted(result.intensities)}.")
-    for name, spec in specs.items():
-        value = result.intensities[name]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (batch, *spec.shape):
-            raise ValueError(f"{owner} reported intensities[{name!r}] of shape "
-                             f"{tuple(getattr(value, 'shape', ()))}, expected {(batch, *spec.shape)}.")
-        if not bool(torch.isfinite(value).all()):
-            raise FloatingPointError(f"{owner} returned NaN or infinite monitor powers for {name!r}.")
+    _check_per_control(owner, plant.control_specs(), result.intensities, batch, what="a monitor power for",
+                       key="intensities", complex_=False)
     if ports is not None:
-        if not isinstance(result.port_field, torch.Tensor) or not torch.is_complex(result.port_field) \
-                or tuple(result.port_field.shape) != (batch, ports):
-            raise ValueError(f"{owner} must return the measured complex field of shape {(batch, ports)}.")
-        if not bool(torch.isfinite(torch.view_as_real(result.port_field)).all()):
-            raise FloatingPointError(f"{owner} returned a NaN or infinite measured field.")
+        _check_measured_field(owner, result.port_field, (batch, ports), "field")
 
 
 # ---- fully forward mode (free-space optics) ----------------------------------------------------------
@@ -323,21 +336,6 @@ def _check_plane_fields(plant, result, batch: int, call: str, plane: str) -> Non
     owner = f"{type(plant).__name__}.{call}"
     if not isinstance(result, PlaneFields):
         raise TypeError(f"{owner} returned {type(result).__name__}, not PlaneFields.")
-    specs = plant.control_specs()
-    if set(result.fields) != set(specs):
-        raise ValueError(f"{owner} must report the field at the pixels of every control {sorted(specs)}, got "
-                         f"{sorted(result.fields)}.")
-    for name, spec in specs.items():
-        value = result.fields[name]
-        if not isinstance(value, torch.Tensor) or not torch.is_complex(value) \
-                or tuple(value.shape) != (batch, *spec.shape):
-            raise ValueError(f"{owner} reported fields[{name!r}] of shape {tuple(getattr(value, 'shape', ()))}, "
-                             f"expected a complex tensor of shape {(batch, *spec.shape)}.")
-        if not bool(torch.isfinite(torch.view_as_real(value)).all()):
-            raise FloatingPointError(f"{owner} returned NaN or infinite fields for {name!r}.")
-    far = getattr(result, plane)
-    shape = (batch, *tuple(plant.field_shape))
-    if not isinstance(far, torch.Tensor) or not torch.is_complex(far) or tuple(far.shape) != shape:
-        raise ValueError(f"{owner} must return the measured complex {plane} of shape {shape}.")
-    if not bool(torch.isfinite(torch.view_as_real(far)).all()):
-        raise FloatingPointError(f"{owner} returned a NaN or infinite {plane}.")
+    _check_per_control(owner, plant.control_specs(), result.fields, batch, what="the field at the pixels of",
+                       key="fields", complex_=True)
+    _check_measured_field(owner, getattr(result, plane), (batch, *tuple(plant.field_shape)), plane)

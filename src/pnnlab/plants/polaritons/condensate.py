@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import torch
 
 from ... import devices
-from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive
+from ..._validation import check_finite_float, check_int, check_nonnegative, check_positive, from_preset
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -270,34 +270,15 @@ CAMERA_PRESETS = {"lab": lambda: LAB_CAMERA, "ideal": Camera.ideal}
 PARAMS_PRESETS = {"gaas": PolaritonParameters.gaas}
 
 
-def _from_preset(name: str, value, presets: dict, kind: type, example: str):
-    """``value`` as given if it is a ``kind``; the preset's object for a preset name; ``kind(**value)`` for a
-    table of keyword arguments (a TOML table)."""
-    if isinstance(value, kind):
-        return value
-    if isinstance(value, str):
-        if value not in presets:
-            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass a "
-                             f"{kind.__name__}(...) object or a table of its arguments).")
-        return presets[value]()
-    if isinstance(value, dict):
-        try:
-            return kind(**value)
-        except TypeError as error:
-            raise TypeError(f"{name}: the table {value!r} is not valid {kind.__name__} arguments ({error}).") from None
-    raise TypeError(f"{name} must be a {kind.__name__}(...), a preset name {sorted(presets)} or a table of its "
-                    f"arguments, got {type(value).__name__}; write {name}={example}.")
-
-
 def mismatch_from(value) -> PolaritonMismatch:
     """:data:`MISMATCH_PRESETS`: ``"typical"`` is :meth:`PolaritonMismatch.typical`, ``"ideal"`` no error."""
-    return _from_preset("mismatch", value, MISMATCH_PRESETS, PolaritonMismatch,
-                        "PolaritonMismatch.typical() or 'typical'")
+    return from_preset("mismatch", value, MISMATCH_PRESETS, PolaritonMismatch,
+                       "PolaritonMismatch.typical() or 'typical'", tables=True)
 
 
 def camera_from(value) -> Camera:
     """:data:`CAMERA_PRESETS`: ``"lab"`` is :data:`LAB_CAMERA` (shot and read noise), ``"ideal"`` noiseless."""
-    return _from_preset("camera", value, CAMERA_PRESETS, Camera, "LAB_CAMERA or 'lab'")
+    return from_preset("camera", value, CAMERA_PRESETS, Camera, "LAB_CAMERA or 'lab'", tables=True)
 
 
 def _cpu(device) -> torch.device:
@@ -446,12 +427,12 @@ class PolaritonCondensate(Plant, Simulated):
         if isinstance(lattice, (tuple, list)):  # shorthand for experiment files: the shape, default geometry
             lattice = PumpLattice(shape=tuple(lattice))
         if isinstance(lattice, dict):  # a TOML table of PumpLattice arguments
-            lattice = _from_preset("lattice", {**lattice, "shape": tuple(lattice.get("shape", (8,)))}, {},
-                                   PumpLattice, "PumpLattice(shape=(8,))")
+            lattice = from_preset("lattice", {**lattice, "shape": tuple(lattice.get("shape", (8,)))}, {},
+                                  PumpLattice, "PumpLattice(shape=(8,))", tables=True)
         if isinstance(evolution, dict):
-            evolution = _from_preset("evolution", evolution, {}, Evolution, "Evolution(duration_ps=40.0)")
+            evolution = from_preset("evolution", evolution, {}, Evolution, "Evolution(duration_ps=40.0)", tables=True)
         if isinstance(params, (str, dict)):
-            params = _from_preset("params", params, PARAMS_PRESETS, PolaritonParameters, "'gaas'")
+            params = from_preset("params", params, PARAMS_PRESETS, PolaritonParameters, "'gaas'", tables=True)
         mismatch, camera = mismatch_from(mismatch), camera_from(camera)
         for name, value, kind in (("lattice", lattice, PumpLattice), ("evolution", evolution, Evolution),
                                   ("params", params, PolaritonParameters), ("mismatch", mismatch, PolaritonMismatch),

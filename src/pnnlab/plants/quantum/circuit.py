@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..._validation import check_in_range, check_int, check_nonnegative, check_finite_float
+from ..._validation import check_in_range, check_int, check_nonnegative, check_finite_float, from_preset
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -281,28 +281,15 @@ ANSATZ_PRESETS = {"default": Ansatz, "mitarai2018": Ansatz.mitarai2018}
 DTYPE_NAMES = {"complex64": torch.complex64, "complex128": torch.complex128}
 
 
-def _from_preset(name: str, value, presets: dict, kind: type, example: str):
-    """``value`` as given if it is a ``kind``; the preset's object if it is one of the preset names."""
-    if isinstance(value, kind):
-        return value
-    if isinstance(value, str):
-        if value not in presets:
-            raise ValueError(f"{name}={value!r} is not a preset; the presets are {sorted(presets)} (or pass a "
-                             f"{kind.__name__}(...) object).")
-        return presets[value]()
-    raise TypeError(f"{name} must be a {kind.__name__}(...) or a preset name {sorted(presets)}, got "
-                    f"{type(value).__name__}; write {name}={example}.")
-
-
 def errors_from(value) -> CircuitErrors:
     """A :class:`CircuitErrors` as given, or a preset name (:data:`ERROR_PRESETS`: ``"nisq"`` is
     :meth:`CircuitErrors.nisq`, ``"ideal"`` switches every error off)."""
-    return _from_preset("errors", value, ERROR_PRESETS, CircuitErrors, "CircuitErrors.nisq() or 'nisq'")
+    return from_preset("errors", value, ERROR_PRESETS, CircuitErrors, "CircuitErrors.nisq() or 'nisq'")
 
 
 def ansatz_from(value) -> Ansatz:
     """An :class:`Ansatz` as given, or a preset name (:data:`ANSATZ_PRESETS`)."""
-    return _from_preset("ansatz", value, ANSATZ_PRESETS, Ansatz, "Ansatz.mitarai2018() or 'mitarai2018'")
+    return from_preset("ansatz", value, ANSATZ_PRESETS, Ansatz, "Ansatz.mitarai2018() or 'mitarai2018'")
 
 
 def dtype_from(value) -> torch.dtype:
