@@ -41,7 +41,8 @@ from ..plants.photonics.activation import EODesign, EOMismatch, ElectroOpticActi
 from ..plants.photonics.mzi_mesh import (AmplitudeEncoding, CoherentDetection, Detector, Heaters, MeshFabrication,
                                          MZIMesh, Photodetection)
 
-__all__ = ["CoherentReadout", "FieldModulus", "FieldReadout", "PowerReadout", "build_photonic_mesh"]
+__all__ = ["CoherentReadout", "FieldModulus", "FieldReadout", "PowerReadout", "ReferenceInput", "ReferenceLight",
+           "build_photonic_mesh"]
 
 FABRICATION_PRESETS = {"typical": MeshFabrication.typical(), "ideal": MeshFabrication.ideal()}
 
@@ -105,13 +106,59 @@ class FieldReadout:
         check_positive("FieldReadout.power_scale", self.power_scale, allow_zero=True)
 
 
+@dataclass(frozen=True)
+class ReferenceLight:
+    """A constant reference field on some input ports of the first mesh: a tap of the laser, those
+    ports' modulators held at one fixed setting. The mesh then computes an affine map of the features,
+    ``y = U x + U[:, ports] r`` (a bias, as in logistic regression), with no extra port. The features on
+    ``ports`` are discarded, so pick ports whose feature is constant on the training split (the
+    always-blank pixels of the digits) or ports beyond ``in_features``. ``amplitude`` is in the
+    features' units (the first mesh's encoding scale applies to it like to every feature); it is
+    fixed, not trained."""
+
+    ports: tuple[int, ...]
+    amplitude: float = 1.0
+
+    def __post_init__(self) -> None:
+        ports = tuple(self.ports) if isinstance(self.ports, (list, tuple)) else None
+        if not ports or any(isinstance(p, bool) or not isinstance(p, int) or p < 0 for p in ports):
+            raise ValueError(f"ReferenceLight.ports must be a non-empty tuple of port indices >= 0, got "
+                             f"{self.ports!r}; pass e.g. ports=(0, 32, 39).")
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"ReferenceLight.ports={ports!r} repeats a port; list each port once.")
+        object.__setattr__(self, "ports", ports)
+        check_positive("ReferenceLight.amplitude", self.amplitude)
+
+
+class ReferenceInput(nn.Module):
+    """Features (batch, in_features) -> the first mesh's port amplitudes (batch, width): the features on
+    ports 0..in_features-1, then the constant ``reference.amplitude`` on ``reference.ports`` (replacing
+    whatever feature was there). No trainable parameter."""
+
+    def __init__(self, in_features: int, width: int, reference: ReferenceLight) -> None:
+        super().__init__()
+        self.in_features = check_int("in_features", in_features)
+        self.width = check_int("width", width)
+        if max(reference.ports) >= self.width or self.width < self.in_features:
+            raise ValueError(f"reference ports {reference.ports} and in_features={in_features} do not fit in "
+                             f"width={width}; pass width >= max(in_features, max(ports) + 1).")
+        self.amplitude = reference.amplitude
+        self.register_buffer("ports", torch.tensor(reference.ports, dtype=torch.long), persistent=False)
+
+    def forward(self, x):
+        out = x.new_zeros(x.shape[0], self.width)
+        out[:, :self.in_features] = x
+        out[:, self.ports] = self.amplitude
+        return out
+
+
 def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None = None, layers: int = 3,
                         fabrication: MeshFabrication | str = "typical", heaters: Heaters = Heaters(),
                         detector: Detector = Detector(), activation: EOMismatch | None = EOMismatch(),
                         activation_gain_rad: float | None = None, relay_gain: float = 1.0,
                         readout_scale: float | None = None, readout: PowerReadout | FieldReadout | None = None,
-                        input_scale: float | None = None, dtype: torch.dtype = torch.complex64,
-                        seed: int = 0) -> nn.Sequential:
+                        input_scale: float | None = None, reference: ReferenceLight | None = None,
+                        dtype: torch.dtype = torch.complex64, seed: int = 0) -> nn.Sequential:
     """Build the network of the module docstring.
 
     ``n_ports`` defaults to max(in_features, n_classes). ``activation_gain_rad`` is the electro-optic
@@ -123,6 +170,9 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
     drive; 1 = the measured |field| as it is). ``readout_scale`` is the per-class read-out's initial
     scale (the logits' temperature, trained from there; 20 by default, the vowels benchmark uses 50,
     chosen on seed 0's validation split).
+    ``reference`` (a :class:`ReferenceLight`, or None: the default, every port a feature or dark) puts a
+    constant reference field on some of the first mesh's input ports (a :class:`ReferenceInput` module
+    in front of it): an affine first mesh.
     ``seed`` seeds every chip's fabrication draw (layer l uses seed + l) and the read-out.
     """
     in_features = check_int("in_features", in_features)
@@ -151,9 +201,15 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
         raise TypeError(f"readout must be PowerReadout(...) (photodetection) or FieldReadout(...) (coherent "
                         f"detection), got {type(readout).__name__}.")
     first_scale = 1.0 / math.sqrt(in_features) if input_scale is None else check_positive("input_scale", input_scale)
+    if reference is not None and not isinstance(reference, ReferenceLight):
+        raise TypeError(f"reference must be a ReferenceLight(ports=..., amplitude=...) or None, got "
+                        f"{type(reference).__name__}.")
+    if reference is not None and max(reference.ports) >= n:
+        raise ValueError(f"reference ports {reference.ports} do not exist on an n_ports={n} mesh; pass ports < {n}.")
+    first_in = in_features if reference is None else max(in_features, max(reference.ports) + 1)
     design = EODesign(gain_rad=gain)
     torch.manual_seed(seed)  # the read-out's initialisation
-    modules: list[nn.Module] = []
+    modules: list[nn.Module] = [] if reference is None else [ReferenceInput(in_features, first_in, reference)]
     for layer in range(layers):
         last = layer == layers - 1
         if not last:
@@ -162,7 +218,7 @@ def build_photonic_mesh(*, in_features: int, n_classes: int, n_ports: int | None
             detection = CoherentDetection(detector=detector, ports=n_classes)
         else:
             detection = Photodetection(detector=detector, ports=n_classes)
-        mesh = MZIMesh(n_ports=n, in_features=in_features if layer == 0 else n,
+        mesh = MZIMesh(n_ports=n, in_features=first_in if layer == 0 else n,
                        encoding=AmplitudeEncoding(scale=first_scale if layer == 0 else relay_gain),
                        detection=detection, fabrication=fabrication, heaters=heaters, dtype=dtype,
                        seed=seed + layer)
