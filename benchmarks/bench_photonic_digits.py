@@ -64,7 +64,9 @@ method, never on test (val accuracy at the validation-selected epoch):
   the reference's cross term in |y_k|^2 only re-phases the linear term), so the gain is read as easier
   training, within a few validation samples; with photodetection it adds a linear term (interference
   with the reference, as in homodyne detection): power read-out (scale 20) r = 0: 73.2 %, r = 1: 84.4 %,
-  r = 3: 84.8 %, still below the coherent read-out;
+  r = 3: 84.8 %, still below the coherent read-out. (Test, seeds 1-3, read after the choice: adjoint
+  91.3 +- 0.9 % with r = 1 against 90.6 +- 1.3 % with r = 0, ideal 90.6 +- 1.9 % against 91.3 +- 2.0 %:
+  both within one std; docs/methods/adjoint.md);
 * budget: 60 epochs (the ideal method still rises between 30 and 60 epochs on validation; a 120-epoch
   run selects epoch 100 at 94.4 %, within the noise of its 91-94 % plateau: ``--epochs 100`` rows in
   docs/methods/adjoint.md).
