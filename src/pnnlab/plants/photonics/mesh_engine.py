@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import torch
 
 from ..._validation import check_int
+from . import mesh_kernel
 from .mesh_diamond import DiamondPlan, diamond_matrix_apply
 
 __all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half",
@@ -451,6 +452,7 @@ class MeshEngine:
         # fast path (monitor=False): the diamond grouping of .mesh_diamond for the alternating layouts
         self._alternating = all(p == c % 2 for c, p in enumerate(layout.column_parity))
         self._plans: dict = {}
+        self._kernel_tops = None  # int32 top modes for the compiled kernel (forward, reversed), made on first use
         # kept for introspection/tests: (diamond half-width, number of block-diagonal layers) of the U-build
         self._blocks = (self._half_width(n, n)[0], len(self._plan(self._half_width(n, n)).layers)) \
             if self._alternating else None
@@ -479,6 +481,7 @@ class MeshEngine:
             plan.to(device)
         self._cache.clear()
         self._positions.clear()
+        self._kernel_tops = None  # CPU-only kernel indices, rebuilt on first use on the CPU
         return self
 
     def __getstate__(self) -> dict:
@@ -547,11 +550,28 @@ class MeshEngine:
 
     def _columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
         """C_{L-1} ... C_0 X (or the transposed mesh applied), X of shape (N, K), without monitoring."""
+        T = self._checked(T)
+        if mesh_kernel.available(T, X):
+            return self._kernel_columns(T, X, transpose)
         if not self._alternating:
             Y, _ = self._run(X, T, reverse=transpose)
             return Y
-        T = self._checked(T)
         return diamond_matrix_apply(self._plan(self._half_width(self.n_ports, X.shape[1])), T, X, transpose=transpose)
+
+    def _kernel_columns(self, T: torch.Tensor, X: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """:meth:`_columns` by the compiled CPU kernel (:mod:`.mesh_kernel`): the MZIs in order of
+        application (reversed and transposed for the transposed mesh)."""
+        tops = self._kernel_tops
+        if tops is None:
+            top = self.layout.mzi_top.to(torch.int32)
+            tops = self._kernel_tops = (top.contiguous(), top.flip(0).contiguous())
+        Tk = T.transpose(-1, -2).flip(0) if transpose else T
+
+        def fallback(Tk_, X_):  # the same product by ordinary differentiable operations
+            T_ = Tk_.flip(0).transpose(-1, -2) if transpose else Tk_
+            return self._plain_columns(T_, X_, transpose=transpose)
+
+        return mesh_kernel.columns(Tk, X.to(self.dtype), tops[1] if transpose else tops[0], fallback)
 
     def _plain_columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
         """:meth:`_columns` with ordinary differentiable operations (:func:`plain_ops`): the padded
