@@ -98,3 +98,16 @@ def test_a_wrongly_locked_oscillator_is_repelled_by_the_side_of_its_design_frequ
     assert new - CURRENT_MA == pytest.approx(design_step, abs=1e-4), (
         f"step {new - CURRENT_MA:+.4f} mA; from the design error {design_step:+.4f} mA, from the measured error "
         f"{measured_step:+.4f} mA")
+
+
+def test_a_step_on_float64_inputs_keeps_the_control_dtype():
+    """Float64 drives (e.g. a float64 data pipeline) used to fail writing the float64 step back into the
+    float32 control."""
+    from pnnlab.models.stno_classifier import conformance_sync_rule
+    import torch.nn.functional as F
+
+    model, x, y = conformance_sync_rule()
+    before = model.physical.control_values()["current"].dtype
+    loss = SynchronisationRule().step(model, x.double(), y, F.cross_entropy)
+    assert isinstance(loss, float)
+    assert model.physical.control_values()["current"].dtype == before

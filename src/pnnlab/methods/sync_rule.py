@@ -79,7 +79,7 @@ class SynchronisationRule(Method):
             low, high = plant.current_range_mA
             new = new.clamp(low + 1e-4 * (high - low), high - 1e-4 * (high - low))
             loss = loss_fn(model.readout(freq, drives), y)
-            setattr(layer.controls, "current", new)
+            setattr(layer.controls, "current", new.to(current.dtype))  # float64 inputs keep a float32 control
         return float(loss)
 
     def __repr__(self):
