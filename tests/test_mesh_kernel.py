@@ -107,7 +107,7 @@ def test_kernel_agrees_with_the_diamond_engine_and_the_monitored_columns_on_a_la
 def test_results_do_not_depend_on_the_thread_count():
     layout = Rectangular(12)
     engine = MeshEngine(layout)
-    leaves, make_T, W = _case(layout, 70)
+    leaves, make_T, W = _case(layout, 2 * mesh_kernel.MAX_CHUNK + 70)  # three chunks, shared over the threads
     threads = torch.get_num_threads()
     out = []
     try:

@@ -243,6 +243,9 @@ def mzi_transfer(theta: torch.Tensor, phi: torch.Tensor, *, coupler_errors: torc
     if slow:
         return _mzi_transfer_autograd(theta, phi, coupler_errors, amp_t, real).to(dtype)
     k1, k0 = _coupler_pair(coupler_errors, real, theta.device)
+    if dtype == torch.complex64 and mesh_kernel.mzi_available(theta) and phi.device.type == "cpu" \
+            and (amp_t is None or amp_t.ndim == 0 or amp_t.numel() == theta.shape[0]):
+        return mesh_kernel.mzi_matrices(theta, phi, k1, k0, amp_t)
     if coupler_errors is None:
         k1, k0 = k1.expand(theta.shape[0], 2, 2), k0.expand(theta.shape[0], 2, 2)
     amp = None if amp_t is None else (amp_t.reshape(-1, 1, 1) if amp_t.ndim else amp_t)
