@@ -197,3 +197,41 @@ def test_a_fresh_cache_directory_gets_a_fresh_build(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("compiled kernel " + str(tmp_path)), out.stdout
     assert list((tmp_path / "kernels").glob("mesh_kernel_*.so"))
+
+
+@needs_kernel
+@pytest.mark.parametrize("errors,loss_db", [(False, False), (True, True)])
+def test_phases_straight_from_mzi_transfer_get_the_reference_gradient_without_materialising_dT(errors, loss_db):
+    """mzi_transfer's matrices going straight into the kernel route the gradient to theta and phi inside
+    the kernel's backward; the result equals plain autograd of the textbook formula, also when T is used
+    a second time in the loss (both contributions add up) and when T was modified in place (no fusion)."""
+    from pnnlab.plants.photonics.mesh_engine import _mzi_transfer_autograd
+
+    layout = Rectangular(10)
+    engine = MeshEngine(layout)
+    gen = torch.Generator().manual_seed(5)
+    theta = (6.28 * torch.rand(layout.n_mzis, generator=gen)).requires_grad_(True)
+    phi = (6.28 * torch.rand(layout.n_mzis, generator=gen)).requires_grad_(True)
+    err = 0.05 * torch.randn(layout.n_mzis, 2, generator=gen) if errors else None
+    amp = 0.9 + 0.1 * torch.rand(layout.n_mzis, generator=gen) if loss_db else None
+    x = torch.complex(torch.randn(30, 10, generator=gen), torch.randn(30, 10, generator=gen))
+    W = torch.complex(torch.randn(30, 10, generator=gen), torch.randn(30, 10, generator=gen))
+
+    def loss_of(T):
+        y = engine.apply(x, T)
+        return (y * W.conj()).real.sum() + 0.3 * T.abs().square().sum() * T.real.sum()
+
+    T = mzi_transfer(theta, phi, coupler_errors=err, amplitude=amp)
+    assert mesh_kernel._fusable(T) is not None
+    got = torch.autograd.grad(loss_of(T), (theta, phi))
+    T_ref = _mzi_transfer_autograd(theta, phi, err, amp, torch.float32).to(torch.complex64)
+    with mesh_kernel.disabled():
+        want = torch.autograd.grad(loss_of(T_ref), (theta, phi))
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    T2 = mzi_transfer(theta, phi, coupler_errors=err, amplitude=amp)
+    T2.mul_(1.0)  # an in-place change: the kernel must not take the phases behind it
+    assert mesh_kernel._fusable(T2) is None
+    again = torch.autograd.grad(loss_of(T2), (theta, phi))
+    for a, b in zip(again, want):
+        assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)

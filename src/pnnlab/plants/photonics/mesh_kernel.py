@@ -469,7 +469,7 @@ def _coefficients(T: torch.Tensor) -> torch.Tensor:
 
 class _Columns(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, T, X, top, fallback):
+    def forward(ctx, T, X, theta, phi, top, fallback, pack):
         lib = _library()
         T = T.detach()
         n, k = X.shape
@@ -482,7 +482,7 @@ class _Columns(torch.autograd.Function):
         _shared(lib.pnn_mesh_forward, (n, k_pad, T.shape[0], top.data_ptr(), coef.data_ptr(), state.data_ptr(),
                                        chunk), k_pad // chunk, threads)
         ctx.save_for_backward(T, X.detach(), top)
-        ctx.state, ctx.fallback, ctx.chunk, ctx.consumed = state, fallback, chunk, False
+        ctx.state, ctx.fallback, ctx.chunk, ctx.consumed, ctx.pack = state, fallback, chunk, False, pack
         return torch.complex(state[0, :, :k], state[1, :, :k])
 
     @staticmethod
@@ -524,11 +524,19 @@ class _Columns(torch.autograd.Function):
                 Xg = X.clone().requires_grad_(True)
                 Y = ctx.fallback(Tg, Xg)
                 gT_, gX_ = torch.autograd.grad(Y, (Tg, Xg), gY)
-            return gT_, gX_, None, None
-        g_T = torch.view_as_complex((gT[0] if gT.shape[0] == 1 else gT.sum(0)).reshape(T.shape[0], 2, 2, 2).clone())
+            if ctx.pack is None:
+                return gT_, gX_, None, None, None, None, None
+            g_theta, g_phi = _mzi_grads(ctx.pack, torch.view_as_real(gT_.resolve_conj().contiguous()))
+            return None, gX_, g_theta, g_phi, None, None, None
+        gT = gT[0] if gT.shape[0] == 1 else gT.sum(0)
         gX = torch.complex(grad[0, :, :k], grad[1, :, :k])
+        if ctx.pack is not None:  # straight to the phases: dL/dT is never materialised as a tensor
+            g_theta, g_phi = _mzi_grads(ctx.pack, gT)
+            del lease_g, lease_t, lease_c
+            return None, gX, g_theta, g_phi, None, None, None
+        g_T = torch.view_as_complex(gT.reshape(T.shape[0], 2, 2, 2).clone())
         del lease_g, lease_t, lease_c
-        return g_T, gX, None, None
+        return g_T, gX, None, None, None, None, None
 
 
 def mzi_available(theta: torch.Tensor) -> bool:
@@ -542,49 +550,70 @@ def _flat_constant(k: torch.Tensor) -> tuple[torch.Tensor, int]:
     return flat, (0 if k.ndim == 2 else 8)
 
 
+def _mzi_pack(theta, phi, k1, k0, amp) -> tuple:
+    """What the C MZI routines read: cos/sin of the phases, the coupler constants, the amplitudes."""
+    trig = torch.stack([torch.cos(theta), torch.sin(theta), torch.cos(phi), torch.sin(phi)]).detach()
+    (f1, s1), (f0, _) = _flat_constant(k1), _flat_constant(k0)
+    if amp is None:
+        a, a_stride = None, 0
+    else:
+        a = amp.detach().to(torch.float32).reshape(-1).contiguous()
+        a_stride = 0 if a.numel() == 1 else 1
+    return trig, f1, f0, a, s1, a_stride
+
+
+def _mzi_grads(pack, G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/dtheta, dL/dphi) from dL/dT as 8 floats per MZI (contiguous float32)."""
+    trig, f1, f0, a, s1, a_stride = pack
+    n = trig.shape[1]
+    g_theta = torch.empty(n, dtype=torch.float32)
+    g_phi = torch.empty(n, dtype=torch.float32)
+    _library().pnn_mzi_backward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(), trig[3].data_ptr(),
+                                f1.data_ptr(), f0.data_ptr(), s1, None if a is None else a.data_ptr(), a_stride,
+                                G.data_ptr(), g_theta.data_ptr(), g_phi.data_ptr())
+    return g_theta, g_phi
+
+
 class _MZI(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, theta, phi, k1, k0, amp):
-        lib = _library()
+    def forward(ctx, theta, phi, pack):
+        trig, f1, f0, a, s1, a_stride = pack
         n = theta.shape[0]
-        trig = torch.stack([torch.cos(theta), torch.sin(theta), torch.cos(phi), torch.sin(phi)]).detach()
-        (f1, s1), (f0, _) = _flat_constant(k1), _flat_constant(k0)
-        if amp is None:
-            a, a_stride = None, 0
-        else:
-            a = amp.detach().to(torch.float32).reshape(-1).contiguous()
-            a_stride = 0 if a.numel() == 1 else 1
         T = torch.empty(n, 2, 2, dtype=torch.complex64)
-        lib.pnn_mzi_forward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(), trig[3].data_ptr(),
-                            f1.data_ptr(), f0.data_ptr(), s1, None if a is None else a.data_ptr(), a_stride,
-                            T.data_ptr())
-        ctx.save_for_backward(trig, f1, f0, *(() if a is None else (a,)))
-        ctx.strides = (s1, a_stride)
+        _library().pnn_mzi_forward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(),
+                                   trig[3].data_ptr(), f1.data_ptr(), f0.data_ptr(), s1,
+                                   None if a is None else a.data_ptr(), a_stride, T.data_ptr())
+        ctx.pack = pack
         return T
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gT):
-        trig, f1, f0, *a = ctx.saved_tensors
-        s1, a_stride = ctx.strides
-        n = trig.shape[1]
         G = torch.view_as_real(gT.to(torch.complex64).resolve_conj().contiguous())
-        g_theta = torch.empty(n, dtype=torch.float32)
-        g_phi = torch.empty(n, dtype=torch.float32)
-        _library().pnn_mzi_backward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(),
-                                    trig[3].data_ptr(), f1.data_ptr(), f0.data_ptr(), s1,
-                                    a[0].data_ptr() if a else None, a_stride, G.data_ptr(), g_theta.data_ptr(),
-                                    g_phi.data_ptr())
-        return (g_theta if ctx.needs_input_grad[0] else None, g_phi if ctx.needs_input_grad[1] else None,
-                None, None, None)
+        g_theta, g_phi = _mzi_grads(ctx.pack, G)
+        return (g_theta if ctx.needs_input_grad[0] else None, g_phi if ctx.needs_input_grad[1] else None, None)
 
 
 def mzi_matrices(theta: torch.Tensor, phi: torch.Tensor, k1: torch.Tensor, k0: torch.Tensor,
                  amp: torch.Tensor | None) -> torch.Tensor:
     """``amp (e^{i theta} K1 + K0) diag(e^{i phi}, 1)`` per MZI, ``(n, 2, 2)`` complex64, by the compiled
     kernel, differentiable in ``theta`` and ``phi`` (float32 CPU, shape ``(n,)``); ``k1``, ``k0``: ``(n, 2, 2)``
-    or one ``(2, 2)`` for all; ``amp``: None, a 0-d or an ``(n,)``-element tensor (no gradient)."""
-    return _MZI.apply(theta, phi, k1, k0, amp)
+    or one ``(2, 2)`` for all; ``amp``: None, a 0-d or an ``(n,)``-element tensor (no gradient).
+
+    The result remembers its phases (``T._pnn_mzi``): when it goes straight into the mesh kernel
+    (:func:`columns`), the backward sends the gradient to theta and phi without materialising dL/dT."""
+    pack = _mzi_pack(theta, phi, k1, k0, amp)
+    T = _MZI.apply(theta, phi, pack)
+    T._pnn_mzi = (theta, phi, pack, T.grad_fn, T._version)
+    return T
+
+
+def _fusable(T: torch.Tensor):
+    """The phases behind ``T`` if it is an unmodified output of :func:`mzi_matrices`, else None."""
+    info = getattr(T, "_pnn_mzi", None)
+    if info is None or T.grad_fn is None or T.grad_fn is not info[3] or T._version != info[4]:
+        return None
+    return info[:3]
 
 
 def columns(T: torch.Tensor, X: torch.Tensor, top: torch.Tensor, fallback) -> torch.Tensor:
@@ -594,4 +623,8 @@ def columns(T: torch.Tensor, X: torch.Tensor, top: torch.Tensor, fallback) -> to
     differentiable PyTorch operations (used for the backward when the reconstruction check fails)."""
     if top.dtype != torch.int32 or not top.is_contiguous():
         raise ValueError("internal: top must be a contiguous int32 tensor")
-    return _Columns.apply(T, X, top, fallback)
+    fused = _fusable(T)
+    if fused is None:
+        return _Columns.apply(T, X, None, None, top, fallback, None)
+    theta, phi, pack = fused
+    return _Columns.apply(T.detach(), X, theta, phi, top, fallback, pack)
