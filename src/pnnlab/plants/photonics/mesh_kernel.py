@@ -447,7 +447,7 @@ def _buffer(tag: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, _Lease]:
     if entry is not None and entry[1]() is None:
         buf = entry[0]
     else:
-        buf = torch.empty(shape, dtype=torch.float32)
+        buf = torch.empty(shape, dtype=torch.float32, device="cpu")
     lease = _Lease()
     _buffers[key] = (buf, weakref.ref(lease))
     return buf, lease
@@ -566,8 +566,8 @@ def _mzi_grads(pack, G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(dL/dtheta, dL/dphi) from dL/dT as 8 floats per MZI (contiguous float32)."""
     trig, f1, f0, a, s1, a_stride = pack
     n = trig.shape[1]
-    g_theta = torch.empty(n, dtype=torch.float32)
-    g_phi = torch.empty(n, dtype=torch.float32)
+    g_theta = torch.empty(n, dtype=torch.float32, device="cpu")
+    g_phi = torch.empty(n, dtype=torch.float32, device="cpu")
     _library().pnn_mzi_backward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(), trig[3].data_ptr(),
                                 f1.data_ptr(), f0.data_ptr(), s1, None if a is None else a.data_ptr(), a_stride,
                                 G.data_ptr(), g_theta.data_ptr(), g_phi.data_ptr())
@@ -579,7 +579,7 @@ class _MZI(torch.autograd.Function):
     def forward(ctx, theta, phi, pack):
         trig, f1, f0, a, s1, a_stride = pack
         n = theta.shape[0]
-        T = torch.empty(n, 2, 2, dtype=torch.complex64)
+        T = torch.empty(n, 2, 2, dtype=torch.complex64, device="cpu")
         _library().pnn_mzi_forward(n, trig[0].data_ptr(), trig[1].data_ptr(), trig[2].data_ptr(),
                                    trig[3].data_ptr(), f1.data_ptr(), f0.data_ptr(), s1,
                                    None if a is None else a.data_ptr(), a_stride, T.data_ptr())
