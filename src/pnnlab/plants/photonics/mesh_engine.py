@@ -28,7 +28,10 @@ with coupler angle errors ``a1, a2`` (0 for a 50:50 coupler; power splitting cos
 so ``theta = 0`` is the cross state, ``theta = pi`` the bar state; a uniform insertion loss multiplies
 T by an amplitude factor ``sqrt(10^(-dB/10))``.
 
-Speed. Without monitoring (training, ``matrix``) the MZIs are regrouped into *diamonds*
+Speed. Without monitoring (training, ``matrix``), on the CPU in complex64, the compiled kernel of
+:mod:`.mesh_kernel` applies the whole column product in one call (and computes ``mzi_transfer``'s
+matrices); where it is not available (no C compiler, complex128, another device, ``PNNLAB_MESH_KERNEL=off``,
+:func:`.mesh_kernel.disabled`) the MZIs are regrouped into *diamonds*
 (:mod:`.mesh_diamond`): the mesh is exactly a product of about N/h block-diagonal layers of (2h x 2h)
 blocks, each applied by one batched matrix product (BLAS), with analytic backwards; for a batch of at
 least 1.5 N the engine builds U that way from the identity and applies it as one matmul, otherwise it
