@@ -235,3 +235,27 @@ def test_phases_straight_from_mzi_transfer_get_the_reference_gradient_without_ma
     again = torch.autograd.grad(loss_of(T2), (theta, phi))
     for a, b in zip(again, want):
         assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)
+
+
+@needs_kernel
+def test_threads_running_meshes_at_once_get_their_own_buffers():
+    """A plant server's worker threads run meshes concurrently: the cached buffers must not be shared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    layout = Rectangular(16)
+    engine = MeshEngine(layout)
+
+    def job(seed):
+        leaves, make_T, W = _case(layout, 48, seed=seed)
+        out = []
+        for _ in range(20):
+            out.append(_value_and_grads(engine, make_T, leaves[3], W, leaves, False))
+        return out
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(job, range(3)))
+    for seed, runs in enumerate(results):
+        Y0, g0 = job(seed)[0]  # alone, after the others finished
+        for Y, grads in runs:
+            assert torch.equal(Y, Y0)
+            assert all(torch.equal(a, b) for a, b in zip(grads, g0))

@@ -278,7 +278,7 @@ int pnn_mesh_kernel_version(void) { return 6; }
 
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu99"]
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _lib = None
 _status = "not built yet"
 _warned_fallback = False
@@ -331,8 +331,11 @@ def _build() -> tuple[object | None, str]:
                 src = Path(tmp) / "mesh_kernel.c"
                 src.write_text(_SOURCE)
                 out = Path(tmp) / f"mesh_kernel{suffix}"
-                proc = subprocess.run([cc, *_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True,
-                                      timeout=120)
+                for flags in (_FLAGS, [f for f in _FLAGS if f != "-march=native"]):  # some compilers lack it
+                    proc = subprocess.run([cc, *flags, str(src), "-o", str(out)], capture_output=True, text=True,
+                                          timeout=120)
+                    if proc.returncode == 0:
+                        break
                 if proc.returncode != 0:
                     return None, f"the C compiler {cc} failed: {proc.stderr.strip()[:500]}"
                 os.replace(out, target)  # atomic: concurrent builders race harmlessly
@@ -443,13 +446,14 @@ def _buffer(tag: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, _Lease]:
     this was measured on, a fresh allocation above ~256 KB costs milliseconds (new pages), more than the
     kernel itself. Keep the returned lease as long as the buffer is in use."""
     key = (tag, shape)
-    entry = _buffers.get(key)
-    if entry is not None and entry[1]() is None:
-        buf = entry[0]
-    else:
-        buf = torch.empty(shape, dtype=torch.float32, device="cpu")
-    lease = _Lease()
-    _buffers[key] = (buf, weakref.ref(lease))
+    with _lock:  # threads (a plant server's workers, say) must never share a buffer
+        entry = _buffers.get(key)
+        if entry is not None and entry[1]() is None:
+            buf = entry[0]
+        else:
+            buf = torch.empty(shape, dtype=torch.float32, device="cpu")
+        lease = _Lease()
+        _buffers[key] = (buf, weakref.ref(lease))
     return buf, lease
 
 
