@@ -25,13 +25,20 @@ time-reversing the light; it is exact up to rounding for the well-conditioned ma
 (lossless MZIs are unitary, a uniform insertion loss scales them). A safety check compares the
 recovered mesh input with the saved one: if the relative error exceeds :data:`RECONSTRUCTION_TOL`
 (ill-conditioned 2x2 matrices, e.g. a strongly unbalanced arm loss compounded over a deep mesh), the
-gradient is recomputed by the diamond engine's autograd path and a warning says so once.
+gradient is recomputed by autograd through ordinary PyTorch operations (the engine's plain path), a
+warning says so once and :data:`fallbacks` counts it.
 
-Parallelism. The fields (zero-padded to a multiple of :data:`LANES`) are cut into independent chunks
-(one chunk per thread up to :data:`MAX_CHUNK` fields), shared over ``torch.get_num_threads()`` threads:
-the caller and persistent pool threads, each calling the C code on its range of chunks (ctypes releases
-the GIL; not OpenMP, whose second runtime beside PyTorch's own spins between calls). Each chunk sums its
-own ``dL/dT`` partials, summed afterwards.
+MZI matrices. ``mzi_transfer`` (:mod:`.mesh_engine`) computes its matrices here too on the CPU in
+float32 (:func:`mzi_matrices`), with their theta/phi backward. Matrices that go straight from it into
+:func:`columns` send their gradient to theta and phi inside the kernel's backward, so dL/dT is never
+materialised as a tensor.
+
+Parallelism. The fields (zero-padded to a multiple of :data:`LANES`) are cut into independent chunks of
+at most :data:`MAX_CHUNK` fields, shared over ``torch.get_num_threads()`` threads: the caller and
+persistent pool threads, each calling the C code on its range of chunks (ctypes releases the GIL; not
+OpenMP, whose second runtime beside PyTorch's own spins between calls). Each chunk sums its own
+``dL/dT`` partials, summed afterwards. Work buffers are reused across calls (a fresh allocation costs
+page faults) under a lock, never shared by two live computations.
 
 Build. The C source below is compiled on first use with the system C compiler (``cc``, override with
 ``$CC``) to a shared library cached under ``$PNNLAB_CACHE_DIR`` (default ``$XDG_CACHE_HOME/pnnlab`` or
@@ -451,10 +458,21 @@ def _buffer(tag: str, shape: tuple[int, ...]) -> tuple[torch.Tensor, _Lease]:
         if entry is not None and entry[1]() is None:
             buf = entry[0]
         else:
-            buf = torch.empty(shape, dtype=torch.float32, device="cpu")
+            buf = _aligned(shape)
         lease = _Lease()
         _buffers[key] = (buf, weakref.ref(lease))
     return buf, lease
+
+
+def _aligned(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised float32 CPU tensor whose data start on a 64-byte boundary (the C code loads whole
+    vectors from every row; PyTorch aligns its CPU allocations so, this only makes sure)."""
+    numel = 1
+    for d in shape:
+        numel *= d
+    raw = torch.empty(numel + 16, dtype=torch.float32, device="cpu")
+    skip = (-raw.data_ptr() % 64) // 4
+    return raw[skip:skip + numel].view(shape)
 
 
 def _to_planar(Z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
