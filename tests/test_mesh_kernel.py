@@ -259,3 +259,31 @@ def test_threads_running_meshes_at_once_get_their_own_buffers():
         for Y, grads in runs:
             assert torch.equal(Y, Y0)
             assert all(torch.equal(a, b) for a, b in zip(grads, g0))
+
+
+def test_code_is_only_loaded_from_a_private_directory(tmp_path):
+    """The fallback build directory sits in the shared temporary directory: one that others may write to
+    must be refused (another user could plant the library this process would load)."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    if uid is None:
+        pytest.skip("no POSIX user ids here")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert mesh_kernel._private(private, uid)
+    assert not mesh_kernel._private(shared, uid)
+    assert not mesh_kernel._private(private, uid + 1)  # somebody else's
+
+
+@pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
+def test_an_unwritable_cache_directory_builds_in_a_private_temporary_one(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = "from pnnlab.plants.photonics import mesh_kernel\nprint(mesh_kernel.status())\n"
+    env = dict(os.environ, PNNLAB_CACHE_DIR=str(blocker), TMPDIR=str(tmp_path))
+    env.pop("PNNLAB_MESH_KERNEL", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("compiled kernel " + str(tmp_path / "pnnlab-kernels-")), out.stdout

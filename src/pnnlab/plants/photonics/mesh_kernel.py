@@ -316,6 +316,16 @@ def _cpu_key() -> str:
     return f"{platform.machine()}|{platform.system()}|{flags}"
 
 
+def _private(directory: Path, uid) -> bool:
+    """True if ``directory`` belongs to this user and nobody else may write to it (a shared temporary
+    directory must not let another user plant the library this process loads)."""
+    try:
+        st = directory.stat()
+    except OSError:
+        return False
+    return uid is None or (st.st_uid == uid and not st.st_mode & 0o022)
+
+
 def _build() -> tuple[object | None, str]:
     if os.environ.get("PNNLAB_MESH_KERNEL", "").lower() in ("0", "off", "false", "no", "torch"):
         return None, "disabled by PNNLAB_MESH_KERNEL"
@@ -325,10 +335,16 @@ def _build() -> tuple[object | None, str]:
     key = hashlib.sha256("\n".join([_SOURCE, " ".join(_FLAGS), cc, _cpu_key()]).encode()).hexdigest()[:20]
     suffix = ".dll" if sys.platform == "win32" else ".so"
     target = None
-    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "pnnlab-kernels"):
+    last = "no writable cache directory"
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    private_tmp = Path(tempfile.gettempdir()) / f"pnnlab-kernels-{uid if uid is not None else 'user'}"
+    for directory in (_cache_dir(), private_tmp):
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError:
+            continue
+        if directory == private_tmp and not _private(directory, uid):
+            last = f"{directory} is not a private directory of this user; not loading code from it"
             continue
         target = directory / f"mesh_kernel_{key}{suffix}"
         if target.exists():
@@ -352,7 +368,7 @@ def _build() -> tuple[object | None, str]:
             target = None
             continue
     if target is None:
-        return None, locals().get("last", "no writable cache directory")
+        return None, last
     try:
         lib = ctypes.CDLL(str(target))
     except OSError as exc:
@@ -386,22 +402,25 @@ def status() -> str:
 
 
 _pool = None  # persistent worker threads (ctypes releases the GIL during the C calls)
+_pool_size = 0
 
 
 def _shared(fn, args: tuple, n_chunks: int, threads: int) -> None:
     """Run ``fn(*args, c0, c1)`` over the chunks, split into ``threads`` contiguous ranges: the calling
-    thread takes the first, persistent pool threads the others (threads started per call land on the
-    caller's core and give no speed-up on short calls)."""
-    global _pool
+    thread takes the first, persistent pool threads the others (POSIX threads started per call gave no
+    speed-up on calls of about a millisecond here)."""
+    global _pool, _pool_size
     threads = max(1, min(threads, n_chunks))
     bounds = [n_chunks * t // threads for t in range(threads + 1)]
     if threads == 1:
         fn(*args, 0, n_chunks)
         return
-    if _pool is None or _pool._max_workers < threads - 1:
-        from concurrent.futures import ThreadPoolExecutor
+    with _lock:
+        if _pool is None or _pool_size < threads - 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="pnnlab-mesh")
+            _pool, _pool_size = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="pnnlab-mesh"), \
+                threads - 1
     futures = [_pool.submit(fn, *args, bounds[t], bounds[t + 1]) for t in range(1, threads)]
     fn(*args, bounds[0], bounds[1])
     for f in futures:
