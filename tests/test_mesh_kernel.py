@@ -43,6 +43,12 @@ def _case(layout, k, *, seed=0, lossy=True):
     return leaves, (lambda: mzi_transfer(theta, phi, coupler_errors=errors, amplitude=amp)), W
 
 
+def _close(got, want, rel=1e-4):
+    """Every tensor of ``got`` equals ``want``'s to ``rel`` of its largest entry (float32 rounding)."""
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, atol=rel * max(1.0, float(b.abs().max())), rtol=1e-4)
+
+
 def _value_and_grads(engine, make_T, X, W, leaves, transpose):
     Y = engine._columns(make_T(), X, transpose=transpose)
     loss = (Y * W.conj()).real.sum() + Y.abs().square().sum()
@@ -80,8 +86,7 @@ def test_kernel_equals_the_pytorch_reference_in_values_and_every_gradient(layout
     loss = (Y_ref * W.conj()).real.sum() + Y_ref.abs().square().sum()
     refs = torch.autograd.grad(loss, leaves)
     assert torch.allclose(Y, Y_ref.detach(), atol=2e-5, rtol=1e-5)
-    for g, r in zip(grads, refs):
-        assert torch.allclose(g, r, atol=5e-5 * max(1.0, float(r.abs().max())), rtol=1e-4)
+    _close(grads, refs, rel=5e-5)
 
 
 @needs_kernel
@@ -99,8 +104,7 @@ def test_kernel_agrees_with_the_diamond_engine_and_the_monitored_columns_on_a_la
     assert torch.allclose(Y_kernel, Y_columns, atol=1e-5)
     g_kernel = torch.autograd.grad(Y_kernel.abs().square().sum(), leaves)
     g_diamond = torch.autograd.grad(Y_diamond.abs().square().sum(), leaves)
-    for a, b in zip(g_kernel, g_diamond):
-        assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    _close(g_kernel, g_diamond)
 
 
 @needs_kernel
@@ -157,8 +161,7 @@ def test_ill_conditioned_mzis_fall_back_to_autograd_with_a_warning_and_correct_g
     assert mesh_kernel.fallbacks >= 1
     Y_ref = engine._plain_columns(T, X)
     refs = torch.autograd.grad(Y_ref.abs().square().sum(), (T, X))
-    for g, r in zip(grads, refs):
-        assert torch.allclose(g, r, atol=1e-4 * max(1.0, float(r.abs().max())))
+    _close(grads, refs)
 
 
 @needs_kernel
@@ -227,14 +230,12 @@ def test_phases_straight_from_mzi_transfer_get_the_reference_gradient_without_ma
     T_ref = _mzi_transfer_autograd(theta, phi, err, amp, torch.float32).to(torch.complex64)
     with mesh_kernel.disabled():
         want = torch.autograd.grad(loss_of(T_ref), (theta, phi))
-    for a, b in zip(got, want):
-        assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    _close(got, want)
     T2 = mzi_transfer(theta, phi, coupler_errors=err, amplitude=amp)
     T2.mul_(1.0)  # an in-place change: the kernel must not take the phases behind it
     assert mesh_kernel._fusable(T2) is None
     again = torch.autograd.grad(loss_of(T2), (theta, phi))
-    for a, b in zip(again, want):
-        assert torch.allclose(a, b, atol=1e-4 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    _close(again, want)
 
 
 @needs_kernel
