@@ -557,7 +557,7 @@ class MeshEngine:
     def _columns(self, T: torch.Tensor, X: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
         """C_{L-1} ... C_0 X (or the transposed mesh applied), X of shape (N, K), without monitoring."""
         T = self._checked(T)
-        if mesh_kernel.available(T, X):
+        if not plain_ops_active() and mesh_kernel.available(T, X):  # tracers and export never see the C code
             return self._kernel_columns(T, X, transpose)
         if not self._alternating:
             Y, _ = self._run(X, T, reverse=transpose)
