@@ -82,9 +82,9 @@ method, never on test (val accuracy at the validation-selected epoch):
   meshes 90.3 / 91.4 / 90.7 %; 150 epochs 94.1 / 92.9 / 93.3 %; 2 meshes, 60 epochs: activation gain
   300 rad 84.8 %, 1000 rad 60.2 % (a strongly nonlinear activation hurts), relay gain 9: 91.1 %;
   learning rate (2 meshes) 0.005: 95.5 %, 0.01: 95.9 % (one mesh with 0.01: 91.1 %; 3 meshes with 0.01:
-  96.7 %; its adjoint, run after the two-mesh full benchmark, 96.3 %: 3 validation samples above two meshes,
-  within the trajectory noise above; not adopted for lack of time to run the full benchmark, left open). Adjoint (4 passes): 1 mesh lr 0.03, 60 epochs 91.4 %;
-  150 epochs 92.6 %; 2 meshes lr 0.03, 60 epochs 89.2 %; 2 meshes lr 0.01, 60 epochs **95.2 %** (10
+  96.7 %; its adjoint, run after the two-mesh full benchmark, 96.3 %: 3 validation samples above two
+  meshes, within the trajectory noise above; not adopted for lack of time to run the full benchmark,
+  left open). Adjoint (4 passes): 1 mesh lr 0.03, 60 epochs 91.4 %; 150 epochs 92.6 %; 2 meshes lr 0.03, 60 epochs 89.2 %; 2 meshes lr 0.01, 60 epochs **95.2 %** (10
   validation samples above the one-mesh 91.4 %): adopted (2 meshes, lr 0.01 for every torch row, 60
   epochs); the other variants not adopted. (Test, seeds 1-3, read after the choice: adjoint 95.2 +- 1.2 %
   (96.0 / 95.8 / 93.8) against 91.3 +- 0.9 % for one mesh; ideal 95.6 +- 1.2 %; matched MLP, 8260
