@@ -15,7 +15,8 @@ amplitude (a push-pull / IQ modulator: ``AmplitudeEncoding``), scaled so the mea
 training split is 1, except the pixels that are blank on every training image (0, 16, 24, 32, 39 on
 seed 0's split; 0, 32, 39, 56 on seeds 1-3), whose ports carry a fixed reference amplitude of 1 z-scored
 unit instead (``ReferenceLight``: a tap of the laser, not trained), so mesh 1 computes an affine map
-``U x + b`` with no extra port; coherent detection (balanced homodyne, both quadratures) of ports 0..9 of the last mesh; a per-class digital read-out
+``U x + b`` with no extra port; coherent detection (balanced homodyne, both quadratures) of ports 0..9
+of the last mesh; a per-class digital read-out
 ``logit_k = a_k Re y_k + b_k |y_k|^2 + c_k`` (``CoherentReadout``: 3 numbers per class). The in-phase
 field Re y_k = Re(u_k) . h is linear in the last mesh's input h (the output screen psi sets each row's
 phase), so the last mesh's rows act as a linear classifier of h (of the pixels x with one mesh), with the
@@ -86,7 +87,8 @@ method, never on test (val accuracy at the validation-selected epoch):
   meshes, within the trajectory noise above; not adopted for lack of time to run the full benchmark,
   left open). Adjoint (4 passes): 1 mesh lr 0.03, 60 epochs 91.4 %; 150 epochs 92.6 %; 2 meshes lr
   0.03, 60 epochs 89.2 %; 2 meshes lr 0.01, 60 epochs **95.2 %** (10 validation samples above the
-  one-mesh 91.4 %): adopted (2 meshes, lr 0.01 for every torch row, 60 epochs); the other variants not adopted. (Test, seeds 1-3, read after the choice: adjoint 95.2 +- 1.2 %
+  one-mesh 91.4 %): adopted (2 meshes, lr 0.01 for every torch row, 60 epochs); the other variants not adopted.
+  (Test, seeds 1-3, read after the choice: adjoint 95.2 +- 1.2 %
   (96.0 / 95.8 / 93.8) against 91.3 +- 0.9 % for one mesh; ideal 95.6 +- 1.2 %; matched MLP, 8260
   parameters against the photonic 8286, 96.9 +- 0.2 %; docs/methods/adjoint.md);
 * budget: 60 epochs (the ideal method still rises between 30 and 60 epochs on validation; a 120-epoch
