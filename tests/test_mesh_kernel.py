@@ -288,3 +288,23 @@ def test_an_unwritable_cache_directory_builds_in_a_private_temporary_one(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("compiled kernel " + str(tmp_path / "pnnlab-kernels-")), out.stdout
+
+
+@needs_kernel
+def test_inference_mode_first_then_training_and_an_empty_batch():
+    """Buffers and indices first made under torch.inference_mode() stay usable for training afterwards,
+    and an empty batch gives an empty result (and a zero gradient) rather than an error."""
+    engine = MeshEngine(Rectangular(8))
+    gen = torch.Generator().manual_seed(2)
+    x = torch.complex(torch.randn(4, 8, generator=gen), torch.randn(4, 8, generator=gen))
+    theta, phi = torch.rand(28, generator=gen), torch.rand(28, generator=gen)
+    with torch.inference_mode():
+        y_inf = engine.forward(x, theta, phi)
+    th = theta.clone().requires_grad_(True)
+    y = engine.forward(x, th, phi)
+    y.abs().square().sum().backward()
+    assert torch.equal(y.detach(), y_inf) and th.grad is not None and bool(torch.isfinite(th.grad).all())
+    empty = engine.forward(x[:0], th, phi)
+    assert empty.shape == (0, 8)
+    (g,) = torch.autograd.grad(empty.abs().sum(), th, allow_unused=True)
+    assert g is None or float(g.abs().max()) == 0.0

@@ -569,8 +569,9 @@ class MeshEngine:
         application (reversed and transposed for the transposed mesh)."""
         tops = self._kernel_tops
         if tops is None:
-            top = self.layout.mzi_top.to(torch.int32)
-            tops = self._kernel_tops = (top.contiguous(), top.flip(0).contiguous())
+            with torch.inference_mode(False):  # cached: must stay usable outside inference mode
+                top = self.layout.mzi_top.to(torch.int32)
+                tops = self._kernel_tops = (top.contiguous(), top.flip(0).contiguous())
         Tk = T.transpose(-1, -2).flip(0) if transpose else T
 
         def fallback(Tk_, X_):  # the same product by ordinary differentiable operations

@@ -446,7 +446,7 @@ def available(T: torch.Tensor, X: torch.Tensor) -> bool:
     """True when :func:`columns` can run these tensors: the kernel built, not :func:`disabled`, CPU
     tensors, complex64."""
     return (_off_depth == 0 and T.device.type == "cpu" and X.device.type == "cpu" and T.dtype == torch.complex64
-            and X.dtype == torch.complex64 and _library() is not None)
+            and X.dtype == torch.complex64 and X.numel() > 0 and T.shape[0] > 0 and _library() is not None)
 
 
 def _chunk(k: int, threads: int) -> int:
@@ -489,7 +489,8 @@ def _aligned(shape: tuple[int, ...]) -> torch.Tensor:
     numel = 1
     for d in shape:
         numel *= d
-    raw = torch.empty(numel + 16, dtype=torch.float32, device="cpu")
+    with torch.inference_mode(False):  # a normal tensor, reusable inside and outside inference mode
+        raw = torch.empty(numel + 16, dtype=torch.float32, device="cpu")
     skip = (-raw.data_ptr() % 64) // 4
     return raw[skip:skip + numel].view(shape)
 
@@ -645,7 +646,8 @@ def mzi_matrices(theta: torch.Tensor, phi: torch.Tensor, k1: torch.Tensor, k0: t
     (:func:`columns`), the backward sends the gradient to theta and phi without materialising dL/dT."""
     pack = _mzi_pack(theta, phi, k1, k0, amp)
     T = _MZI.apply(theta, phi, pack)
-    T._pnn_mzi = (theta, phi, pack, T.grad_fn, T._version)
+    if T.grad_fn is not None:  # only a graph has gradients to route (inference tensors have no version)
+        T._pnn_mzi = (theta, phi, pack, T.grad_fn, T._version)
     return T
 
 
