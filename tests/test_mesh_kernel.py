@@ -308,3 +308,26 @@ def test_inference_mode_first_then_training_and_an_empty_batch():
     assert empty.shape == (0, 8)
     (g,) = torch.autograd.grad(empty.abs().sum(), th, allow_unused=True)
     assert g is None or float(g.abs().max()) == 0.0
+
+
+@needs_kernel
+def test_the_kernel_is_never_taken_inside_plain_ops():
+    """Tracers and torch.export must record ordinary operations: inside plain_ops() even the engine's
+    internal column product skips the C code."""
+    from pnnlab.plants.photonics.mesh_engine import plain_ops
+
+    layout = Rectangular(6)
+    engine = MeshEngine(layout)
+    T = mzi_transfer(torch.rand(layout.n_mzis), torch.rand(layout.n_mzis))
+    X = torch.randn(6, 4, dtype=torch.complex64)
+    called = []
+    original = mesh_kernel.columns
+    mesh_kernel.columns = lambda *a, **k: called.append(1) or original(*a, **k)
+    try:
+        with plain_ops():
+            inside = engine._columns(T, X)
+        outside = engine._columns(T, X)
+    finally:
+        mesh_kernel.columns = original
+    assert len(called) == 1  # only the call outside the block
+    assert torch.allclose(inside, outside, atol=1e-5)
