@@ -12,6 +12,7 @@ import warnings
 import pytest
 import torch
 
+from pnnlab import _ckernel
 from pnnlab.plants.photonics import mesh_kernel
 from pnnlab.plants.photonics.mesh_engine import MeshEngine, Rectangular, Triangular, mzi_transfer
 
@@ -273,9 +274,9 @@ def test_code_is_only_loaded_from_a_private_directory(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    assert mesh_kernel._private(private, uid)
-    assert not mesh_kernel._private(shared, uid)
-    assert not mesh_kernel._private(private, uid + 1)  # somebody else's
+    assert _ckernel.private(private, uid)
+    assert not _ckernel.private(shared, uid)
+    assert not _ckernel.private(private, uid + 1)  # somebody else's
 
 
 @pytest.mark.skipif(not HAVE_CC, reason="no C compiler on this machine")
@@ -331,3 +332,29 @@ def test_the_kernel_is_never_taken_inside_plain_ops():
         mesh_kernel.columns = original
     assert len(called) == 1  # only the call outside the block
     assert torch.allclose(inside, outside, atol=1e-5)
+
+
+@needs_kernel
+def test_the_fallback_also_routes_fused_phase_gradients(monkeypatch):
+    """An MZI that blocks all light (amplitude 0: a singular matrix) straight from mzi_transfer: the
+    reconstruction fails and the autograd fallback's dL/dT still reaches theta and phi correctly."""
+    from pnnlab.plants.photonics.mesh_engine import _mzi_transfer_autograd
+
+    monkeypatch.setattr(mesh_kernel, "_warned_fallback", True)  # the warning itself is tested above
+    layout = Rectangular(6)
+    engine = MeshEngine(layout)
+    gen = torch.Generator().manual_seed(4)
+    theta = torch.rand(layout.n_mzis, generator=gen).requires_grad_(True)
+    phi = torch.rand(layout.n_mzis, generator=gen).requires_grad_(True)
+    amp = torch.ones(layout.n_mzis)
+    amp[3] = 0.0
+    x = torch.complex(torch.randn(5, 6, generator=gen), torch.randn(5, 6, generator=gen))
+    T = mzi_transfer(theta, phi, amplitude=amp)
+    assert mesh_kernel._fusable(T) is not None
+    before = mesh_kernel.fallbacks
+    got = torch.autograd.grad(engine.apply(x, T).abs().square().sum(), (theta, phi))
+    assert mesh_kernel.fallbacks == before + 1
+    T_ref = _mzi_transfer_autograd(theta, phi, None, amp, torch.float32).to(torch.complex64)
+    with mesh_kernel.disabled():
+        want = torch.autograd.grad(engine.apply(x, T_ref).abs().square().sum(), (theta, phi))
+    _close(got, want)

@@ -40,9 +40,8 @@ OpenMP, whose second runtime beside PyTorch's own spins between calls). Each chu
 ``dL/dT`` partials, summed afterwards. Work buffers are reused across calls (a fresh allocation costs
 page faults) under a lock, never shared by two live computations.
 
-Build. The C source below is compiled on first use with the system C compiler (``cc``, override with
-``$CC``) to a shared library cached under ``$PNNLAB_CACHE_DIR`` (default ``$XDG_CACHE_HOME/pnnlab`` or
-``~/.cache/pnnlab``), keyed by the source, the flags and the CPU; it is loaded with :mod:`ctypes`. No
+Build. The C source below is compiled on first use by :func:`pnnlab._ckernel.build` (the system C
+compiler, a cache under ``~/.cache/pnnlab/kernels`` keyed by source, flags and CPU, :mod:`ctypes`). No
 compiler, a failed build, a non-CPU device, complex128, or ``PNNLAB_MESH_KERNEL=off`` in the environment:
 the engine keeps its PyTorch paths (:func:`available` says which, :func:`status` why).
 """
@@ -51,19 +50,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import warnings
 import weakref
-from pathlib import Path
 
 import torch
+
+from ... import _ckernel
 
 __all__ = ["LANES", "MAX_CHUNK", "RECONSTRUCTION_TOL", "available", "columns", "disabled", "mzi_available",
            "mzi_matrices", "status"]
@@ -283,8 +276,6 @@ void pnn_mzi_backward(int n, const float *ct, const float *st, const float *cp, 
 int pnn_mesh_kernel_version(void) { return 6; }
 """
 
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu99"]
-
 _lock = threading.RLock()
 _lib = None
 _status = "not built yet"
@@ -293,97 +284,22 @@ _warned_fallback = False
 fallbacks = 0
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("PNNLAB_CACHE_DIR")
-    if root:
-        return Path(root) / "kernels"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return Path(xdg or Path.home() / ".cache") / "pnnlab" / "kernels"
-
-
-def _cpu_key() -> str:
-    """What the compiled code depends on besides the source: the machine and its CPU flags (-march=native)."""
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "model name")):
-                    flags += line
-                    if line.startswith("flags"):
-                        break
-    except OSError:
-        pass
-    return f"{platform.machine()}|{platform.system()}|{flags}"
-
-
-def _private(directory: Path, uid) -> bool:
-    """True if ``directory`` belongs to this user and nobody else may write to it (a shared temporary
-    directory must not let another user plant the library this process loads)."""
-    try:
-        st = directory.stat()
-    except OSError:
-        return False
-    return uid is None or (st.st_uid == uid and not st.st_mode & 0o022)
-
-
 def _build() -> tuple[object | None, str]:
-    if os.environ.get("PNNLAB_MESH_KERNEL", "").lower() in ("0", "off", "false", "no", "torch"):
-        return None, "disabled by PNNLAB_MESH_KERNEL"
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        return None, "no C compiler found (set $CC); the PyTorch mesh paths are used"
-    key = hashlib.sha256("\n".join([_SOURCE, " ".join(_FLAGS), cc, _cpu_key()]).encode()).hexdigest()[:20]
-    suffix = ".dll" if sys.platform == "win32" else ".so"
-    target = None
-    last = "no writable cache directory"
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    private_tmp = Path(tempfile.gettempdir()) / f"pnnlab-kernels-{uid if uid is not None else 'user'}"
-    for directory in (_cache_dir(), private_tmp):
-        try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError:
-            continue
-        if directory == private_tmp and not _private(directory, uid):
-            last = f"{directory} is not a private directory of this user; not loading code from it"
-            continue
-        target = directory / f"mesh_kernel_{key}{suffix}"
-        if target.exists():
-            break
-        try:
-            with tempfile.TemporaryDirectory(dir=directory) as tmp:
-                src = Path(tmp) / "mesh_kernel.c"
-                src.write_text(_SOURCE)
-                out = Path(tmp) / f"mesh_kernel{suffix}"
-                for flags in (_FLAGS, [f for f in _FLAGS if f != "-march=native"]):  # some compilers lack it
-                    proc = subprocess.run([cc, *flags, str(src), "-o", str(out)], capture_output=True, text=True,
-                                          timeout=120)
-                    if proc.returncode == 0:
-                        break
-                if proc.returncode != 0:
-                    return None, f"the C compiler {cc} failed: {proc.stderr.strip()[:500]}"
-                os.replace(out, target)  # atomic: concurrent builders race harmlessly
-            break
-        except (OSError, subprocess.SubprocessError) as exc:
-            last = f"could not build in {directory}: {exc}"
-            target = None
-            continue
-    if target is None:
-        return None, last
-    try:
-        lib = ctypes.CDLL(str(target))
-    except OSError as exc:
-        return None, f"could not load {target}: {exc}"
-    c_int, c_fp = ctypes.c_int, ctypes.c_void_p
-    lib.pnn_mesh_forward.argtypes = [c_int, c_int, c_int, c_fp, c_fp, c_fp, c_int, c_int, c_int]
-    lib.pnn_mesh_forward.restype = None
-    lib.pnn_mesh_backward.argtypes = [c_int, c_int, c_int, c_fp, c_fp, c_fp, c_fp, c_fp, c_fp, ctypes.c_long,
-                                      ctypes.c_long, c_int, c_fp, c_int, c_int, c_int]
-    lib.pnn_mesh_backward.restype = None
-    lib.pnn_mzi_forward.argtypes = [c_int, *([c_fp] * 6), c_int, c_fp, c_int, c_fp]
-    lib.pnn_mzi_forward.restype = None
-    lib.pnn_mzi_backward.argtypes = [c_int, *([c_fp] * 6), c_int, c_fp, c_int, c_fp, c_fp, c_fp]
-    lib.pnn_mzi_backward.restype = None
-    return lib, f"compiled kernel {target}"
+    lib, why = _ckernel.build(_SOURCE, "mesh_kernel", "PNNLAB_MESH_KERNEL")
+    if lib is None:
+        return None, why
+    c_int, c_long, c_fp = ctypes.c_int, ctypes.c_long, ctypes.c_void_p
+    signatures = {
+        "pnn_mesh_forward": [c_int, c_int, c_int, c_fp, c_fp, c_fp, c_int, c_int, c_int],
+        "pnn_mesh_backward": [c_int, c_int, c_int, c_fp, c_fp, c_fp, c_fp, c_fp, c_fp, c_long, c_long, c_int, c_fp,
+                              c_int, c_int, c_int],
+        "pnn_mzi_forward": [c_int, *([c_fp] * 6), c_int, c_fp, c_int, c_fp],
+        "pnn_mzi_backward": [c_int, *([c_fp] * 6), c_int, c_fp, c_int, c_fp, c_fp, c_fp],
+    }
+    for fname, argtypes in signatures.items():
+        fn = getattr(lib, fname)
+        fn.argtypes, fn.restype = argtypes, None
+    return lib, why
 
 
 def _library():
@@ -442,19 +358,23 @@ def disabled():
         _off_depth -= 1
 
 
+def _usable(*tensors: torch.Tensor) -> bool:
+    """Not :func:`disabled`, every tensor on the CPU, and the kernel built."""
+    return _off_depth == 0 and all(t.device.type == "cpu" for t in tensors) and _library() is not None
+
+
 def available(T: torch.Tensor, X: torch.Tensor) -> bool:
     """True when :func:`columns` can run these tensors: the kernel built, not :func:`disabled`, CPU
-    tensors, complex64."""
-    return (_off_depth == 0 and T.device.type == "cpu" and X.device.type == "cpu" and T.dtype == torch.complex64
-            and X.dtype == torch.complex64 and X.numel() > 0 and T.shape[0] > 0 and _library() is not None)
+    tensors, complex64, a non-empty batch."""
+    return (T.dtype == torch.complex64 and X.dtype == torch.complex64 and X.numel() > 0 and T.shape[0] > 0
+            and _usable(T, X))
 
 
-def _chunk(k: int, threads: int) -> int:
+def _chunk(k: int) -> int:
     """Fields per chunk: the padded batch, in chunks of at most :data:`MAX_CHUNK`. A batch is not cut finer
     to give every thread a chunk: short chunks cost more per MZI, and on this project's 2-core machine two
     threads of 128 fields ran no faster than one of 256 (256 ports: forward 1.43 against 1.36 ms,
     backward 6.6 against 5.6 ms). Larger batches are shared over the threads chunk by chunk."""
-    del threads
     return min(MAX_CHUNK, -(-k // LANES) * LANES)
 
 
@@ -506,7 +426,15 @@ def _to_planar(Z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 
 def _coefficients(T: torch.Tensor) -> torch.Tensor:
-    return torch.view_as_real(T.resolve_conj().contiguous()).reshape(-1).contiguous()
+    """Complex ``T`` as contiguous float32 (re, im) pairs in its element order (8 floats per 2x2 matrix)."""
+    return torch.view_as_real(T.to(torch.complex64).resolve_conj().contiguous()).reshape(-1)
+
+
+def _forward(lib, state: torch.Tensor, coef: torch.Tensor, top: torch.Tensor, chunk: int, threads: int) -> None:
+    """The mesh applied in place to the planar fields ``state`` ((2, N, k_pad))."""
+    n, k_pad = state.shape[1], state.shape[2]
+    _shared(lib.pnn_mesh_forward, (n, k_pad, top.shape[0], top.data_ptr(), coef.data_ptr(), state.data_ptr(), chunk),
+            k_pad // chunk, threads)
 
 
 class _Columns(torch.autograd.Function):
@@ -515,14 +443,10 @@ class _Columns(torch.autograd.Function):
         lib = _library()
         T = T.detach()
         n, k = X.shape
-        threads = max(1, torch.get_num_threads())
-        chunk = _chunk(k, threads)
-        k_pad = -(-k // chunk) * chunk
-        coef = _coefficients(T)  # held while the C call reads it
-        state, ctx.lease = _buffer("state", (2, n, k_pad))  # kept (leased) until this graph is freed
+        chunk = _chunk(k)
+        state, ctx.lease = _buffer("state", (2, n, -(-k // chunk) * chunk))  # leased until this graph is freed
         _to_planar(X.detach(), state)
-        _shared(lib.pnn_mesh_forward, (n, k_pad, T.shape[0], top.data_ptr(), coef.data_ptr(), state.data_ptr(),
-                                       chunk), k_pad // chunk, threads)
+        _forward(lib, state, _coefficients(T), top, chunk, max(1, torch.get_num_threads()))
         ctx.save_for_backward(T, X.detach(), top)
         ctx.state, ctx.fallback, ctx.chunk, ctx.consumed, ctx.pack = state, fallback, chunk, False, pack
         return torch.complex(state[0, :, :k], state[1, :, :k])
@@ -539,21 +463,23 @@ class _Columns(torch.autograd.Function):
         threads = max(1, torch.get_num_threads())
         coef = _coefficients(T)  # held: the C calls read its memory
         if ctx.consumed:  # a second backward (retain_graph=True): the first recovered X in place; redo Y
-            _to_planar(X, state)
-            _shared(lib.pnn_mesh_forward, (n, k_pad, T.shape[0], top.data_ptr(), coef.data_ptr(), state.data_ptr(),
-                                           chunk), k_pad // chunk, threads)
+            _forward(lib, _to_planar(X, state), coef, top, chunk, threads)
         ctx.consumed = True
-        grad, lease_g = _buffer("grad", state.shape)
+        # the leases below hold the work buffers until this function returns
+        grad, _lease_g = _buffer("grad", state.shape)
         _to_planar(gY.to(torch.complex64), grad)
-        gT, lease_t = _buffer("gT", (k_pad // chunk, T.shape[0], 8))
-        check, lease_c = _buffer("check", (k_pad // chunk, 2))
+        gT, _lease_t = _buffer("gT", (k_pad // chunk, T.shape[0], 8))
+        check, _lease_c = _buffer("check", (k_pad // chunk, 2))
         Xr = X.resolve_conj()
         _shared(lib.pnn_mesh_backward, (n, k_pad, T.shape[0], top.data_ptr(), coef.data_ptr(), state.data_ptr(),
                                         grad.data_ptr(), gT.data_ptr(), Xr.data_ptr(), Xr.stride(0), Xr.stride(1),
                                         k, check.data_ptr(), chunk), k_pad // chunk, threads)
         scale = float(check[:, 1].max())
         err = float(check[:, 0].max()) / scale if scale > 0 else 0.0
-        if not err <= RECONSTRUCTION_TOL:  # also catches NaN (a singular MZI matrix)
+        if err <= RECONSTRUCTION_TOL:
+            G = gT[0] if gT.shape[0] == 1 else gT.sum(0)  # dL/dT, 8 floats per MZI
+            gX = torch.complex(grad[0, :, :k], grad[1, :, :k])
+        else:  # also NaN (a singular MZI matrix): the same gradients by autograd
             fallbacks += 1
             if not _warned_fallback:
                 _warned_fallback = True
@@ -564,32 +490,21 @@ class _Columns(torch.autograd.Function):
             with torch.enable_grad():
                 Tg = T.clone().requires_grad_(True)
                 Xg = X.clone().requires_grad_(True)
-                Y = ctx.fallback(Tg, Xg)
-                gT_, gX_ = torch.autograd.grad(Y, (Tg, Xg), gY)
-            if ctx.pack is None:
-                return gT_, gX_, None, None, None, None, None
-            g_theta, g_phi = _mzi_grads(ctx.pack, torch.view_as_real(gT_.resolve_conj().contiguous()))
-            return None, gX_, g_theta, g_phi, None, None, None
-        gT = gT[0] if gT.shape[0] == 1 else gT.sum(0)
-        gX = torch.complex(grad[0, :, :k], grad[1, :, :k])
-        if ctx.pack is not None:  # straight to the phases: dL/dT is never materialised as a tensor
-            g_theta, g_phi = _mzi_grads(ctx.pack, gT)
-            del lease_g, lease_t, lease_c
-            return None, gX, g_theta, g_phi, None, None, None
-        g_T = torch.view_as_complex(gT.reshape(T.shape[0], 2, 2, 2).clone())
-        del lease_g, lease_t, lease_c
-        return g_T, gX, None, None, None, None, None
+                gT_, gX = torch.autograd.grad(ctx.fallback(Tg, Xg), (Tg, Xg), gY)
+            G = _coefficients(gT_)
+        if ctx.pack is not None:  # straight to the phases: dL/dT is never materialised as a complex tensor
+            return (None, gX, *_mzi_grads(ctx.pack, G), None, None, None)
+        return torch.view_as_complex(G.reshape(T.shape[0], 2, 2, 2).clone()), gX, None, None, None, None, None
 
 
 def mzi_available(theta: torch.Tensor) -> bool:
     """True when :func:`mzi_matrices` can run: the kernel built, not :func:`disabled`, CPU float32 phases."""
-    return _off_depth == 0 and theta.device.type == "cpu" and theta.dtype == torch.float32 and _library() is not None
+    return theta.dtype == torch.float32 and _usable(theta)
 
 
 def _flat_constant(k: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(n, 2, 2) or (2, 2) complex coupler constants -> (float32 buffer, stride in floats per MZI)."""
-    flat = torch.view_as_real(k.to(torch.complex64).resolve_conj().contiguous()).reshape(-1)
-    return flat, (0 if k.ndim == 2 else 8)
+    return _coefficients(k), (0 if k.ndim == 2 else 8)
 
 
 def _mzi_pack(theta, phi, k1, k0, amp) -> tuple:
@@ -631,8 +546,7 @@ class _MZI(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gT):
-        G = torch.view_as_real(gT.to(torch.complex64).resolve_conj().contiguous())
-        g_theta, g_phi = _mzi_grads(ctx.pack, G)
+        g_theta, g_phi = _mzi_grads(ctx.pack, _coefficients(gT))
         return (g_theta if ctx.needs_input_grad[0] else None, g_phi if ctx.needs_input_grad[1] else None, None)
 
 
