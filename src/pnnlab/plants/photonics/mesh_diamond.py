@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .mesh_engine import MeshLayout
+    from .mesh_layout import MeshLayout
 
 __all__ = ["DiamondPlan", "MergePlan", "build_blocks", "diamond_matrix_apply"]
 

@@ -1,6 +1,6 @@
 """A fast, differentiable engine for meshes of 2x2 Mach-Zehnder interferometers (MZIs).
 
-Layouts (:class:`Rectangular`, Clements et al., Optica 3, 1460 (2016), doi:10.1364/OPTICA.3.001460;
+Layouts (:mod:`.mesh_layout`; :class:`Rectangular`, Clements et al., Optica 3, 1460 (2016), doi:10.1364/OPTICA.3.001460;
 :class:`Triangular`, Reck, Zeilinger, Bernstein & Bertani, PRL 73, 58 (1994),
 doi:10.1103/PhysRevLett.73.58) are both a sequence of *columns*. Column ``c`` has a parity
 ``p = layout.column_parity[c]`` and acts on disjoint neighbouring mode pairs ``(m, m + 1)`` with
@@ -69,9 +69,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..._validation import check_int
 from . import mesh_kernel
 from .mesh_diamond import DiamondPlan, diamond_matrix_apply
+from .mesh_layout import MeshLayout, Rectangular, Triangular  # noqa: F401  (re-exported: the engine's API)
 
 __all__ = ["MeshLayout", "Rectangular", "Triangular", "MeshFields", "MeshEngine", "mzi_transfer", "first_half",
            "plain_ops", "plain_ops_active"]
@@ -112,70 +112,6 @@ def plain_ops_active() -> bool:
 def _on(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``t`` on ``device`` (no copy when it is there already)."""
     return t if t.device == device else t.to(device)
-
-
-class MeshLayout:
-    """Geometry of a mesh: columns, their parity and the MZI positions (see the module docstring).
-
-    Attributes: ``n_ports`` (N), ``n_columns`` (L), ``n_mzis``, ``column_parity`` (tuple of 0/1),
-    ``mzi_column`` and ``mzi_top`` (LongTensors of length ``n_mzis``: column and top mode of every
-    MZI, in the phase-vector order). Subclasses define :meth:`_positions`.
-    """
-
-    name = "mesh"
-
-    def __init__(self, n_ports: int) -> None:
-        self.n_ports = check_int("n_ports", n_ports, minimum=2)
-        positions = self._positions(self.n_ports)  # list of (column, top mode), column-major
-        columns = sorted({c for c, _ in positions})
-        if columns != list(range(len(columns))):
-            raise RuntimeError("internal: layout columns must be numbered 0..L-1")
-        positions = sorted(positions)
-        self.n_columns = len(columns)
-        self.n_mzis = len(positions)
-        parity = [None] * self.n_columns
-        for c, m in positions:
-            if parity[c] is None:
-                parity[c] = m % 2
-            elif parity[c] != m % 2:
-                raise RuntimeError("internal: a column mixes mode-pair parities")
-        self.column_parity = tuple(parity)
-        self.mzi_column = torch.tensor([c for c, _ in positions], dtype=torch.long)
-        self.mzi_top = torch.tensor([m for _, m in positions], dtype=torch.long)
-
-    def _positions(self, n: int) -> list[tuple[int, int]]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.n_ports == other.n_ports
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.n_ports))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_ports={self.n_ports})"
-
-
-class Rectangular(MeshLayout):
-    """Clements' rectangular mesh: N columns (N = 2: one), column c holds the MZIs on pairs
-    (m, m+1) with m = c (mod 2), N(N-1)/2 MZIs, optical depth N, balanced path lengths."""
-
-    name = "rectangular (Clements 2016)"
-
-    def _positions(self, n):
-        depth = 1 if n == 2 else n
-        return [(c, m) for c in range(depth) for m in range(c % 2, n - 1, 2)]
-
-
-class Triangular(MeshLayout):
-    """Reck's triangular mesh: N - 1 diagonals; diagonal d (d = 0..N-2) holds MZIs on pairs
-    (m, m+1), m = 0..N-2-d, applied in that order, placed at column 2d + m: 2N - 3 columns,
-    N(N-1)/2 MZIs, path depths from 1 to 2N - 3."""
-
-    name = "triangular (Reck 1994)"
-
-    def _positions(self, n):
-        return [(2 * d + m, m) for d in range(n - 1) for m in range(n - 1 - d)]
 
 
 def _coupler_pair(coupler_errors, real, device):
