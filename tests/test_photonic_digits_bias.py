@@ -4,8 +4,9 @@ the first mesh computes an affine map of the features (bench_photonic_digits.py'
 import pytest
 import torch
 
-from pnnlab.models.photonic_mesh import FieldReadout, ReferenceInput, ReferenceLight, build_photonic_mesh
-from pnnlab.plants.photonics.mzi_mesh import Detector, Heaters
+from pnnlab.models.photonic_mesh import FieldReadout, PowerReadout, ReferenceInput, ReferenceLight, build_photonic_mesh
+from pnnlab.plants.photonics.activation import EOMismatch
+from pnnlab.plants.photonics.mzi_mesh import Detector, Heaters, MeshFabrication
 
 KW = dict(in_features=6, n_classes=3, n_ports=6, layers=1, fabrication="ideal", heaters=Heaters.ideal(),
           detector=Detector.ideal(), readout=FieldReadout(), dtype=torch.complex128, seed=0)
@@ -60,3 +61,22 @@ def test_reference_light_arguments_are_checked():
         build_photonic_mesh(reference=ReferenceLight(ports=(6,)), **KW)
     with pytest.raises(TypeError, match="reference must be"):
         build_photonic_mesh(reference=(0, 3), **KW)
+
+
+def test_without_a_reference_the_multi_layer_power_chip_is_even_in_its_input_and_the_reference_breaks_it():
+    """Signed amplitude encoding, an odd activation (field times a function of its intensity), a |field|
+    relay and a power read-out: output(-x) = output(x) on any chip, fabricated or not (noise off here),
+    so a z-scored feature's sign is invisible (why bench_photonic_vowels.py adds a reference port)."""
+    kw = dict(in_features=6, n_classes=3, layers=3, fabrication=MeshFabrication.typical(),
+              heaters=Heaters(crosstalk=0.02, dac_bits=12), detector=Detector.ideal(),
+              activation=EOMismatch(photodiode_noise=0.0),
+              readout=PowerReadout(scale=20.0), dtype=torch.complex128, seed=3)
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    plain = build_photonic_mesh(n_ports=6, **kw)
+    biased = build_photonic_mesh(n_ports=7, reference=ReferenceLight(ports=(6,), amplitude=2.0), **kw)
+    with torch.no_grad():
+        out = plain(x)
+        assert out.std(dim=0).max() > 1e-3  # the output does depend on x
+        assert torch.allclose(plain(-x), out, rtol=1e-9, atol=1e-12)
+        gap = (biased(-x) - biased(x)).abs().max() / biased(x).abs().max()
+    assert gap > 1e-2
