@@ -32,18 +32,37 @@ def test_vowel_task_matches_the_data_readme():
     assert torch.allclose(data.x_train.std(0, unbiased=False), torch.ones(12), atol=1e-3)
 
 
-@needs_vowels
-def test_vowel_split_is_by_speaker():
-    from pnnlab.data.vowels import read_vowel_table
-    rows = read_vowel_table(default_path())
-    data = load_vowels(normalise=False)
+def _split_speakers(data):
+    """The speakers of the training and test rows of an un-normalised vowel task (rows matched by value)."""
+    from pnnlab.data.vowels import FEATURES, read_vowel_table
     lookup = {}
-    for r in rows:
-        lookup.setdefault(tuple(r[c] for c in ("F1", "F2", "F3", "F1_20", "F2_20", "F3_20", "F1_50", "F2_50",
-                                                "F3_50", "F1_80", "F2_80", "F3_80")), set()).add(r["speaker"])
+    for r in read_vowel_table(default_path()):
+        lookup.setdefault(tuple(r[c] for c in FEATURES), set()).add(r["speaker"])
     train = set().union(*(lookup[tuple(x.tolist())] for x in data.x_train.double().round()))
     test = set().union(*(lookup[tuple(x.tolist())] for x in data.x_test.double().round()))
+    return train, test
+
+
+@needs_vowels
+def test_vowel_split_is_by_speaker():
+    train, test = _split_speakers(load_vowels(normalise=False))
     assert train and test and not (train & test)
+
+
+@needs_vowels
+def test_utterance_split_shares_speakers_keeps_every_row_and_stratifies_the_test():
+    data = load_vowels(normalise=False, split="utterance", seed=3)
+    train, test = _split_speakers(data)
+    assert len(train & test) >= 0.8 * len(test)  # most test speakers also speak in training
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 316
+    assert len(data.y_test) == 79  # 25 % of 316 utterances
+    counts = torch.bincount(data.y_test, minlength=7)
+    assert counts.min() >= 10 and counts.max() <= 12  # stratified: 316 / 7 / 4 = 11.3 per vowel
+    assert "split by utterance" in data.description
+    other = load_vowels(normalise=False, split="utterance", seed=4)
+    assert not torch.equal(other.x_test, data.x_test)  # the seed picks the split
+    with pytest.raises(ValueError, match="split must be 'speaker' or 'utterance'"):
+        load_vowels(split="speakers")
 
 
 @needs_vowels

@@ -71,9 +71,8 @@ def read_vowel_table(path: str | Path) -> list[dict]:
 
 def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOWELS_7,
                 groups: tuple[str, ...] = ("w",), test_fraction: float = 0.25, val_fraction: float = 0.2,
-                seed: int = 0,
-                normalise: bool = True) -> TaskData:
-    """The vowel task split by speaker.
+                seed: int = 0, normalise: bool = True, split: str = "speaker") -> TaskData:
+    """The vowel task, split by speaker (default) or by utterance.
 
     Parameters
     ----------
@@ -81,7 +80,14 @@ def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOW
     vowels: vowel labels to classify (default the standard 7); ``groups``: speaker groups (``m w b g``).
     test_fraction: fraction of *speakers* held out for test; ``val_fraction``: fraction of the remaining
     speakers held out for validation; ``seed`` picks which (each seed is a different split).
+    split: ``"speaker"`` (no speaker in two splits: the test measures generalisation to new voices) or
+    ``"utterance"`` (test and validation are stratified random fractions of the utterances, so a test
+    speaker's other vowels are in training; an easier task, for comparison with papers whose split shares
+    speakers). The fractions then count utterances, not speakers.
     """
+    if split not in ("speaker", "utterance"):
+        raise ValueError(f"split must be 'speaker' or 'utterance', got {split!r}; 'speaker' keeps every "
+                         f"speaker in one split, 'utterance' splits the utterances at random.")
     if path is None:
         path = default_path()
         if path is None:
@@ -101,12 +107,23 @@ def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOW
         raise ValueError(f"no complete rows for groups {groups} and vowels {vowels} in {str(path)!r}.")
     speakers = sorted({r["speaker"] for r in rows})
     rng = np.random.default_rng(seed)
-    n_test = max(1, int(round(test_fraction * len(speakers))))
-    test_speakers = set(rng.permutation(speakers)[:n_test].tolist())
     x = np.array([[r[c] for c in FEATURES] for r in rows])
     y = np.array([vowels.index(r["vowel"]) for r in rows])
-    is_test = np.array([r["speaker"] in test_speakers for r in rows])
     speaker = np.array([r["speaker"] for r in rows])
+    if split == "utterance":
+        from sklearn.model_selection import train_test_split
+        _, test_rows = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y,
+                                        random_state=int(rng.integers(2**31)))
+        is_test = np.zeros(len(y), dtype=bool)
+        is_test[test_rows] = True
+        return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
+                       f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
+                       f"split by utterance (speakers shared between splits; {int(is_test.sum())} test "
+                       f"utterances, seed {seed})", class_names=list(vowels), normalise=normalise,
+                       val_fraction=val_fraction, seed=seed)
+    n_test = max(1, int(round(test_fraction * len(speakers))))
+    test_speakers = set(rng.permutation(speakers)[:n_test].tolist())
+    is_test = np.array([r["speaker"] in test_speakers for r in rows])
     return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
                    f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
                    f"split by speaker ({len(speakers) - n_test} train+validation / {n_test} test speakers, "
