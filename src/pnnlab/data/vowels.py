@@ -8,7 +8,9 @@ vowels", J. Acoust. Soc. Am. 97(5), 3099-3111 (1995), doi:10.1121/1.411872. The 
 Task (Wright et al., Nature 601, 549 (2022); Momeni et al., Science 382, 1297 (2023)): women speakers, vowels
 ``ae ah aw er ih iy uw``, features F1-F3 at steady state and at 20 %, 50 %, 80 % of the duration (12 values),
 rows with a missing feature dropped (316 rows of 336). Split **by speaker** into train, validation and test,
-so no speaker appears in two splits (the test set is small: about 77 utterances of 12 speakers). Features are z-scored with the training split's statistics. Chance is 1/7.
+so no speaker appears in two splits (the test set is small: about 77 utterances of 12 speakers). ``split="utterance"``
+instead draws stratified random utterances (speakers shared between splits; an easier task, for comparison
+with papers whose split shares speakers). Features are z-scored with the training split's statistics. Chance is 1/7.
 """
 
 from __future__ import annotations
