@@ -54,7 +54,7 @@ after calibration, which is another chip (not this one).
 Third round of choices. Without a reference light this chip is even in its input: a signed amplitude
 encoding, an odd activation (the field times a function of its intensity), a relay that re-encodes
 |field| and a power read-out give output(-x) = output(x), so the sign of every z-scored formant is lost
-(tests/test_photonic_mesh_model.py checks it). ``ReferenceLight`` on an extra port breaks the symmetry.
+(tests/test_photonic_digits_bias.py checks it). ``ReferenceLight`` on an extra port breaks the symmetry.
 Validation splits of seeds 0, 4, 5, 6, 7, 8 (never reported), same protocol as above, mean of six: ideal
 method, this chip without a reference 93.9 %, 13 ports with a reference of amplitude 1: 96.0 %,
 amplitude 2: 96.4 % (100 / 95.6 / 95.7 / 97.8 / 95.8 / 93.3), 14 ports with two references of

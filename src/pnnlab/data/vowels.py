@@ -116,18 +116,17 @@ def load_vowels(path: str | Path | None = None, *, vowels: tuple[str, ...] = VOW
         from sklearn.model_selection import train_test_split
         _, test_rows = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y,
                                         random_state=int(rng.integers(2**31)))
-        is_test = np.zeros(len(y), dtype=bool)
-        is_test[test_rows] = True
-        return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
-                       f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
-                       f"split by utterance (speakers shared between splits; {int(is_test.sum())} test "
-                       f"utterances, seed {seed})", class_names=list(vowels), normalise=normalise,
-                       val_fraction=val_fraction, seed=seed)
-    n_test = max(1, int(round(test_fraction * len(speakers))))
-    test_speakers = set(rng.permutation(speakers)[:n_test].tolist())
-    is_test = np.array([r["speaker"] in test_speakers for r in rows])
+        is_test = np.isin(np.arange(len(y)), test_rows)
+        how, val_groups = (f"split by utterance (speakers shared between splits; {int(is_test.sum())} test "
+                           f"utterances, seed {seed})"), None
+    else:
+        n_test = max(1, int(round(test_fraction * len(speakers))))
+        test_speakers = set(rng.permutation(speakers)[:n_test].tolist())
+        is_test = np.array([r["speaker"] in test_speakers for r in rows])
+        how = (f"split by speaker ({len(speakers) - n_test} train+validation / {n_test} test speakers, "
+               f"seed {seed})")
+        val_groups = speaker[~is_test]
     return to_task("vowels", x[~is_test], y[~is_test], x[is_test], y[is_test], len(vowels),
-                   f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, "
-                   f"split by speaker ({len(speakers) - n_test} train+validation / {n_test} test speakers, "
-                   f"seed {seed})", class_names=list(vowels), normalise=normalise, val_fraction=val_fraction,
-                   seed=seed, groups=speaker[~is_test])
+                   f"Hillenbrand (1995) vowels {'/'.join(vowels)}, groups {''.join(groups)}, 12 formants, {how}",
+                   class_names=list(vowels), normalise=normalise, val_fraction=val_fraction, seed=seed,
+                   groups=val_groups)
