@@ -149,6 +149,9 @@ def main() -> None:
           f"on seed 0's validation split (fabricated chip, ideal method)")
     print("chips: MeshFabrication.typical() (assumed), Heaters(crosstalk=0.02, dac_bits=12), Detector() defaults, "
           "EOMismatch() activations (assumed); twins: nominal (ideal mesh)")
+    print(f"chip: {N_PORTS} ports, the 12 formants on ports 0-11 and a fixed reference light on port(s) "
+          f"{list(REFERENCE.ports)}, amplitude {REFERENCE.amplitude:g} (chosen on the validation splits of "
+          f"seeds 0, 4-8, never reported; see the docstring)")
     chosen = builders if args.methods is None else (
         lambda data, seed: {k: v for k, v in builders(data, seed).items() if k in args.methods})
     rows, n_test = run_seeds(load_vowels, chosen, NAMES, {k: LR for k in NAMES}, seeds, training=training,
@@ -157,8 +160,9 @@ def main() -> None:
     print_table(rows, n_test)
     print("train queries: plant queries of all physical layers during training (adjoint: 3 or 4 per mesh and 7 per "
           "activation per step; PAT: 1 per layer per step; SPSA: 2 per layer per step; in-silico and ideal: 0).")
-    print("anchors: Bandyopadhyay et al. 2024 report 92.5 % on 6 vowels trained in situ on a 3-layer chip; "
-          "Pai et al. 2023 > 94 % on their tasks; not the same task or chip.")
+    print("anchors: Bandyopadhyay et al. 2024 (Nat. Photon., doi:10.1038/s41566-024-01567-z) report 92.5 % on 6 "
+          "vowels trained in situ on a 3-layer chip; Pai et al. 2023 (Science 380, 398) > 94 % on their tasks; not "
+          "the same task or chip.")
     compare(rows, [(NAMES["adjoint3"], NAMES["in-silico"]), (NAMES["adjoint4"], NAMES["adjoint3"]),
                    (NAMES["adjoint4"], NAMES["PAT"]), (NAMES["ideal"], NAMES["adjoint4"]),
                    (NAMES["adjoint4"], NAMES["SPSA"]), (NAMES["adjoint4"], NAMES["matched MLP"])], n_test)
