@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+import pnnlab
+
 from pnnlab.methods.sync_rule import SynchronisationRule
 from pnnlab.models.stno_classifier import STNOClassifier, build_stno_classifier
 from pnnlab.plants.spintronics import (STNOArray, STNOMismatch, STNOReservoir, free_running_power, locking_half_width,
@@ -222,6 +224,83 @@ def test_design_codebook_gives_realisable_patterns_that_the_nominal_twin_realise
         return float((synchronisation_pattern(f, drives) == patterns[data.y_train]).all(dim=2).all(dim=1).float().mean())
     at_design, at_mid = realised(current), realised(torch.full((4,), 6.5, dtype=torch.float64))
     assert at_design > 0.65 and at_design > at_mid + 0.1
+
+
+def test_decode_lookup_maps_each_seen_pattern_to_its_class_and_unseen_ones_to_none():
+    from pnnlab.models.stno_classifier import decode_lookup
+    keys = torch.zeros(3, 2, 2, dtype=torch.bool)
+    keys[1, 0, 0] = True
+    keys[2, 0, 0] = keys[2, 1, 1] = True
+    classes = torch.tensor([4, 0, 4])                 # class 4 owns two patterns
+    locks = torch.stack([keys[2], keys[0], keys[1], torch.ones(2, 2, dtype=torch.bool)])
+    assert decode_lookup(locks, keys, classes).tolist() == [4, 4, 0, -1]
+
+
+def test_lookup_decoder_decodes_training_vowels_at_least_as_well_as_one_pattern_per_class():
+    """The look-up table (every lock pattern decodes to the majority class of its training vowels) is never worse
+    than one pattern per class at the same placement (the Hungarian code book is one such table with the other
+    patterns decoding to no class), and its own search's placement decodes more training vowels still; the
+    count it returns is what decoding gives."""
+    from pnnlab.data.vowels import load_vowels
+    from pnnlab.models.stno_classifier import (FormantEncoder, _assign, _design_locks, _lookup, decode_lookup,
+                                               default_drive_bands, design_codebook, design_lookup_decoder)
+    data = load_vowels(seed=0)
+    plant = STNOArray(drive_bands_ghz=default_drive_bands((0.30, 0.40), 2), **FAST)
+    encoder = FormantEncoder(band_ghz=plant.band_ghz, bands_ghz=plant.drive_bands_ghz)
+    drives = encoder(data.x_train[:, :2].double())
+    y = data.y_train
+    _, placement = design_codebook(plant, drives, y, 7, sweeps=2, twin_sweeps=0, return_frequencies=True)
+    locks = _design_locks(plant, placement.numpy(), drives.numpy())
+    one, _ = _assign(locks, y.numpy(), 7)
+    table, _ = _lookup(locks, y.numpy(), 7)
+    assert table >= one
+    keys, classes, freq = design_lookup_decoder(plant, drives, y, 7, sweeps=2, twin_sweeps=0)
+    decoded = decode_lookup(torch.as_tensor(_design_locks(plant, freq.numpy(), drives.numpy())), keys, classes)
+    hits = int((decoded == y).sum())
+    assert hits >= table and hits > 0.85 * len(y)
+    assert len(set(classes.tolist())) == 7 and len(keys) > 7     # every vowel decodable, some own several patterns
+
+
+def test_sync_readout_with_several_patterns_per_class_scores_any_of_them_and_targets_the_nearest():
+    """A class owning two patterns has the log-sum-exp of their log-likelihoods as its logit (so it wins when either
+    is realised); its training target is whichever of its patterns the measurement is closer to; one pattern per
+    class gives the plain log-likelihoods (the default) and its own pattern as the target."""
+    from pnnlab.models.stno_classifier import SyncReadout
+    patterns = torch.zeros(3, 2, 1, dtype=torch.bool)
+    patterns[0, 0, 0] = True                      # class 0: osc 0 locked
+    patterns[1, 1, 0] = True                      # class 0 again: osc 1 locked
+    patterns[2, :, 0] = False                     # class 1: none locked
+    readout = SyncReadout(patterns, classes=torch.tensor([0, 0, 1]))
+    drives = torch.tensor([[0.33]], dtype=torch.float64)
+    only_1 = torch.tensor([[0.36, 0.33]], dtype=torch.float64)             # osc 1 locked, osc 0 far away
+    plain = SyncReadout(patterns).pattern_log_likelihood(only_1, drives)
+    logits = readout(only_1, drives)
+    assert logits.shape == (1, 2) and int(logits.argmax()) == 0
+    torch.testing.assert_close(logits[0, 0], plain[0, :2].logsumexp(0))
+    torch.testing.assert_close(logits[0, 1], plain[0, 2])
+    assert readout.targets(only_1, drives, torch.tensor([0])).tolist() == patterns[1:2].tolist()
+    only_0 = torch.tensor([[0.33, 0.36]], dtype=torch.float64)
+    assert readout.targets(only_0, drives, torch.tensor([0])).tolist() == patterns[0:1].tolist()
+    assert readout.targets(only_0, drives, torch.tensor([1])).tolist() == patterns[2:3].tolist()
+    torch.testing.assert_close(SyncReadout(patterns)(only_1, drives), plain)
+    with pytest.raises(ValueError, match="own no pattern"):
+        SyncReadout(patterns, classes=torch.tensor([0, 0, 2]))
+
+
+def test_lookup_classifier_trains_with_the_sync_rule_and_every_class_owns_a_pattern():
+    """decoder="lookup" builds a table with more patterns than classes, every class decodable; the sync rule
+    trains it on the plant (its targets come from the table) and the soft read-out beats chance on validation."""
+    from pnnlab.data.vowels import load_vowels
+    from pnnlab.methods.sync_rule import SynchronisationRule
+    data = load_vowels(seed=0)
+    model = build_stno_classifier(in_features=data.in_features, n_classes=7, x_train=data.x_train, y_train=data.y_train,
+                                  start_from_design=True, decoder="lookup", mismatch=STNOMismatch.typical(), **FAST)
+    classes = model.readout.classes
+    assert len(classes) > 7 and set(classes.tolist()) == set(range(7))
+    history = pnnlab.train(model, SynchronisationRule(lr=1.0), data, epochs=2, batch_size=64, seed=0)
+    assert history.final["val_accuracy"] > 0.4
+    with pytest.raises(ValueError, match="decoder"):
+        build_stno_classifier(in_features=12, n_classes=7, decoder="table", **FAST)
 
 
 def test_sync_readout_prefers_the_exactly_realised_pattern():

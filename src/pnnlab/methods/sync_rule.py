@@ -8,7 +8,8 @@ DC current of every oscillator whose state is wrong is changed so that its frequ
 source it should follow, or away from the source it should not follow.
 
 As implemented here (our reading; step sizes are ours), for a batch, with the model's code book giving the
-target pattern T_k of class k (which oscillators should lock to A, which to B; all other pairs unlocked):
+target pattern T_k of class k (which oscillators should lock to A, which to B; all other pairs unlocked; where a
+look-up code gives a class several patterns, the one nearest the measurement, ``SyncReadout.targets``):
 
 * measure the frequencies f_i of all oscillators once for the batch (one plant query);
 * for every sample n and every (oscillator i, source d) whose lock state is wrong (locked: |f_i - f_d| <
@@ -67,7 +68,7 @@ class SynchronisationRule(Method):
         with torch.no_grad():
             freq = plant(drives, {"current": current})
             locked = (freq.unsqueeze(2) - drives.unsqueeze(1)).abs() < self.tolerance_ghz  # (B, N, D)
-            target = model.readout.patterns[y].to(locked.device)                           # (B, N, D)
+            target = model.readout.targets(freq, drives, y).to(locked.device)              # (B, N, D)
             n = freq.shape[1]
             design = plant.design_frequency_ghz(current.double()).to(freq.dtype)          # (N,)
             toward = (drives.unsqueeze(1) - design.view(1, n, 1)) * self.lr                # (B, N, D)

@@ -17,10 +17,13 @@ docs/substrates/spintronic_oscillators.md):
 * physics: :class:`~pnnlab.plants.spintronics.STNOArray`, trainable DC currents, measured frequencies;
 * code book (fixed, chosen from the training split by :func:`design_codebook`): every class k gets a target
   synchronisation pattern T_k (which oscillators lock to A, which to B; several oscillators may share a
-  source where their locking bands overlap, and a source may lock none), one distinct pattern per class;
+  source where their locking bands overlap, and a source may lock none), one distinct pattern per class; or
+  (``decoder="lookup"``, :func:`design_lookup_decoder`) a table in which every lock pattern the design produces
+  on the training split decodes to the majority class of its training vowels, so a class may own several;
 * read-out (fixed, no parameters), :class:`SyncReadout`: with the lock score ``s_id = exp(-((f_i - f_d) /
   tau)^2)`` (1 for an oscillator locked to source d: it then measures f_d exactly), the class logit is the
-  log-likelihood of T_k under independent locks, ``sum_id T_kid log s_id + (1 - T_kid) log(1 - s_id + eps)``.
+  log-likelihood of T_k under independent locks, ``sum_id T_kid log s_id + (1 - T_kid) log(1 - s_id + eps)``
+  (the log-sum-exp over its patterns where a class owns several).
   The class whose pattern is exactly realised wins; it is a soft, differentiable decoding of the
   synchronisation pattern (physics-aware training backpropagates through it and the twin's frequencies).
 
@@ -40,8 +43,8 @@ from ..layers import PhysicalLayer
 from ..plants.spintronics.stno_array import STNOArray, STNOMismatch
 
 __all__ = ["FormantEncoder", "STNOClassifier", "SyncReadout", "build_stno_classifier", "conformance_sync_rule",
-           "default_drive_bands", "design_codebook", "patterns_from_pairs", "realisable_patterns",
-           "tuning_centres_ghz"]
+           "decode_lookup", "default_drive_bands", "design_codebook", "design_lookup_decoder", "patterns_from_pairs",
+           "realisable_patterns", "tuning_centres_ghz"]
 
 
 class FormantEncoder(nn.Module):
@@ -63,32 +66,68 @@ class FormantEncoder(nn.Module):
 class SyncReadout(nn.Module):
     """Log-likelihood of each class's target synchronisation pattern (see the module docstring).
 
-    ``patterns``: bool (n_classes, N, n_drives), True where oscillator i should lock to source d.
-    ``tau_ghz``: width of the lock score (1 MHz); ``floor``: eps in log(1 - s + eps) (an unwanted lock costs
-    at most -log(eps))."""
+    ``patterns``: bool (M, N, n_drives), True where oscillator i should lock to source d. ``classes``: the class
+    of each pattern (M,); None (default) means one pattern per class, pattern k for class k. Where a class owns
+    several patterns (a look-up code, :func:`design_lookup_decoder`) its logit is the log-sum-exp of their
+    log-likelihoods (the likelihood of any of them). ``tau_ghz``: width of the lock score (1 MHz); ``floor``:
+    eps in log(1 - s + eps) (an unwanted lock costs at most -log(eps))."""
 
-    def __init__(self, patterns: torch.Tensor, *, tau_ghz: float = 1e-3, floor: float = 1e-3) -> None:
+    def __init__(self, patterns: torch.Tensor, *, classes: torch.Tensor | None = None, tau_ghz: float = 1e-3,
+                 floor: float = 1e-3) -> None:
         super().__init__()
         patterns = torch.as_tensor(patterns).bool()
         if patterns.dim() != 3:
-            raise ValueError(f"patterns must have shape (n_classes, n_oscillators, n_drives), got {tuple(patterns.shape)}; "
+            raise ValueError(f"patterns must have shape (n_patterns, n_oscillators, n_drives), got {tuple(patterns.shape)}; "
                              f"convert (oscillator for A, oscillator for B) pairs with patterns_from_pairs(...).")
+        if classes is None:
+            classes = torch.arange(len(patterns))
+        classes = torch.as_tensor(classes, dtype=torch.long).flatten()
+        if len(classes) != len(patterns) or bool((classes < 0).any()):
+            raise ValueError(f"classes must give a non-negative class for each of the {len(patterns)} patterns, got "
+                             f"{classes.tolist()}.")
+        missing = sorted(set(range(int(classes.max()) + 1)) - set(classes.tolist()))
+        if missing:
+            raise ValueError(f"classes {missing} own no pattern (classes={classes.tolist()}); every class from 0 to "
+                             f"{int(classes.max())} needs at least one, or it can never be predicted.")
         self.register_buffer("patterns", patterns.clone())
+        self.register_buffer("classes", classes.clone())
+        self.n_classes = int(classes.max()) + 1
+        self.one_per_class = bool(torch.equal(classes, torch.arange(len(patterns))))
         self.tau_ghz = check_positive("tau_ghz", tau_ghz)
         self.floor = check_positive("floor", floor)
 
-    def forward(self, frequencies, drives):
+    def pattern_log_likelihood(self, frequencies, drives):
+        """(B, M): log-likelihood of every pattern under independent locks."""
         d2 = ((frequencies.unsqueeze(2) - drives.unsqueeze(1)) / self.tau_ghz).square()    # (B, N, D)
         log_free = torch.log(self.floor - torch.expm1(-d2))                                  # log(1 - s + eps)
-        target = self.patterns.to(frequencies.dtype)                                         # (K, N, D)
+        target = self.patterns.to(frequencies.dtype)                                         # (M, N, D)
         return -torch.einsum("bnd,knd->bk", d2, target) + torch.einsum("bnd,knd->bk", log_free, 1.0 - target)
+
+    def _owned(self, ll):
+        """(B, K, M) log-likelihoods with -inf where pattern m is not class k's."""
+        own = self.classes.to(ll.device).unsqueeze(0) == torch.arange(self.n_classes, device=ll.device).unsqueeze(1)
+        return ll.unsqueeze(1).masked_fill(~own, float("-inf"))
+
+    def forward(self, frequencies, drives):
+        ll = self.pattern_log_likelihood(frequencies, drives)
+        return ll if self.one_per_class else self._owned(ll).logsumexp(dim=2)
+
+    def targets(self, frequencies, drives, y):
+        """(B, N, D) target pattern of every sample: its class's pattern, or, where the class owns several, the one
+        most likely under this measurement (the nearest, so training moves as few locks as it can)."""
+        if self.one_per_class:
+            return self.patterns[y.to(self.patterns.device)]
+        ll = self._owned(self.pattern_log_likelihood(frequencies, drives))                  # (B, K, M)
+        best = ll[torch.arange(len(y)), y.to(ll.device)].argmax(dim=1)
+        return self.patterns[best]
 
 
 class STNOClassifier(nn.Module):
     """encoder -> STNOArray (trainable DC currents) -> synchronisation read-out (see the module docstring)."""
 
     def __init__(self, plant: STNOArray, patterns: torch.Tensor, *, features: tuple[int, ...] | None = None,
-                 z_max: float = 2.5, tau_ghz: float = 1e-3, initial_current_mA: float | None = None) -> None:
+                 z_max: float = 2.5, tau_ghz: float = 1e-3, initial_current_mA: float | None = None,
+                 pattern_classes: torch.Tensor | None = None) -> None:
         super().__init__()
         if not isinstance(plant, STNOArray):
             raise TypeError(f"plant must be an STNOArray, got {type(plant).__name__}.")
@@ -99,7 +138,7 @@ class STNOClassifier(nn.Module):
         if patterns.dim() == 2:
             patterns = patterns_from_pairs(patterns, plant.n_oscillators)
         if tuple(patterns.shape[1:]) != (plant.n_oscillators, plant.n_drives):
-            raise ValueError(f"patterns must have shape (n_classes, {plant.n_oscillators}, {plant.n_drives}), got "
+            raise ValueError(f"patterns must have shape (n_patterns, {plant.n_oscillators}, {plant.n_drives}), got "
                              f"{tuple(patterns.shape)}.")
         self.encoder = FormantEncoder(band_ghz=plant.band_ghz, z_max=z_max, bands_ghz=plant.drive_bands_ghz)
         low, high = plant.current_range_mA
@@ -111,7 +150,7 @@ class STNOClassifier(nn.Module):
                 raise ValueError(f"initial_current_mA must lie in current_range_mA={plant.current_range_mA}, got "
                                  f"{current.tolist()}.")
         self.physical = PhysicalLayer(plant, twin=plant.nominal_twin(), initial_controls={"current": current})
-        self.readout = SyncReadout(patterns, tau_ghz=tau_ghz)
+        self.readout = SyncReadout(patterns, classes=pattern_classes, tau_ghz=tau_ghz)
 
     def drives(self, x):
         """Drive frequencies (GHz) for a batch of feature vectors."""
@@ -190,6 +229,106 @@ def _assign(locks: np.ndarray, y: np.ndarray, n_classes: int):
     return float(counts[rows, cols].sum()), keys[cols].reshape(-1, *shape)[np.argsort(rows)]
 
 
+def _design_locks(plant: STNOArray, freq: np.ndarray, drives: np.ndarray) -> np.ndarray:
+    """Analytic lock pattern (n, N, D): oscillator i at design frequency ``freq[i]`` locks source d when
+    |f_d - f_i| is under its design locking half-width (at the current that gives that frequency)."""
+    half = plant.design_locking_half_width_ghz(plant.design_current_mA(torch.as_tensor(freq))).numpy()
+    return np.abs(drives[:, None, :] - freq[None, :, None]) < half[None, :, None]
+
+
+def _reachable_grids(plant: STNOArray, points: int, margin_fraction: float) -> list[np.ndarray]:
+    """Per oscillator, ``points`` design frequencies over its tuning range less ``margin_fraction`` of the current
+    range at both ends (room left for training to correct the device spread)."""
+    low, high = plant.current_range_mA
+    margin = margin_fraction * (high - low)
+    n = plant.n_oscillators
+    ends = [plant.design_frequency_ghz(torch.full((n,), c, dtype=torch.float64)).numpy()
+            for c in (low + margin, high - margin)]
+    return [np.linspace(ends[0][i], ends[1][i], points) for i in range(n)]
+
+
+def _coordinate_search(evaluate, freq: np.ndarray, grids: list[np.ndarray], passes: int):
+    """Coordinate search of the placement: each pass tries every grid value of every oscillator in turn and
+    keeps a change when ``evaluate(freq) -> (score, result)`` improves. Returns (score, result, freq)."""
+    best, result = evaluate(freq)
+    for _ in range(passes):
+        for i in range(len(freq)):
+            for value in grids[i]:
+                trial = freq.copy()
+                trial[i] = value
+                score, res = evaluate(trial)
+                if score > best:
+                    best, result, freq = score, res, trial
+    return best, result, freq
+
+
+def _lookup(locks: np.ndarray, y: np.ndarray, n_classes: int):
+    """Look-up decoding of sample lock patterns ``locks`` (n, N, D): every pattern seen in training decodes to
+    the class most of its training samples have (ties to the lower class). Returns (hits, (keys, classes)):
+    the training samples decoded right, the distinct patterns (M, N, D) and their classes (M,)."""
+    keys, inverse = np.unique(locks.reshape(len(locks), -1), axis=0, return_inverse=True)
+    counts = np.zeros((len(keys), n_classes))
+    np.add.at(counts, (inverse.reshape(-1), y), 1.0)
+    return float(counts.max(axis=1).sum()), (keys.reshape(-1, *locks.shape[1:]), counts.argmax(axis=1))
+
+
+def decode_lookup(locks: torch.Tensor, keys: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Class of every sample whose lock pattern ``locks`` (n, N, D) is one of ``keys`` (M, N, D), else -1."""
+    match = (locks.unsqueeze(1) == keys.unsqueeze(0)).flatten(2).all(dim=2)        # (n, M)
+    out = torch.full((len(locks),), -1, dtype=torch.long)
+    hit = match.any(dim=1)
+    out[hit] = classes[match[hit].float().argmax(dim=1)]
+    return out
+
+
+def _design(plant: STNOArray, drives_train: torch.Tensor, y_train: torch.Tensor, score, *, grid_points: int,
+            sweeps: int, twin_grid_points: int, twin_sweeps: int, margin_fraction: float):
+    """The two-step placement search shared by the code-book designs: ``score(locks, y) -> (hits, result)`` on the
+    analytic locks, then (``twin_sweeps`` > 0) on the patterns the nominal twin measures. Returns (result, freq)."""
+    from ..plants.spintronics.stno_array import synchronisation_pattern
+    drives64 = drives_train.detach().double().cpu()
+    drives = drives64.numpy()
+    y = y_train.detach().cpu().numpy().astype(np.int64)
+    twin = plant.nominal_twin().to("cpu")
+
+    def simulated(f):
+        with torch.no_grad():
+            measured = twin(drives64, {"current": plant.design_current_mA(torch.as_tensor(f))})
+        return score(synchronisation_pattern(measured, drives64).numpy(), y)
+
+    freq = np.array([float(f) for f in tuning_centres_ghz(plant)])
+    _, result, freq = _coordinate_search(lambda f: score(_design_locks(plant, f, drives), y), freq,
+                                         _reachable_grids(plant, grid_points, margin_fraction), sweeps)
+    if twin_sweeps > 0:
+        _, twin_result, twin_freq = _coordinate_search(simulated, freq, _reachable_grids(plant, twin_grid_points,
+                                                                                        margin_fraction), twin_sweeps)
+        if twin_result is not None:
+            result, freq = twin_result, twin_freq
+    return result, freq
+
+
+def design_lookup_decoder(plant: STNOArray, drives_train: torch.Tensor, y_train: torch.Tensor, n_classes: int, *,
+                          grid_points: int = 19, sweeps: int = 3, twin_grid_points: int = 13, twin_sweeps: int = 2,
+                          margin_fraction: float = 0.1):
+    """A more generous code than :func:`design_codebook`'s one pattern per class: the placement (same two-step
+    search, same arguments) that maximises the training vowels decoded right when *every* lock pattern decodes
+    to the majority class of its training vowels (a look-up table, so a class may own several patterns).
+    Returns (patterns (M, N, D) bool, classes (M,), placement (N,) GHz): pass the first two to
+    :class:`STNOClassifier` (``pattern_classes=``) or to :func:`decode_lookup`. Every class the search left without
+    a pattern gets one realisable pattern that no training vowel produced (it can still be trained towards)."""
+    check_int("n_classes", n_classes, minimum=2)
+    (keys, classes), freq = _design(plant, drives_train, y_train, lambda locks, y: _lookup(locks, y, n_classes),
+                                    grid_points=grid_points, sweeps=sweeps, twin_grid_points=twin_grid_points,
+                                    twin_sweeps=twin_sweeps, margin_fraction=margin_fraction)
+    keys, classes = torch.as_tensor(keys, dtype=torch.bool), torch.as_tensor(classes)
+    unused = [p for p in realisable_patterns(plant) if not (keys == p).flatten(1).all(dim=1).any()]
+    for k in sorted(set(range(n_classes)) - set(classes.tolist())):
+        if not unused:
+            raise ValueError(f"class {k} has no synchronisation pattern left in this layout; use more oscillators.")
+        keys, classes = torch.cat([keys, unused.pop()[None]]), torch.cat([classes, torch.tensor([k])])
+    return keys, classes, torch.as_tensor(freq)
+
+
 def design_codebook(plant: STNOArray, drives_train: torch.Tensor, y_train: torch.Tensor, n_classes: int, *,
                     grid_points: int = 19, sweeps: int = 3, twin_grid_points: int = 13, twin_sweeps: int = 2,
                     margin_fraction: float = 0.1, return_frequencies: bool = False):
@@ -206,49 +345,10 @@ def design_codebook(plant: STNOArray, drives_train: torch.Tensor, y_train: torch
     what the analytic band misses (mutual pulling of close oscillators, the second source, the amplitude
     response at low currents). Only the patterns are used for training; ``return_frequencies=True`` also
     returns the placement (GHz), which ``build_stno_classifier(start_from_design=True)`` turns into currents."""
-    from ..plants.spintronics.stno_array import synchronisation_pattern
     check_int("n_classes", n_classes, minimum=2)
-    drives64 = drives_train.detach().double().cpu()
-    drives = drives64.numpy()
-    y = y_train.detach().cpu().numpy().astype(np.int64)
-    low, high = plant.current_range_mA
-    margin = margin_fraction * (high - low)      # room left at both ends for training to correct device spread
-    n = plant.n_oscillators
-    ends = [plant.design_frequency_ghz(torch.full((n,), c, dtype=torch.float64)).numpy()
-            for c in (low + margin, high - margin)]
-
-    def analytic(f):
-        half = plant.design_locking_half_width_ghz(plant.design_current_mA(torch.as_tensor(f))).numpy()
-        locks = np.abs(drives[:, None, :] - f[None, :, None]) < half[None, :, None]   # (n, N, D)
-        return _assign(locks, y, n_classes)
-
-    twin = plant.nominal_twin().to("cpu")
-
-    def simulated(f):
-        current = plant.design_current_mA(torch.as_tensor(f))
-        with torch.no_grad():
-            measured = twin(drives64, {"current": current})
-        return _assign(synchronisation_pattern(measured, drives64).numpy(), y, n_classes)
-
-    def search(evaluate, freq, points, passes):
-        best, patterns = evaluate(freq)
-        grids = [np.linspace(ends[0][i], ends[1][i], points) for i in range(n)]      # reachable frequencies
-        for _ in range(passes):
-            for i in range(n):
-                for value in grids[i]:
-                    trial = freq.copy()
-                    trial[i] = value
-                    score, pats = evaluate(trial)
-                    if score > best:
-                        best, patterns, freq = score, pats, trial
-        return best, patterns, freq
-
-    freq = np.array([float(f) for f in tuning_centres_ghz(plant)])
-    _, patterns, freq = search(analytic, freq, grid_points, sweeps)
-    if twin_sweeps > 0:
-        _, twin_patterns, twin_freq = search(simulated, freq, twin_grid_points, twin_sweeps)
-        if twin_patterns is not None:
-            patterns, freq = twin_patterns, twin_freq
+    patterns, freq = _design(plant, drives_train, y_train, lambda locks, y: _assign(locks, y, n_classes),
+                             grid_points=grid_points, sweeps=sweeps, twin_grid_points=twin_grid_points,
+                             twin_sweeps=twin_sweeps, margin_fraction=margin_fraction)
     if patterns is None:
         realisable = realisable_patterns(plant)
         if len(realisable) < n_classes:
@@ -262,14 +362,21 @@ def design_codebook(plant: STNOArray, drives_train: torch.Tensor, y_train: torch
 def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_oscillators: int = 4,
                           mismatch: STNOMismatch | None = None, x_train: torch.Tensor | None = None,
                           y_train: torch.Tensor | None = None, features: tuple[int, int] = (0, 1),
-                          z_max: float = 2.5, start_from_design: bool = False, **plant_kwargs) -> nn.Module:
+                          z_max: float = 2.5, start_from_design: bool = False, decoder: str = "pattern",
+                          **plant_kwargs) -> nn.Module:
     """The Romera-style classifier on ``features`` (default the first two columns: F1, F2 at steady state
     for the vowels loader). Unless ``drive_bands_ghz`` is given (None: one shared band), each source gets its
     own sub-band of the plant's band (:func:`default_drive_bands`). With ``x_train``/``y_train`` the code book
     comes from :func:`design_codebook`; without, from the realisable patterns with the most locks (smoke tests).
     ``start_from_design``: start from the currents that put the design frequencies at the code book's design
-    placement (the experimenter's calibration from the design curve f(I)); otherwise from mid-range currents."""
+    placement (the experimenter's calibration from the design curve f(I)); otherwise from mid-range currents.
+    ``decoder``: "pattern" (default: one target pattern per class, :func:`design_codebook`) or "lookup" (every
+    lock pattern the design produces on the training split decodes to its majority class, so a class may own
+    several; :func:`design_lookup_decoder`; needs ``x_train``/``y_train``)."""
     check_int("in_features", in_features)
+    if decoder not in ("pattern", "lookup"):
+        raise ValueError(f"decoder must be 'pattern' (one target pattern per class) or 'lookup' (a table of patterns "
+                         f"per class), got {decoder!r}.")
     n_classes = check_int("n_classes", n_classes, minimum=2)
     n_drives = plant_kwargs.get("n_drives", 2)
     if "drive_bands_ghz" not in plant_kwargs and n_oscillators % n_drives == 0:
@@ -277,10 +384,17 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
     plant = STNOArray(n_oscillators=n_oscillators, mismatch=mismatch, seed=seed, **plant_kwargs)
     if x_train is not None and y_train is not None:
         encoder = FormantEncoder(band_ghz=plant.band_ghz, z_max=z_max, bands_ghz=plant.drive_bands_ghz)
-        patterns, placement = design_codebook(plant, encoder(x_train[:, list(features)].double()), y_train, n_classes,
-                                              return_frequencies=True)
+        drives = encoder(x_train[:, list(features)].double())
+        if decoder == "lookup":
+            patterns, classes, placement = design_lookup_decoder(plant, drives, y_train, n_classes)
+        else:
+            patterns, placement = design_codebook(plant, drives, y_train, n_classes, return_frequencies=True)
+            classes = None
         initial = plant.design_current_mA(placement.double()) if start_from_design else None
     else:
+        if decoder == "lookup":
+            raise ValueError("decoder='lookup' needs x_train and y_train (the table is made on the training split).")
+        classes = None
         if start_from_design:
             raise ValueError("start_from_design=True needs x_train and y_train (the design is made on the training split).")
         initial = None
@@ -289,7 +403,8 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
             raise ValueError(f"{n_classes} classes need as many distinct synchronisation patterns; {n_oscillators} "
                              f"oscillators give {len(realisable)}; use more oscillators.")
         patterns = torch.stack(realisable[:n_classes])
-    return STNOClassifier(plant, patterns, features=features, z_max=z_max, initial_current_mA=initial)
+    return STNOClassifier(plant, patterns, features=features, z_max=z_max, initial_current_mA=initial,
+                          pattern_classes=classes)
 
 
 def conformance_sync_rule():
