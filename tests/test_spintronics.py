@@ -303,6 +303,55 @@ def test_lookup_classifier_trains_with_the_sync_rule_and_every_class_owns_a_patt
         build_stno_classifier(in_features=12, n_classes=7, decoder="table", **FAST)
 
 
+def test_free_running_measurement_with_the_sources_off_follows_the_device_not_the_design():
+    """Sources off: without mismatch the measured free-running frequencies follow the design curve (the weak
+    coupling pulls them by well under a MHz while their frequencies stay far apart; oscillators tuned within a few
+    MHz pull each other by more, nu ~ 10); with the typical spread they do not (several MHz on this seed), one
+    metered query per current setting; a malformed setting is refused."""
+    from pnnlab.models.stno_classifier import default_drive_bands
+    settings = torch.tensor([[5.5, 7.0, 6.0, 7.5], [6.5, 6.5, 6.5, 6.5]], dtype=torch.float64)   # far apart in f
+    errors = []
+    for mismatch in (None, STNOMismatch.typical()):
+        plant = STNOArray(drive_bands_ghz=default_drive_bands((0.30, 0.40), 2), mismatch=mismatch, seed=2, **FAST)
+        measured = plant.measure_free_running(settings)
+        assert measured.shape == (2, 4) and plant.meter.queries == 2
+        design = torch.stack([plant.design_frequency_ghz(row) for row in settings])
+        errors.append(float((measured - design).abs().max()))
+    assert errors[0] < 3e-4 and errors[1] > 4e-3
+    with pytest.raises(ValueError, match="current_mA must have shape"):
+        plant.measure_free_running(torch.ones(4))
+
+
+def test_calibration_puts_the_measured_free_running_frequencies_near_the_target():
+    """calibrate_currents (9 queries, sources off) brings every oscillator's measured free-running frequency within
+    a few MHz of the target under the typical device spread, where the design curve's currents miss by more."""
+    from pnnlab.models.stno_classifier import calibrate_currents, default_drive_bands
+    plant = STNOArray(drive_bands_ghz=default_drive_bands((0.30, 0.40), 2), mismatch=STNOMismatch.typical(), seed=2,
+                      **FAST)
+    target = plant.design_frequency_ghz(torch.tensor([5.5, 7.0, 6.0, 7.5], dtype=torch.float64))
+    calibrated = calibrate_currents(plant, target)
+    assert plant.meter.queries == 9
+    miss_calibrated = float((plant.measure_free_running(calibrated[None]) - target).abs().max())
+    miss_design = float((plant.measure_free_running(plant.design_current_mA(target)[None]) - target).abs().max())
+    assert miss_calibrated < 2.5e-3 and miss_design > 3 * miss_calibrated
+    with pytest.raises(ValueError, match="one frequency per oscillator"):
+        calibrate_currents(plant, target[:3])
+
+
+def test_classifier_built_with_calibration_starts_from_the_calibrated_currents_and_counts_its_queries():
+    from pnnlab.data.vowels import load_vowels
+    from pnnlab.models.stno_classifier import calibrate_currents, design_codebook
+    data = load_vowels(seed=0)
+    kwargs = dict(in_features=data.in_features, n_classes=7, x_train=data.x_train, y_train=data.y_train,
+                  start_from_design=True, mismatch=STNOMismatch.typical(), seed=3, **FAST)
+    calibrated, plain = build_stno_classifier(calibrate=True, **kwargs), build_stno_classifier(**kwargs)
+    assert calibrated.calibration_queries == 9 and plain.calibration_queries == 0
+    start = calibrated.physical.control_values()["current"].detach().double()
+    assert float((start - plain.physical.control_values()["current"].detach().double()).abs().max()) > 0.05
+    with pytest.raises(ValueError, match="start_from_design"):
+        build_stno_classifier(calibrate=True, **dict(kwargs, start_from_design=False))
+
+
 def test_sync_readout_prefers_the_exactly_realised_pattern():
     """A class whose pattern is exactly realised (locked oscillators measure their source's frequency) wins;
     an unwanted extra lock and a missing lock both lower a class's logit."""

@@ -42,9 +42,9 @@ from .._validation import check_int, check_positive
 from ..layers import PhysicalLayer
 from ..plants.spintronics.stno_array import STNOArray, STNOMismatch
 
-__all__ = ["FormantEncoder", "STNOClassifier", "SyncReadout", "build_stno_classifier", "conformance_sync_rule",
-           "decode_lookup", "default_drive_bands", "design_codebook", "design_lookup_decoder", "patterns_from_pairs",
-           "realisable_patterns", "tuning_centres_ghz"]
+__all__ = ["FormantEncoder", "STNOClassifier", "SyncReadout", "build_stno_classifier", "calibrate_currents",
+           "conformance_sync_rule", "decode_lookup", "default_drive_bands", "design_codebook", "design_lookup_decoder",
+           "patterns_from_pairs", "realisable_patterns", "tuning_centres_ghz"]
 
 
 class FormantEncoder(nn.Module):
@@ -359,17 +359,40 @@ def design_codebook(plant: STNOArray, drives_train: torch.Tensor, y_train: torch
     return (patterns, torch.as_tensor(freq)) if return_frequencies else patterns
 
 
+def calibrate_currents(plant: STNOArray, frequency_ghz: torch.Tensor, *, points: int = 9,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """The DC currents that put every oscillator's *measured* free-running frequency at ``frequency_ghz`` (N,):
+    the experimenter's calibration. The frequencies are measured with the sources off at ``points`` currents
+    evenly spread over the current range (all oscillators at once, so ``points`` plant queries,
+    :meth:`STNOArray.measure_free_running`) and each oscillator's curve f_i(I), increasing, is inverted by linear
+    interpolation (a target outside the measured range goes to the nearest end). It removes what the device
+    spread does to the free-running frequencies; the locking bands' widths and the coupling are not measured."""
+    points = check_int("points", points, minimum=2)
+    low, high = plant.current_range_mA
+    grid = torch.linspace(low, high, points, dtype=torch.float64)
+    measured = plant.measure_free_running(grid[:, None].expand(points, plant.n_oscillators), generator=generator)
+    target = torch.as_tensor(frequency_ghz, dtype=torch.float64).flatten()
+    if len(target) != plant.n_oscillators:
+        raise ValueError(f"frequency_ghz must give one frequency per oscillator ({plant.n_oscillators}), got "
+                         f"{len(target)}.")
+    curves = np.maximum.accumulate(measured.cpu().numpy(), axis=0)     # thermal jitter must not fold the curve
+    return torch.tensor([np.interp(float(target[i]), curves[:, i], grid.numpy()) for i in range(plant.n_oscillators)],
+                        dtype=torch.float64).clamp(low, high)
+
+
 def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_oscillators: int = 4,
                           mismatch: STNOMismatch | None = None, x_train: torch.Tensor | None = None,
                           y_train: torch.Tensor | None = None, features: tuple[int, int] = (0, 1),
                           z_max: float = 2.5, start_from_design: bool = False, decoder: str = "pattern",
-                          **plant_kwargs) -> nn.Module:
+                          calibrate: bool = False, **plant_kwargs) -> nn.Module:
     """The Romera-style classifier on ``features`` (default the first two columns: F1, F2 at steady state
     for the vowels loader). Unless ``drive_bands_ghz`` is given (None: one shared band), each source gets its
     own sub-band of the plant's band (:func:`default_drive_bands`). With ``x_train``/``y_train`` the code book
     comes from :func:`design_codebook`; without, from the realisable patterns with the most locks (smoke tests).
     ``start_from_design``: start from the currents that put the design frequencies at the code book's design
     placement (the experimenter's calibration from the design curve f(I)); otherwise from mid-range currents.
+    ``calibrate`` (with ``start_from_design``): place the *measured* free-running frequencies there instead
+    (:func:`calibrate_currents`, 9 plant queries with the sources off; ``model.calibration_queries`` says how many).
     ``decoder``: "pattern" (default: one target pattern per class, :func:`design_codebook`) or "lookup" (every
     lock pattern the design produces on the training split decodes to its majority class, so a class may own
     several; :func:`design_lookup_decoder`; needs ``x_train``/``y_train``)."""
@@ -391,9 +414,14 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
             patterns, placement = design_codebook(plant, drives, y_train, n_classes, return_frequencies=True)
             classes = None
         initial = plant.design_current_mA(placement.double()) if start_from_design else None
+        if calibrate and not start_from_design:
+            raise ValueError("calibrate=True needs start_from_design=True (it calibrates the design placement).")
+        if calibrate:
+            initial = calibrate_currents(plant, placement)
     else:
-        if decoder == "lookup":
-            raise ValueError("decoder='lookup' needs x_train and y_train (the table is made on the training split).")
+        if decoder == "lookup" or calibrate:
+            raise ValueError("decoder='lookup' and calibrate=True need x_train and y_train (the design is made on the "
+                             "training split).")
         classes = None
         if start_from_design:
             raise ValueError("start_from_design=True needs x_train and y_train (the design is made on the training split).")
@@ -403,8 +431,10 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
             raise ValueError(f"{n_classes} classes need as many distinct synchronisation patterns; {n_oscillators} "
                              f"oscillators give {len(realisable)}; use more oscillators.")
         patterns = torch.stack(realisable[:n_classes])
-    return STNOClassifier(plant, patterns, features=features, z_max=z_max, initial_current_mA=initial,
-                          pattern_classes=classes)
+    model = STNOClassifier(plant, patterns, features=features, z_max=z_max, initial_current_mA=initial,
+                           pattern_classes=classes)
+    model.calibration_queries = plant.meter.queries        # the calibration's queries (0 without calibrate)
+    return model
 
 
 def conformance_sync_rule():

@@ -246,6 +246,8 @@ class STNOArray(Plant, Simulated):
         self._truth["coupling"] = self._design["coupling"] * (1.0 + mismatch.coupling_error * d_coupling)
         self._noise = TWO_PI * self.damping_ghz * mismatch.thermal_noise
         self._true = self._twin(self._truth)
+        # the same device with its sources switched off (measure_free_running)
+        self._free = self._twin(dict(self._truth, drive_amplitudes=torch.zeros(n_drives, dtype=torch.float64)))
 
     # ---- plant interface ---------------------------------------------------------------------
     def control_specs(self):
@@ -268,6 +270,26 @@ class STNOArray(Plant, Simulated):
                              f"band centre {centre:g} GHz for step_ns={self.step_ns:g} (the RK4 step must resolve "
                              f"the detuning in the rotating frame), got one {worst:.3g} GHz away; map the inputs "
                              f"into band_ghz={self.band_ghz} or use a smaller step_ns.")
+
+    def measure_free_running(self, current_mA: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Measured free-running frequencies (GHz) with both sources switched off: the characterisation an
+        experimenter does before training (each device's frequency-vs-current curve, read on a spectrum
+        analyser). ``current_mA``: (K, N), K settings of the N DC currents; returns (K, N). One metered query per
+        setting (kind "free_running"), with this device's hidden truth and thermal noise, the coupling left on."""
+        current_mA = torch.as_tensor(current_mA, dtype=torch.float64)
+        if current_mA.dim() != 2 or current_mA.shape[1] != self.n_oscillators:
+            raise ValueError(f"current_mA must have shape (K, {self.n_oscillators}) (K settings of the "
+                             f"{self.n_oscillators} currents), got {tuple(current_mA.shape)}.")
+        gen = generator or self._generator
+        centre = 0.5 * (self.band_ghz[0] + self.band_ghz[1])
+        x = torch.full((1, self.n_drives), centre, dtype=torch.float64, device=self._device)  # no effect at F = 0
+        out = []
+        for setting in current_mA:
+            controls = self.validate_controls({"current": setting})
+            out.append(self._query("free_running", x, controls,
+                                   lambda: self._free.simulate(x, controls["current"], noise=self._noise, generator=gen),
+                                   lambda y: y.detach()))
+        return torch.cat(out)
 
     # ---- twins -------------------------------------------------------------------------------
     def _twin(self, values) -> STNOArrayTwin:
