@@ -206,37 +206,23 @@ def _pattern_exact(model, data, *, seed, ideal=False):
     return float((decode_lookup(locked, model.readout.patterns, model.readout.classes) == data.y_test).float().mean())
 
 
-def _lock_band_model(data, seed):
+def _lock_band_model(data, seed, decoder="pattern"):
     """Digital, parameter-matched, locking by rule: 4 frequencies, each locking a source within its design
-    half-width (no dynamics, no device spread), fitted on the training split by the analytic step of
-    ``design_codebook`` (grid search + Hungarian code book); the strict pattern is the prediction. Validation
-    and test accuracy = fraction whose rule pattern is their own class's pattern."""
+    half-width (no dynamics, no device spread), placed on the training split by the analytic step of the code-book
+    design (grid search, no twin step); the strict pattern is the prediction. ``decoder="pattern"``: one pattern
+    per class (``design_codebook``, Hungarian assignment), right when the pattern is the vowel's own;
+    ``"lookup"``: every lock pattern decodes to the majority class of its training vowels (``design_lookup_decoder``;
+    a vowel may own several patterns), which shows what the one-pattern code book costs in the digital model."""
     plant = STNOArray(n_oscillators=4, seed=seed, drive_bands_ghz=_bands(), **PLANT)
     encoder = FormantEncoder(band_ghz=plant.band_ghz, bands_ghz=plant.drive_bands_ghz)
     drives = lambda x: encoder(x[:, :2].double())  # noqa: E731
-    patterns, freq = design_codebook(plant, drives(data.x_train), data.y_train, data.n_classes, twin_sweeps=0,
+    if decoder == "lookup":
+        keys, classes, freq = design_lookup_decoder(plant, drives(data.x_train), data.y_train, data.n_classes,
+                                                    twin_sweeps=0)
+    else:
+        keys, freq = design_codebook(plant, drives(data.x_train), data.y_train, data.n_classes, twin_sweeps=0,
                                      return_frequencies=True)
-    half = plant.design_locking_half_width_ghz(plant.design_current_mA(freq))
-    acc = {}
-    for split, x, y in (("train", data.x_train, data.y_train), ("val", data.x_val, data.y_val),
-                        ("test", data.x_test, data.y_test)):
-        locks = (drives(x).unsqueeze(1) - freq.view(1, -1, 1)).abs() < half.view(1, -1, 1)
-        acc[split] = float((locks == patterns[y]).all(dim=2).all(dim=1).float().mean())
-    return {"exact": acc["test"], "train": acc["train"], "val": acc["val"], "test_sel": acc["test"],
-            "test_final": acc["test"], "params": 4, "queries": 0, "seconds": 0.0}
-
-
-def _lock_band_lookup(data, seed):
-    """The same digital lock bands with a more generous decoder: every lock pattern decodes to the majority class
-    of its training vowels (a look-up table, so a vowel may own several patterns; ``design_lookup_decoder``,
-    analytic placement searched on the training split as for the lock-band rule, no twin step). The physical rows
-    use it only with ``--decoder lookup``; it shows how much of the gap to Romera's 88 % the one-pattern code book
-    costs in the digital model."""
-    plant = STNOArray(n_oscillators=4, seed=seed, drive_bands_ghz=_bands(), **PLANT)
-    encoder = FormantEncoder(band_ghz=plant.band_ghz, bands_ghz=plant.drive_bands_ghz)
-    drives = lambda x: encoder(x[:, :2].double())  # noqa: E731
-    keys, classes, freq = design_lookup_decoder(plant, drives(data.x_train), data.y_train, data.n_classes,
-                                                twin_sweeps=0)
+        classes = torch.arange(len(keys))
     half = plant.design_locking_half_width_ghz(plant.design_current_mA(freq))
     acc = {}
     for split, x, y in (("train", data.x_train, data.y_train), ("val", data.x_val, data.y_val),
@@ -349,9 +335,9 @@ def main(argv=None):
         args.seeds, args.epochs, args.batch = [1], 1, 128
     if args.tune and args.digital_only:     # the lock-band ceiling of this layout on seed 0's validation (no test)
         data = load_vowels(seed=0, split=args.split)
-        for label, fit in (("lock-band rule (digital, 4 params)", _lock_band_model),
-                           ("lock-band look-up (digital, 4 params + table)", _lock_band_lookup)):
-            r = fit(data, 0)
+        for label, decoder in (("lock-band rule (digital, 4 params)", "pattern"),
+                               ("lock-band look-up (digital, 4 params + table)", "lookup")):
+            r = _lock_band_model(data, 0, decoder)
             print(f"layout {args.layout}: {label}, seed 0: train {100 * r['train']:.1f} %, validation "
                   f"{100 * r['val']:.1f} % ({len(data.y_val)} vowels, 1 = {100 / len(data.y_val):.1f} %)")
         return
@@ -391,7 +377,7 @@ def main(argv=None):
             lr = TUNED_LR.get(name, 0.0)
             rows.setdefault(name, []).append(_train(name, data, seed, args.epochs, args.batch, lr))
         rows.setdefault("lock bands", []).append(_lock_band_model(data, seed))
-        rows.setdefault("lock look-up", []).append(_lock_band_lookup(data, seed))
+        rows.setdefault("lock look-up", []).append(_lock_band_model(data, seed, "lookup"))
         for name, r in _sklearn_ceilings(data, [0, 1]).items():
             rows.setdefault(name, []).append(r)
         if args.digital_only:
@@ -406,7 +392,8 @@ def main(argv=None):
     mid = torch.tensor(0.5 * sum(plant.current_range_mA), dtype=torch.float64)
     sources = (f"A {plant.drive_bands_ghz[0]} GHz, B {plant.drive_bands_ghz[1]} GHz" if plant.drive_bands_ghz else
                f"A and B both on {plant.band_ghz} GHz (shared band)")
-    print(f"start: {args.start} ({CALIBRATE['queries']} calibration queries per seed, sources off, not in the train "
+    print(f"start: {args.start} ({CALIBRATE['queries']} calibration queries per seed (9 current settings: our "
+          f"choice), sources off, not in the train "
           f"queries below; the same start for every physical row, in-silico included)")
     print(f"plant: layout {args.layout}, decoder {args.decoder}, sources {sources}; design locking half-width "
           f"{1e3 * float(plant.design_locking_half_width_ghz(mid)):.1f} MHz at {float(mid):g} mA (Slavin & Tiberkevich 2009, "

@@ -211,22 +211,27 @@ def realisable_patterns(plant: STNOArray) -> list[torch.Tensor]:
     return out
 
 
+def _pattern_counts(locks: np.ndarray, y: np.ndarray, n_classes: int):
+    """The distinct lock patterns among ``locks`` (n, N, D), as (M, N, D), and how many samples of each class
+    produce each one, (n_classes, M)."""
+    keys, inverse = np.unique(locks.reshape(len(locks), -1), axis=0, return_inverse=True)
+    counts = np.zeros((n_classes, len(keys)))
+    np.add.at(counts, (y, inverse.reshape(-1)), 1.0)
+    return keys.reshape(-1, *locks.shape[1:]), counts
+
+
 def _assign(locks: np.ndarray, y: np.ndarray, n_classes: int):
     """Best one-pattern-per-class assignment for sample lock patterns ``locks`` (n, N, D): (hits, patterns)."""
     from scipy.optimize import linear_sum_assignment
-    keys, inverse = np.unique(locks.reshape(len(locks), -1), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    counts = np.zeros((n_classes, len(keys)))
-    np.add.at(counts, (y, inverse), 1.0)
-    shape = locks.shape[1:]
-    usable = keys.reshape(-1, *shape).sum(axis=2).max(axis=1) <= 1    # no oscillator locked to two sources
+    keys, counts = _pattern_counts(locks, y, n_classes)
+    usable = keys.sum(axis=2).max(axis=1) <= 1    # no oscillator locked to two sources
     counts[:, ~usable] = -1.0
     if len(keys) < n_classes:
         return -1.0, None
     rows, cols = linear_sum_assignment(-counts)
     if (counts[rows, cols] < 0).any():
         return -1.0, None
-    return float(counts[rows, cols].sum()), keys[cols].reshape(-1, *shape)[np.argsort(rows)]
+    return float(counts[rows, cols].sum()), keys[cols][np.argsort(rows)]
 
 
 def _design_locks(plant: STNOArray, freq: np.ndarray, drives: np.ndarray) -> np.ndarray:
@@ -266,10 +271,8 @@ def _lookup(locks: np.ndarray, y: np.ndarray, n_classes: int):
     """Look-up decoding of sample lock patterns ``locks`` (n, N, D): every pattern seen in training decodes to
     the class most of its training samples have (ties to the lower class). Returns (hits, (keys, classes)):
     the training samples decoded right, the distinct patterns (M, N, D) and their classes (M,)."""
-    keys, inverse = np.unique(locks.reshape(len(locks), -1), axis=0, return_inverse=True)
-    counts = np.zeros((len(keys), n_classes))
-    np.add.at(counts, (inverse.reshape(-1), y), 1.0)
-    return float(counts.max(axis=1).sum()), (keys.reshape(-1, *locks.shape[1:]), counts.argmax(axis=1))
+    keys, counts = _pattern_counts(locks, y, n_classes)
+    return float(counts.max(axis=0).sum()), (keys, counts.argmax(axis=0))
 
 
 def decode_lookup(locks: torch.Tensor, keys: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -400,6 +403,8 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
     if decoder not in ("pattern", "lookup"):
         raise ValueError(f"decoder must be 'pattern' (one target pattern per class) or 'lookup' (a table of patterns "
                          f"per class), got {decoder!r}.")
+    if calibrate and not start_from_design:
+        raise ValueError("calibrate=True needs start_from_design=True (it calibrates the design placement).")
     n_classes = check_int("n_classes", n_classes, minimum=2)
     n_drives = plant_kwargs.get("n_drives", 2)
     if "drive_bands_ghz" not in plant_kwargs and n_oscillators % n_drives == 0:
@@ -413,15 +418,13 @@ def build_stno_classifier(*, in_features: int, n_classes: int, seed: int = 0, n_
         else:
             patterns, placement = design_codebook(plant, drives, y_train, n_classes, return_frequencies=True)
             classes = None
-        initial = plant.design_current_mA(placement.double()) if start_from_design else None
-        if calibrate and not start_from_design:
-            raise ValueError("calibrate=True needs start_from_design=True (it calibrates the design placement).")
         if calibrate:
             initial = calibrate_currents(plant, placement)
+        else:
+            initial = plant.design_current_mA(placement.double()) if start_from_design else None
     else:
-        if decoder == "lookup" or calibrate:
-            raise ValueError("decoder='lookup' and calibrate=True need x_train and y_train (the design is made on the "
-                             "training split).")
+        if decoder == "lookup":
+            raise ValueError("decoder='lookup' needs x_train and y_train (the table is made on the training split).")
         classes = None
         if start_from_design:
             raise ValueError("start_from_design=True needs x_train and y_train (the design is made on the training split).")

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 
 from ... import devices
-from ..._validation import check_int, check_nonnegative, check_positive
+from ..._validation import check_generator, check_int, check_nonnegative, check_positive
 from ...metering import CostModel
 from ...twins.base import Twin
 from ..base import ControlSpec, Plant
@@ -117,12 +117,14 @@ class STNOArrayTwin(Twin):
     def forward(self, x, controls):
         return self.simulate(x, controls["current"], noise=0.0, generator=None)
 
-    def simulate(self, x, current, *, noise: float, generator):
+    def simulate(self, x, current, *, noise: float, generator, sources_on: bool = True):
+        """The integration (``sources_on=False``: both drives switched off, amplitude 0)."""
         dtype = x.dtype
+        amplitudes = self.drive_amplitudes.to(dtype) * (1.0 if sources_on else 0.0)
         return simulate_array(
             x, current.to(dtype), omega0=self.omega0.to(dtype), shift=self.shift.to(dtype),
             sigma=self.sigma.to(dtype), damping=self.damping, nonlinear_damping=self.nonlinear_damping,
-            coupling=self.coupling, drive_amplitudes=self.drive_amplitudes.to(dtype),
+            coupling=self.coupling, drive_amplitudes=amplitudes,
             reference_ghz=self.reference_ghz, transient_ns=self.transient_ns, window_ns=self.window_ns,
             step_ns=self.step_ns, noise=noise, generator=generator)
 
@@ -246,8 +248,6 @@ class STNOArray(Plant, Simulated):
         self._truth["coupling"] = self._design["coupling"] * (1.0 + mismatch.coupling_error * d_coupling)
         self._noise = TWO_PI * self.damping_ghz * mismatch.thermal_noise
         self._true = self._twin(self._truth)
-        # the same device with its sources switched off (measure_free_running)
-        self._free = self._twin(dict(self._truth, drive_amplitudes=torch.zeros(n_drives, dtype=torch.float64)))
 
     # ---- plant interface ---------------------------------------------------------------------
     def control_specs(self):
@@ -280,15 +280,16 @@ class STNOArray(Plant, Simulated):
         if current_mA.dim() != 2 or current_mA.shape[1] != self.n_oscillators:
             raise ValueError(f"current_mA must have shape (K, {self.n_oscillators}) (K settings of the "
                              f"{self.n_oscillators} currents), got {tuple(current_mA.shape)}.")
-        gen = generator or self._generator
+        gen = check_generator("generator", generator) or self._generator
         centre = 0.5 * (self.band_ghz[0] + self.band_ghz[1])
         x = torch.full((1, self.n_drives), centre, dtype=torch.float64, device=self._device)  # no effect at F = 0
         out = []
         for setting in current_mA:
             controls = self.validate_controls({"current": setting})
-            out.append(self._query("free_running", x, controls,
-                                   lambda: self._free.simulate(x, controls["current"], noise=self._noise, generator=gen),
-                                   lambda y: y.detach()))
+            out.append(self._query(
+                "free_running", x, controls,
+                lambda: self._true.simulate(x, controls["current"], noise=self._noise, generator=gen, sources_on=False),
+                lambda y: self.check_measurement(y, x, call="measure_free_running").detach(), generator=generator))
         return torch.cat(out)
 
     # ---- twins -------------------------------------------------------------------------------
